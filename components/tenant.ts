@@ -1,0 +1,160 @@
+import * as pulumi from "@pulumi/pulumi";
+import { tenantLabels } from "../lib/labels";
+import type { TenantSpec } from "../lib/manifest";
+import { DEFAULT_QUEUES, DEFAULT_SERVICES } from "../lib/naming";
+import type { Region } from "../lib/regions";
+import { TenantBucket } from "./tenantBucket";
+import { TenantDatabase, type CredentialsBackend } from "./tenantDatabase";
+import { TenantIngress } from "./tenantIngress";
+import { TenantNamespace } from "./tenantNamespace";
+import { TenantVhost } from "./tenantVhost";
+
+/** Which data components a stack deploys: a per-region switch for staged rollouts. */
+export interface TenantFeatures {
+    /** MySQL databases, users and grants. Default: true. */
+    readonly databases?: boolean;
+    /** MinIO buckets, app user and policy. Default: true. */
+    readonly buckets?: boolean;
+    /** RabbitMQ vhost, user, exchange and queues. Default: true. */
+    readonly vhosts?: boolean;
+}
+
+/** Cluster-internal addresses the tenant's applications use for the shared services. */
+export interface ServiceEndpoints {
+    /** Default: mysql.e-commerce-shared.svc.cluster.local. */
+    readonly mysqlHost?: string;
+    /** Default: 3306. */
+    readonly mysqlPort?: number;
+    /** Default: http://minio.e-commerce-shared.svc.cluster.local:9000. */
+    readonly s3Endpoint?: string;
+    /** Default: rabbitmq.e-commerce-shared.svc.cluster.local. */
+    readonly amqpHost?: string;
+    /** Default: 5672. */
+    readonly amqpPort?: number;
+}
+
+export interface TenantArgs {
+    /** The tenant's validated manifest entry. */
+    readonly tenant: TenantSpec;
+    /** The stack's region; must equal the tenant's. */
+    readonly region: Region;
+    /** Value of the `environment` label. */
+    readonly environment: string;
+    /** Default: every feature on. */
+    readonly features?: TenantFeatures;
+    /** Services with a database, HPA and backup. Default: auth, products, orders. */
+    readonly services?: readonly string[];
+    /** Services with a queue on the tenant's vhost. Default: auth, orders. */
+    readonly queues?: readonly string[];
+    /** Default: kubernetes. */
+    readonly credentialsBackend?: CredentialsBackend;
+    readonly endpoints?: ServiceEndpoints;
+    /** Host part of the MySQL accounts. Default: "%". */
+    readonly mysqlUserHost?: string;
+    readonly ingress?: {
+        /** Default: letsencrypt-prod. */
+        readonly clusterIssuer?: string;
+        /** Default: nginx. */
+        readonly className?: string;
+        /** Namespace of the ingress controller. Default: ingress-nginx. */
+        readonly controllerNamespace?: string;
+        /** Default: true. */
+        readonly awaitLoadBalancer?: boolean;
+    };
+    readonly backup?: {
+        /** Default: mysql:8.0. */
+        readonly image?: string;
+        /** Default: 999. */
+        readonly uid?: number;
+        /** Default: the cluster's default StorageClass. */
+        readonly storageClass?: string;
+    };
+}
+
+/** Whether a tenant in this status is served (has an Ingress). */
+export function isServed(t: TenantSpec): boolean {
+    return t.status === "active";
+}
+
+/**
+ * One client's slice of the platform: namespace, databases, buckets, vhost
+ * and Ingress, composed from one manifest entry. Providers come in through
+ * `opts.providers` and reach every child through its parent.
+ */
+export class Tenant extends pulumi.ComponentResource {
+    public readonly namespaceName: pulumi.Output<string>;
+
+    constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("collectverything:tenant:Tenant", name, {}, opts);
+        const t = args.tenant;
+        if (t.region !== args.region) {
+            throw new Error(`tenant "${t.id}" belongs to region ${t.region}, not ${args.region}: data never leaves its region`);
+        }
+        const features = { databases: true, buckets: true, vhosts: true, ...args.features };
+        const services = args.services ?? DEFAULT_SERVICES;
+        const endpoints = args.endpoints ?? {};
+        const labels = tenantLabels(t, { environment: args.environment, region: args.region });
+        const child = { parent: this };
+
+        const ns = new TenantNamespace(
+            t.id,
+            {
+                tenant: t,
+                region: args.region,
+                environment: args.environment,
+                services,
+                ingressControllerNamespace: args.ingress?.controllerNamespace,
+                backupImage: args.backup?.image,
+                backupUid: args.backup?.uid,
+                backupStorageClass: args.backup?.storageClass,
+            },
+            child,
+        );
+        this.namespaceName = ns.namespaceName;
+        const namespace = ns.namespaceName;
+
+        if (features.databases) {
+            new TenantDatabase(
+                t.id,
+                {
+                    tenantId: t.id,
+                    namespace,
+                    services,
+                    clusterHost: endpoints.mysqlHost,
+                    port: endpoints.mysqlPort,
+                    userHost: args.mysqlUserHost,
+                    credentialsBackend: args.credentialsBackend,
+                    labels,
+                },
+                child,
+            );
+        }
+        if (features.buckets) {
+            new TenantBucket(t.id, { tenantId: t.id, namespace, endpoint: endpoints.s3Endpoint, labels }, child);
+        }
+        if (features.vhosts) {
+            new TenantVhost(
+                t.id,
+                { tenantId: t.id, namespace, queues: args.queues ?? DEFAULT_QUEUES, amqpHost: endpoints.amqpHost, amqpPort: endpoints.amqpPort, labels },
+                child,
+            );
+        }
+        if (isServed(t)) {
+            new TenantIngress(
+                t.id,
+                {
+                    tenantId: t.id,
+                    namespace,
+                    domain: t.domain,
+                    customDomains: t.customDomains,
+                    clusterIssuer: args.ingress?.clusterIssuer,
+                    ingressClassName: args.ingress?.className,
+                    awaitLoadBalancer: args.ingress?.awaitLoadBalancer,
+                    labels,
+                },
+                child,
+            );
+        }
+        this.registerOutputs({ namespaceName: this.namespaceName });
+    }
+}

@@ -1,0 +1,151 @@
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as mysql from "@pulumi/mysql";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import {
+    DEFAULT_SERVICES,
+    awsSecretPath,
+    databaseName,
+    databaseUser,
+    dbCredentialsSecretName,
+} from "../lib/naming";
+
+/** Where database credentials are delivered to the tenant's namespace. */
+export type CredentialsBackend = "kubernetes" | "aws-secrets-manager";
+
+export interface TenantDatabaseArgs {
+    readonly tenantId: string;
+    /** Namespace that receives the `<service>-db-credentials` Secrets. */
+    readonly namespace: pulumi.Input<string>;
+    /** Services that get a database. Default: auth, products, orders. */
+    readonly services?: readonly string[];
+    /** Host the applications use to reach MySQL. Default: mysql.e-commerce-shared.svc.cluster.local. */
+    readonly clusterHost?: string;
+    /** Port the applications use. Default: 3306. */
+    readonly port?: number;
+    /** Host part of the MySQL accounts. Default: "%" (the network is restricted by NetworkPolicy and MySQL's own bind). */
+    readonly userHost?: string;
+    /** How credentials reach the namespace. Default: kubernetes (a Secret per service). */
+    readonly credentialsBackend?: CredentialsBackend;
+    /** Name of the ClusterSecretStore used with aws-secrets-manager. Default: aws-secrets-manager. */
+    readonly secretStoreName?: string;
+    /** Labels for the Kubernetes objects. */
+    readonly labels?: Record<string, string>;
+}
+
+/** Privileges a service account gets on its own database: data and schema, nothing server-wide. */
+export const SERVICE_PRIVILEGES = [
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "CREATE",
+    "ALTER",
+    "INDEX",
+    "DROP",
+    "REFERENCES",
+    "CREATE TEMPORARY TABLES",
+    "LOCK TABLES",
+    "EXECUTE",
+    "CREATE VIEW",
+    "SHOW VIEW",
+    "TRIGGER",
+] as const;
+
+/**
+ * The database pattern for a GRANT. In MySQL and MariaDB a database name in
+ * GRANT is a LIKE pattern: `_` matches any one character. Unescaped, the
+ * grant for tenant "a-b" (client_a_b_auth_db) would also open tenant "a1b"'s
+ * client_a1b_auth_db. Escaping makes the grant match its own database only.
+ */
+export function grantDatabasePattern(database: string): string {
+    return database.replace(/([_%\\])/g, "\\$1");
+}
+
+/** The credential keys the services read (the seed's Secret). */
+export function credentialsData(args: { host: string; port: number; database: string; username: string }) {
+    return { DB_HOST: args.host, DB_PORT: String(args.port), DB_DATABASE: args.database, DB_USERNAME: args.username };
+}
+
+/**
+ * One database per service in the shared MySQL, each with its own user,
+ * generated password and a grant on that database only, and the credentials
+ * delivered to the tenant's namespace.
+ */
+export class TenantDatabase extends pulumi.ComponentResource {
+    /** Database names by service. */
+    public readonly databases: Record<string, string>;
+
+    constructor(name: string, args: TenantDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("collectverything:tenant:TenantDatabase", name, {}, opts);
+        const services = args.services ?? DEFAULT_SERVICES;
+        const host = args.clusterHost ?? "mysql.e-commerce-shared.svc.cluster.local";
+        const port = args.port ?? 3306;
+        const userHost = args.userHost ?? "%";
+        const backend = args.credentialsBackend ?? "kubernetes";
+        this.databases = {};
+
+        for (const service of services) {
+            const dbName = databaseName(args.tenantId, service);
+            const userName = databaseUser(args.tenantId, service);
+            this.databases[service] = dbName;
+            const prefix = `${name}-${service}`;
+
+            const password = new random.RandomPassword(`${prefix}-db-password`, { length: 32, special: false }, { parent: this });
+            const database = new mysql.Database(
+                `${prefix}-db`,
+                { name: dbName, defaultCharacterSet: "utf8mb4", defaultCollation: "utf8mb4_unicode_ci" },
+                { parent: this, protect: true },
+            );
+            const user = new mysql.User(
+                `${prefix}-db-user`,
+                { user: userName, host: userHost, plaintextPassword: password.result },
+                { parent: this },
+            );
+            new mysql.Grant(
+                `${prefix}-db-grant`,
+                { user: user.user, host: user.host, database: grantDatabasePattern(dbName), privileges: [...SERVICE_PRIVILEGES] },
+                { parent: this, dependsOn: [database] },
+            );
+
+            const data = credentialsData({ host, port, database: dbName, username: userName });
+            const secretName = dbCredentialsSecretName(service);
+            if (backend === "kubernetes") {
+                new k8s.core.v1.Secret(
+                    `${prefix}-db-credentials`,
+                    {
+                        metadata: { name: secretName, namespace: args.namespace, labels: args.labels },
+                        type: "Opaque",
+                        stringData: { ...data, DB_PASSWORD: password.result },
+                    },
+                    { parent: this },
+                );
+            } else {
+                const remote = new aws.secretsmanager.Secret(
+                    `${prefix}-db-password`,
+                    { name: awsSecretPath(args.tenantId, service), description: `Password of ${userName} on ${dbName}`, tags: args.labels },
+                    { parent: this },
+                );
+                new aws.secretsmanager.SecretVersion(`${prefix}-db-password`, { secretId: remote.id, secretString: password.result }, { parent: this });
+                new k8s.apiextensions.CustomResource(
+                    `${prefix}-db-credentials`,
+                    {
+                        apiVersion: "external-secrets.io/v1",
+                        kind: "ExternalSecret",
+                        metadata: { name: secretName, namespace: args.namespace, labels: args.labels },
+                        spec: {
+                            refreshInterval: "1h",
+                            secretStoreRef: { name: args.secretStoreName ?? "aws-secrets-manager", kind: "ClusterSecretStore" },
+                            // The seed's ExternalSecret delivered DB_PASSWORD only; the services need every key.
+                            target: { name: secretName, creationPolicy: "Owner", template: { data: { ...data, DB_PASSWORD: "{{ .password }}" } } },
+                            data: [{ secretKey: "password", remoteRef: { key: awsSecretPath(args.tenantId, service) } }],
+                        },
+                    },
+                    { parent: this, dependsOn: [remote] },
+                );
+            }
+        }
+        this.registerOutputs({ databases: this.databases });
+    }
+}

@@ -1,0 +1,295 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { namespaceAnnotations, namespaceLabels, tenantLabels } from "../lib/labels";
+import type { TenantSpec } from "../lib/manifest";
+import {
+    APP_SERVICE_ACCOUNT,
+    BACKUP_PVC,
+    CLIENT_ADMIN_ROLE,
+    DEFAULT_SERVICES,
+    SHARED_NAMESPACE,
+    adminGroup,
+    databaseName,
+    dbCredentialsSecretName,
+    namespaceName,
+} from "../lib/naming";
+import type { Region } from "../lib/regions";
+import { tierSpec, type TierSpec } from "../lib/tiers";
+
+export interface TenantNamespaceArgs {
+    readonly tenant: TenantSpec;
+    readonly region: Region;
+    /** Value of the `environment` label. */
+    readonly environment: string;
+    /** Services with a database (backed up) and a `<service>-service` Deployment (autoscaled). Default: auth, products, orders. */
+    readonly services?: readonly string[];
+    /** Namespace of the ingress controller allowed to reach the tenant's pods. Default: ingress-nginx. */
+    readonly ingressControllerNamespace?: string;
+    /** Image of the backup jobs; it must carry mysqldump and run as a non-root user. Default: mysql:8.0. */
+    readonly backupImage?: string;
+    /** UID the backup container runs as (Pod Security `restricted` needs non-root). Default: 999, the mysql user of mysql:8.0. */
+    readonly backupUid?: number;
+    /** Storage class of the backup PVC. Default: the cluster's default class. */
+    readonly backupStorageClass?: string;
+}
+
+/** The Deployments of a tenant that get an HPA: the API gateway and one per service. */
+export function autoscaledWorkloads(services: readonly string[]): string[] {
+    return ["api-gateway", ...services.map((s) => `${s}-service`)];
+}
+
+/** HPA replica range: the tier's, pinned to one replica while the tenant is suspended or cancelled. */
+export function replicaRange(t: TenantSpec, tier: TierSpec = tierSpec(t.tier)): { min: number; max: number } {
+    return t.status === "active" ? { ...tier.replicas } : { min: 1, max: 1 };
+}
+
+/**
+ * The isolation NetworkPolicy: the seed's rules with its bugs fixed.
+ * - Namespaces are selected by the automatic `kubernetes.io/metadata.name`
+ *   label; the seed's hand-set `name` label exists on no namespace, so its
+ *   DNS and RabbitMQ egress matched nothing.
+ * - DNS is allowed over UDP as well as TCP.
+ * - Pods may reach each other inside the namespace (egress too), and the
+ *   shared services they need: RabbitMQ 5672, MySQL 3306, MinIO 9000.
+ */
+export function isolationPolicySpec(ingressControllerNamespace: string) {
+    const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+    return {
+        podSelector: {},
+        policyTypes: ["Ingress", "Egress"],
+        ingress: [
+            { from: [ns(ingressControllerNamespace)] },
+            { from: [{ podSelector: {} }] },
+            {
+                from: [{ ...ns(SHARED_NAMESPACE), podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } }],
+            },
+        ],
+        egress: [
+            { to: [{ podSelector: {} }] },
+            {
+                to: [ns(SHARED_NAMESPACE)],
+                ports: [
+                    { protocol: "TCP", port: 5672 },
+                    { protocol: "TCP", port: 3306 },
+                    { protocol: "TCP", port: 9000 },
+                ],
+            },
+            {
+                to: [ns("kube-system")],
+                ports: [
+                    { protocol: "UDP", port: 53 },
+                    { protocol: "TCP", port: 53 },
+                ],
+            },
+        ],
+    };
+}
+
+/** The seed's read-only client-admin rules. */
+export function clientAdminRules() {
+    return [
+        { apiGroups: [""], resources: ["pods", "pods/log", "services", "configmaps"], verbs: ["get", "list", "watch"] },
+        { apiGroups: ["apps"], resources: ["deployments", "replicasets"], verbs: ["get", "list", "watch"] },
+    ];
+}
+
+/** Pod and container security settings that satisfy Pod Security `restricted`. */
+export function restrictedSecurity(uid: number) {
+    return {
+        pod: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: "RuntimeDefault" } },
+        container: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+    };
+}
+
+/**
+ * The backup script: one gzipped mysqldump per tenant database, then pruning
+ * past the retention. Fixes over the seed's one-liner: the password comes from
+ * MYSQL_PWD (never on the command line), `pipefail` so a failed dump fails the
+ * Job instead of leaving an empty .gz, every database rather than auth only.
+ */
+export function backupScript(tenantId: string, services: readonly string[], retentionDays: number, label: string): string {
+    const lines = [
+        "set -euo pipefail",
+        'stamp="$(date +%Y%m%d-%H%M%S)"',
+        `for svc in ${services.join(" ")}; do`,
+        '  creds="/credentials/${svc}"',
+        '  export MYSQL_PWD="$(cat "${creds}/DB_PASSWORD")"',
+        '  db="$(cat "${creds}/DB_DATABASE")"',
+        `  out="/backup/${label}/\${db}_\${stamp}.sql.gz"`,
+        `  mkdir -p "/backup/${label}"`,
+        '  mysqldump --single-transaction --routines --triggers -h "$(cat "${creds}/DB_HOST")" -P "$(cat "${creds}/DB_PORT")" -u "$(cat "${creds}/DB_USERNAME")" "${db}" | gzip > "${out}.tmp"',
+        '  mv "${out}.tmp" "${out}"',
+        '  echo "backed up ${db} to ${out}"',
+        "done",
+    ];
+    if (label === "daily") {
+        lines.push(`find /backup/daily -name '*.sql.gz' -mtime +${retentionDays} -print -delete`);
+    }
+    lines.push(`echo "backup of tenant ${tenantId} complete: ${services.map((s) => databaseName(tenantId, s)).join(", ")}"`);
+    return lines.join("\n");
+}
+
+/** The pod template shared by the daily CronJob and the final-backup Job. */
+export function backupPodSpec(args: { tenantId: string; services: readonly string[]; retentionDays: number; label: string; image: string; uid: number }) {
+    const security = restrictedSecurity(args.uid);
+    return {
+        serviceAccountName: APP_SERVICE_ACCOUNT,
+        automountServiceAccountToken: false,
+        restartPolicy: "OnFailure",
+        securityContext: security.pod,
+        containers: [
+            {
+                name: "backup",
+                image: args.image,
+                command: ["/bin/bash", "-c", backupScript(args.tenantId, args.services, args.retentionDays, args.label)],
+                securityContext: security.container,
+                resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
+                volumeMounts: [
+                    { name: "backup-storage", mountPath: "/backup" },
+                    { name: "tmp", mountPath: "/tmp" },
+                    ...args.services.map((s) => ({ name: `${s}-credentials`, mountPath: `/credentials/${s}`, readOnly: true })),
+                ],
+            },
+        ],
+        volumes: [
+            { name: "backup-storage", persistentVolumeClaim: { claimName: BACKUP_PVC } },
+            { name: "tmp", emptyDir: {} },
+            ...args.services.map((s) => ({ name: `${s}-credentials`, secret: { secretName: dbCredentialsSecretName(s) } })),
+        ],
+    };
+}
+
+/**
+ * A tenant's namespace and everything that isolates and sizes it: Pod
+ * Security, quota, limits, network isolation, RBAC, the app ServiceAccount,
+ * HPAs and database backups.
+ */
+export class TenantNamespace extends pulumi.ComponentResource {
+    /** The namespace name, e.g. e-commerce-client-abc. */
+    public readonly namespaceName: pulumi.Output<string>;
+    public readonly namespace: k8s.core.v1.Namespace;
+
+    constructor(name: string, args: TenantNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("collectverything:tenant:TenantNamespace", name, {}, opts);
+        const t = args.tenant;
+        const tier = tierSpec(t.tier);
+        const services = args.services ?? DEFAULT_SERVICES;
+        const ctx = { environment: args.environment, region: args.region };
+        const labels = tenantLabels(t, ctx);
+        const ns = namespaceName(t.id);
+        const child = { parent: this };
+
+        this.namespace = new k8s.core.v1.Namespace(
+            `${name}-namespace`,
+            { metadata: { name: ns, labels: namespaceLabels(t, ctx), annotations: namespaceAnnotations(t) } },
+            // Deleting a namespace deletes every PVC and Secret in it.
+            { ...child, protect: true },
+        );
+        this.namespaceName = this.namespace.metadata.name;
+        const inNs = { parent: this, dependsOn: [this.namespace] };
+        const meta = (objectName: string) => ({ name: objectName, namespace: this.namespaceName, labels });
+
+        new k8s.core.v1.ResourceQuota(`${name}-quota`, { metadata: meta("client-quota"), spec: { hard: { ...tier.quota } } }, inNs);
+        new k8s.core.v1.LimitRange(
+            `${name}-limits`,
+            { metadata: meta("pod-limits"), spec: { limits: [{ type: "Container", ...tier.containerLimits }] } },
+            inNs,
+        );
+        new k8s.networking.v1.NetworkPolicy(
+            `${name}-isolation`,
+            { metadata: meta("client-isolation"), spec: isolationPolicySpec(args.ingressControllerNamespace ?? "ingress-nginx") },
+            inNs,
+        );
+        const role = new k8s.rbac.v1.Role(`${name}-client-admin`, { metadata: meta(CLIENT_ADMIN_ROLE), rules: clientAdminRules() }, inNs);
+        new k8s.rbac.v1.RoleBinding(
+            `${name}-client-admin`,
+            {
+                metadata: meta(CLIENT_ADMIN_ROLE),
+                roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+                subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: adminGroup(t.id) }],
+            },
+            inNs,
+        );
+        new k8s.core.v1.ServiceAccount(`${name}-app`, { metadata: meta(APP_SERVICE_ACCOUNT), automountServiceAccountToken: false }, inNs);
+
+        const replicas = replicaRange(t, tier);
+        for (const workload of autoscaledWorkloads(services)) {
+            new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                `${name}-${workload}-hpa`,
+                {
+                    metadata: meta(`${workload}-hpa`),
+                    spec: {
+                        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: workload },
+                        minReplicas: replicas.min,
+                        maxReplicas: replicas.max,
+                        metrics: [
+                            { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } },
+                            { type: "Resource", resource: { name: "memory", target: { type: "Utilization", averageUtilization: 80 } } },
+                        ],
+                    },
+                },
+                inNs,
+            );
+        }
+
+        const pvc = new k8s.core.v1.PersistentVolumeClaim(
+            `${name}-backup-pvc`,
+            {
+                metadata: { ...meta(BACKUP_PVC), annotations: { "pulumi.com/skipAwait": "true" } },
+                spec: {
+                    accessModes: ["ReadWriteOnce"],
+                    storageClassName: args.backupStorageClass,
+                    resources: { requests: { storage: `${tier.backupVolumeGiB}Gi` } },
+                },
+            },
+            // The volume is sized once; growing it is an operator action, shrinking is impossible.
+            { ...inNs, protect: true, ignoreChanges: ["spec.resources"] },
+        );
+        const image = args.backupImage ?? "mysql:8.0";
+        const uid = args.backupUid ?? 999;
+        new k8s.batch.v1.CronJob(
+            `${name}-db-backup`,
+            {
+                metadata: meta("db-backup"),
+                spec: {
+                    schedule: "0 2 * * *",
+                    timeZone: "Etc/UTC",
+                    concurrencyPolicy: "Forbid",
+                    // A cancelled tenant gets one final backup instead.
+                    suspend: t.status === "cancelled",
+                    successfulJobsHistoryLimit: 3,
+                    failedJobsHistoryLimit: 3,
+                    jobTemplate: {
+                        spec: {
+                            backoffLimit: 2,
+                            template: {
+                                metadata: { labels },
+                                spec: backupPodSpec({ tenantId: t.id, services, retentionDays: tier.backupRetentionDays, label: "daily", image, uid }),
+                            },
+                        },
+                    },
+                },
+            },
+            { ...inNs, dependsOn: [this.namespace, pvc] },
+        );
+        if (t.status === "cancelled") {
+            new k8s.batch.v1.Job(
+                `${name}-final-backup`,
+                {
+                    metadata: { ...meta("final-backup"), annotations: { "pulumi.com/skipAwait": "true" } },
+                    spec: {
+                        backoffLimit: 6,
+                        template: {
+                            metadata: { labels },
+                            spec: backupPodSpec({ tenantId: t.id, services, retentionDays: tier.backupRetentionDays, label: "final", image, uid }),
+                        },
+                    },
+                },
+                // Once it ran, the Job is the record of the final backup: keep it.
+                { ...inNs, dependsOn: [this.namespace, pvc], retainOnDelete: true, ignoreChanges: ["spec"] },
+            );
+        }
+
+        this.registerOutputs({ namespaceName: this.namespaceName });
+    }
+}

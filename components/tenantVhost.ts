@@ -1,0 +1,96 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as rabbitmq from "@pulumi/rabbitmq";
+import * as random from "@pulumi/random";
+import { DEFAULT_QUEUES, RABBITMQ_CREDENTIALS_SECRET, exchangeName, queueName, rabbitUser, vhostName } from "../lib/naming";
+
+export interface TenantVhostArgs {
+    readonly tenantId: string;
+    /** Namespace that receives the credentials Secret. */
+    readonly namespace: pulumi.Input<string>;
+    /** Services that get a durable queue bound to the events exchange. Default: auth, orders. */
+    readonly queues?: readonly string[];
+    /** AMQP host the applications use. Default: rabbitmq.e-commerce-shared.svc.cluster.local. */
+    readonly amqpHost?: string;
+    /** AMQP port. Default: 5672. */
+    readonly amqpPort?: number;
+    /** Labels for the Kubernetes objects. */
+    readonly labels?: Record<string, string>;
+}
+
+/**
+ * The tenant user's permissions. They are scoped to the tenant's own vhost by
+ * the Permissions resource itself; inside it the tenant manages its topology.
+ */
+export function vhostPermissions() {
+    return { configure: ".*", write: ".*", read: ".*" };
+}
+
+/** Routing key pattern binding a service's queue to the events exchange: `<service>.#`. */
+export function routingKey(service: string): string {
+    return `${service}.#`;
+}
+
+/**
+ * A RabbitMQ virtual host per tenant with its own user and password,
+ * permissions on that vhost only, the topic exchange, durable quorum queues
+ * bound to it, and the credentials Secret.
+ */
+export class TenantVhost extends pulumi.ComponentResource {
+    public readonly vhost: string;
+
+    constructor(name: string, args: TenantVhostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("collectverything:tenant:TenantVhost", name, {}, opts);
+        const child = { parent: this };
+        this.vhost = vhostName(args.tenantId);
+        const userName = rabbitUser(args.tenantId);
+
+        const vhost = new rabbitmq.VHost(`${name}-vhost`, { name: this.vhost }, { ...child, protect: true });
+        const password = new random.RandomPassword(`${name}-amqp-password`, { length: 32, special: false }, child);
+        const user = new rabbitmq.User(`${name}-amqp-user`, { name: userName, password: password.result, tags: [] }, child);
+        new rabbitmq.Permissions(`${name}-amqp-permissions`, { user: user.name, vhost: vhost.name, permissions: vhostPermissions() }, child);
+        const exchange = new rabbitmq.Exchange(
+            `${name}-events`,
+            { name: exchangeName(args.tenantId), vhost: vhost.name, settings: { type: "topic", durable: true, autoDelete: false } },
+            child,
+        );
+        for (const service of args.queues ?? DEFAULT_QUEUES) {
+            const queue = new rabbitmq.Queue(
+                `${name}-${service}-queue`,
+                {
+                    name: queueName(args.tenantId, service),
+                    vhost: vhost.name,
+                    settings: { durable: true, autoDelete: false, argumentsJson: JSON.stringify({ "x-queue-type": "quorum" }) },
+                },
+                // Queues hold undelivered messages: data.
+                { ...child, protect: true },
+            );
+            new rabbitmq.Binding(
+                `${name}-${service}-binding`,
+                { vhost: vhost.name, source: exchange.name, destination: queue.name, destinationType: "queue", routingKey: routingKey(service) },
+                child,
+            );
+        }
+
+        const host = args.amqpHost ?? "rabbitmq.e-commerce-shared.svc.cluster.local";
+        const port = args.amqpPort ?? 5672;
+        new k8s.core.v1.Secret(
+            `${name}-amqp-credentials`,
+            {
+                metadata: { name: RABBITMQ_CREDENTIALS_SECRET, namespace: args.namespace, labels: args.labels },
+                type: "Opaque",
+                stringData: {
+                    AMQP_HOST: host,
+                    AMQP_PORT: String(port),
+                    AMQP_VHOST: this.vhost,
+                    AMQP_USERNAME: userName,
+                    AMQP_PASSWORD: password.result,
+                    AMQP_EXCHANGE: exchangeName(args.tenantId),
+                    AMQP_URL: pulumi.interpolate`amqp://${userName}:${password.result}@${host}:${port}/${encodeURIComponent(this.vhost)}`,
+                },
+            },
+            child,
+        );
+        this.registerOutputs({ vhost: this.vhost });
+    }
+}

@@ -1,0 +1,67 @@
+/**
+ * Labels and annotations stamped on tenant resources. Pure.
+ */
+import { deletionDate, type TenantSpec } from "./manifest";
+import { tenantSlug } from "./naming";
+import type { Region } from "./regions";
+
+export const LABEL_PREFIX = "collectverything.com";
+export const REGION_LABEL = `${LABEL_PREFIX}/region`;
+export const LIFECYCLE_LABEL = `${LABEL_PREFIX}/lifecycle`;
+export const DELETION_DATE_LABEL = `${LABEL_PREFIX}/deletion-date`;
+export const TENANT_LABEL = "tenant";
+
+export const POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/audit": "restricted",
+    "pod-security.kubernetes.io/warn": "restricted",
+} as const;
+
+export interface LabelContext {
+    readonly environment: string;
+    readonly region: Region;
+}
+
+/** Labels for every object of a tenant: who it belongs to, what it costs, where it lives. */
+export function tenantLabels(t: TenantSpec, ctx: LabelContext): Record<string, string> {
+    return {
+        [TENANT_LABEL]: tenantSlug(t.id),
+        tier: t.tier,
+        environment: ctx.environment,
+        "managed-by": "pulumi",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "cost-center": t.costCenter,
+        "billing-id": t.billingId,
+        department: t.department,
+        [REGION_LABEL]: ctx.region,
+        [LIFECYCLE_LABEL]: t.status,
+    };
+}
+
+/** Namespace labels: the tenant labels, Pod Security `restricted`, and the deletion date once cancelled. */
+export function namespaceLabels(t: TenantSpec, ctx: LabelContext): Record<string, string> {
+    const labels: Record<string, string> = { ...tenantLabels(t, ctx), ...POD_SECURITY_LABELS };
+    if (t.status === "cancelled" && t.cancelledAt !== undefined) {
+        labels[DELETION_DATE_LABEL] = deletionDate(t.cancelledAt);
+    }
+    return labels;
+}
+
+/** Namespace annotations from the seed (domain, tier, dates, billing). */
+export function namespaceAnnotations(t: TenantSpec): Record<string, string> {
+    const annotations: Record<string, string> = {
+        domain: t.domain,
+        "custom-domains": t.customDomains.join(","),
+        "subscription-tier": t.tier,
+        "created-date": t.createdDate,
+        "billing-id": t.billingId,
+        "website-id": String(t.websiteId),
+        "display-name": t.name,
+    };
+    if (t.cancelledAt !== undefined) {
+        annotations["cancelled-at"] = t.cancelledAt;
+        annotations["deletion-date"] = deletionDate(t.cancelledAt);
+    }
+    return annotations;
+}

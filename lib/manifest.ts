@@ -1,0 +1,500 @@
+/**
+ * tenants.yaml: schema, parsing and whole-file validation.
+ *
+ * The file is validated completely before any resource exists. Every error
+ * is collected and reported once, each naming the file, line, tenant, field,
+ * bad value, what is allowed and the fix. Pure: no Pulumi imports.
+ */
+import * as fs from "node:fs";
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from "yaml";
+import { z } from "zod";
+import { DEFAULT_SERVICES, namesOverLimit, maxTenantIdLength, TENANT_ID_PATTERN } from "./naming";
+import { REGIONS, type Region } from "./regions";
+import { TIERS, type Tier } from "./tiers";
+
+export const STATUSES = ["active", "suspended", "cancelled"] as const;
+export type TenantStatus = (typeof STATUSES)[number];
+
+/** Days between cancellation and the earliest date the tenant's data may be removed. */
+export const GRACE_PERIOD_DAYS = 30;
+
+export interface TenantSpec {
+    /** Slug; derived names use "client-<id>". Never changes. */
+    readonly id: string;
+    /** The websites-table id, propagated in events. */
+    readonly websiteId: number;
+    /** Display name; free to change, affects no resource name. */
+    readonly name: string;
+    readonly domain: string;
+    readonly customDomains: readonly string[];
+    readonly tier: Tier;
+    readonly region: Region;
+    readonly billingId: string;
+    readonly costCenter: string;
+    readonly department: string;
+    /** YYYY-MM-DD. */
+    readonly createdDate: string;
+    readonly status: TenantStatus;
+    /** YYYY-MM-DD; required when status is cancelled. */
+    readonly cancelledAt?: string;
+}
+
+export interface Manifest {
+    readonly tenants: readonly TenantSpec[];
+}
+
+export interface ManifestIssue {
+    readonly file: string;
+    readonly line?: number;
+    readonly tenant?: string;
+    readonly field?: string;
+    /** The offending value, rendered for humans. */
+    readonly value?: string;
+    readonly problem: string;
+    readonly allowed?: string;
+    readonly fix: string;
+}
+
+export class ManifestError extends Error {
+    constructor(readonly issues: readonly ManifestIssue[]) {
+        super(formatIssues(issues));
+        this.name = "ManifestError";
+    }
+}
+
+export interface ValidateOptions {
+    /** The services that get a database per tenant; names are checked against limits for these. */
+    readonly services?: readonly string[];
+}
+
+const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+const LABEL_VALUE_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function isDnsName(value: string): boolean {
+    if (value.length > 253) return false;
+    const labels = value.split(".");
+    if (labels.length < 2) return false;
+    if (!/^[a-z]{2,63}$/.test(labels[labels.length - 1])) return false;
+    return labels.every((l) => DNS_LABEL.test(l));
+}
+
+export function isCalendarDate(value: string): boolean {
+    if (!DATE_PATTERN.test(value)) return false;
+    const d = new Date(`${value}T00:00:00Z`);
+    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
+}
+
+/** cancelledAt + the grace period, as YYYY-MM-DD. */
+export function deletionDate(cancelledAt: string): string {
+    const d = new Date(`${cancelledAt}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + GRACE_PERIOD_DAYS);
+    return d.toISOString().slice(0, 10);
+}
+
+interface FieldHelp {
+    readonly allowed: string;
+    readonly fix: string;
+}
+
+const labelValueHelp = (example: string): FieldHelp => ({
+    allowed: "1-63 characters of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit (it becomes a Kubernetes label)",
+    fix: `use a value such as "${example}"`,
+});
+const dateHelp: FieldHelp = { allowed: "a calendar date written YYYY-MM-DD", fix: "write the date as 2025-01-15" };
+const dnsHelp: FieldHelp = {
+    allowed: "a lowercase DNS name of at least two labels (a-z, 0-9, inner hyphens), at most 253 characters",
+    fix: "use a host name such as client-abc.collectverything.com, without scheme, port, path or wildcard",
+};
+
+export function fieldHelp(field: string, services: readonly string[] = DEFAULT_SERVICES): FieldHelp {
+    switch (field) {
+        case "id":
+            return {
+                allowed: `a lowercase slug: a-z, 0-9 and single inner hyphens, starting with a letter, at most ${maxTenantIdLength(services)} characters`,
+                fix: 'choose a short slug such as "abc" or "nordic"; it can never change once deployed',
+            };
+        case "websiteId":
+            return { allowed: "a positive integer", fix: "use the id of the tenant's row in the websites table" };
+        case "name":
+            return { allowed: "a non-empty display name of at most 200 characters", fix: "give the shop's display name" };
+        case "domain":
+            return dnsHelp;
+        case "customDomains":
+            return { allowed: "a list of DNS names, e.g. [shop.client-abc.com]", fix: "write customDomains: [] when there are none" };
+        case "tier":
+            return { allowed: TIERS.join(", "), fix: `set tier to one of ${TIERS.join(", ")}` };
+        case "region":
+            return { allowed: REGIONS.join(", "), fix: `set region to one of ${REGIONS.join(", ")}` };
+        case "billingId":
+            return labelValueHelp("sub_abc123");
+        case "costCenter":
+            return labelValueHelp("CC-ABC-001");
+        case "department":
+            return labelValueHelp("retail");
+        case "createdDate":
+        case "cancelledAt":
+            return dateHelp;
+        case "status":
+            return { allowed: STATUSES.join(", "), fix: `set status to one of ${STATUSES.join(", ")}` };
+        case "tenants":
+            return { allowed: "a list of tenant entries", fix: "start the file with `tenants:` followed by `- id: ...` entries" };
+        default:
+            return {
+                allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt",
+                fix: "remove the field or correct its spelling",
+            };
+    }
+}
+
+const labelValue = z.string().regex(LABEL_VALUE_PATTERN);
+const calendarDate = z.string().refine(isCalendarDate);
+const dnsName = z.string().refine(isDnsName);
+
+const tenantSchema = z
+    .object({
+        id: z.string().regex(TENANT_ID_PATTERN),
+        websiteId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+        name: z.string().trim().min(1).max(200),
+        domain: dnsName,
+        customDomains: z.array(dnsName).default([]),
+        tier: z.enum(TIERS),
+        region: z.enum(REGIONS),
+        billingId: labelValue,
+        costCenter: labelValue,
+        department: labelValue,
+        createdDate: calendarDate,
+        status: z.enum(STATUSES),
+        cancelledAt: calendarDate.optional(),
+    })
+    .strict();
+
+const manifestSchema = z.object({ tenants: z.array(z.unknown()).default([]) }).strict();
+
+type Path = readonly (string | number)[];
+
+class Locator {
+    constructor(
+        private readonly doc: Document,
+        private readonly lines: LineCounter,
+    ) {}
+
+    /** The 1-based line of the node at `path`, or of its closest existing ancestor. */
+    line(path: Path): number | undefined {
+        for (let n = path.length; n >= 0; n--) {
+            const node = n === 0 ? this.doc.contents : this.doc.getIn(path.slice(0, n), true);
+            const range = (node as { range?: [number, number, number] } | undefined)?.range;
+            if (range) return this.lines.linePos(range[0]).line;
+        }
+        return undefined;
+    }
+
+    /** The line of the key `path[-1]` inside its map (better than the value's line for block values). */
+    keyLine(path: Path): number | undefined {
+        const parent = path.length > 1 ? this.doc.getIn(path.slice(0, -1), true) : this.doc.contents;
+        if (isMap(parent)) {
+            const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
+            const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
+            if (range) return this.lines.linePos(range[0]).line;
+        }
+        return this.line(path);
+    }
+}
+
+function render(value: unknown): string {
+    if (value === undefined) return "(missing)";
+    const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(root: unknown, path: Path): unknown {
+    let cur: unknown = root;
+    for (const key of path) {
+        if (cur === null || typeof cur !== "object") return undefined;
+        cur = (cur as Record<string | number, unknown>)[key];
+    }
+    return cur;
+}
+
+export function formatIssue(issue: ManifestIssue): string {
+    const where = issue.line !== undefined ? `${issue.file}:${issue.line}` : issue.file;
+    const parts = [where];
+    if (issue.tenant !== undefined) parts.push(`tenant "${issue.tenant}"`);
+    if (issue.field !== undefined) parts.push(`field "${issue.field}"`);
+    let text = `${parts.join(": ")}: ${issue.problem}`;
+    if (issue.value !== undefined) text += ` (got ${issue.value})`;
+    text += ".";
+    if (issue.allowed !== undefined) text += ` Allowed: ${issue.allowed}.`;
+    text += ` Fix: ${issue.fix}.`;
+    return text;
+}
+
+export function formatIssues(issues: readonly ManifestIssue[]): string {
+    const head = `${issues.length} problem${issues.length === 1 ? "" : "s"} in ${issues[0]?.file ?? "the manifest"}; nothing was applied:`;
+    return [head, ...issues.map((i) => `  - ${formatIssue(i)}`)].join("\n");
+}
+
+export type ValidationResult =
+    | { readonly ok: true; readonly manifest: Manifest }
+    | { readonly ok: false; readonly issues: readonly ManifestIssue[] };
+
+/**
+ * Parses and validates a manifest source. Never throws for bad input: every
+ * problem found is returned, in file order.
+ */
+export function validateManifest(source: string, file = "tenants.yaml", options: ValidateOptions = {}): ValidationResult {
+    const services = options.services ?? DEFAULT_SERVICES;
+    const lines = new LineCounter();
+    const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    const issues: ManifestIssue[] = [];
+
+    if (doc.errors.length > 0) {
+        for (const err of doc.errors) {
+            const offset = err.pos[0];
+            issues.push({
+                file,
+                line: lines.linePos(offset).line,
+                problem: `malformed YAML: ${err.message.split("\n")[0]}`,
+                fix: "correct the YAML syntax at that line (indentation, quotes, colons, duplicate keys)",
+            });
+        }
+        return { ok: false, issues };
+    }
+
+    const raw: unknown = doc.toJS() ?? {};
+    const locate = new Locator(doc, lines);
+    const top = manifestSchema.safeParse(raw);
+    if (!top.success) {
+        for (const issue of top.error.issues) {
+            if (issue.code === "unrecognized_keys") {
+                for (const key of issue.keys) {
+                    issues.push({
+                        file,
+                        line: locate.keyLine([key]),
+                        field: key,
+                        problem: "unknown top-level field",
+                        allowed: "tenants",
+                        fix: "the file holds one top-level field, `tenants:`; remove or rename this one",
+                    });
+                }
+            } else {
+                const help = fieldHelp("tenants");
+                issues.push({
+                    file,
+                    line: locate.line(issue.path as Path),
+                    field: issue.path.length ? String(issue.path[0]) : undefined,
+                    problem: raw === null || typeof raw !== "object" || Array.isArray(raw) ? "the file is not a map with a `tenants` list" : "tenants is not a list",
+                    ...help,
+                });
+            }
+        }
+        return { ok: false, issues };
+    }
+
+    const tenants: TenantSpec[] = [];
+    const entries = top.data.tenants;
+    entries.forEach((entry, index) => {
+        const base: Path = ["tenants", index];
+        const rawId = entry !== null && typeof entry === "object" ? (entry as Record<string, unknown>).id : undefined;
+        const tenantLabel = typeof rawId === "string" && rawId !== "" ? rawId : `#${index + 1}`;
+        const parsed = tenantSchema.safeParse(entry);
+        if (!parsed.success) {
+            for (const zi of parsed.error.issues) {
+                if (zi.code === "unrecognized_keys") {
+                    for (const key of zi.keys) {
+                        const help = fieldHelp(key, services);
+                        issues.push({ file, line: locate.keyLine([...base, key]), tenant: tenantLabel, field: key, problem: "unknown field", ...help });
+                    }
+                    continue;
+                }
+                if (zi.path.length === 0) {
+                    issues.push({
+                        file,
+                        line: locate.line(base),
+                        tenant: tenantLabel,
+                        problem: "a tenant entry must be a map of fields",
+                        value: render(entry),
+                        fix: "write the entry as `- id: abc` followed by its fields, indented",
+                    });
+                    continue;
+                }
+                const path: Path = [...base, ...(zi.path as (string | number)[])];
+                const field = String(zi.path[0]) + (zi.path.length > 1 ? `[${zi.path.slice(1).join("][")}]` : "");
+                const value = valueAt(entry, zi.path as Path);
+                const help = fieldHelp(String(zi.path[0]), services);
+                issues.push({
+                    file,
+                    line: value === undefined ? locate.line(base) : locate.line(path),
+                    tenant: tenantLabel,
+                    field,
+                    value: value === undefined ? undefined : render(value),
+                    problem: value === undefined ? "required field is missing" : "invalid value",
+                    ...help,
+                });
+            }
+            return;
+        }
+        tenants.push(parsed.data as TenantSpec);
+        issues.push(...checkTenant(parsed.data as TenantSpec, base, file, locate, services));
+    });
+
+    issues.push(...checkUniqueness(entries, file, locate));
+    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    if (issues.length > 0) return { ok: false, issues };
+    return { ok: true, manifest: { tenants } };
+}
+
+function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, services: readonly string[]): ManifestIssue[] {
+    const issues: ManifestIssue[] = [];
+    for (const over of namesOverLimit(t.id, services)) {
+        issues.push({
+            file,
+            line: locate.line([...base, "id"]),
+            tenant: t.id,
+            field: "id",
+            value: render(t.id),
+            problem: `id is too long: the derived ${over.kind} name "${over.name}" has ${over.name.length} characters, over the limit of ${over.limit}`,
+            allowed: `ids of at most ${maxTenantIdLength(services)} characters`,
+            fix: "choose a shorter id; ids can never change once deployed",
+        });
+    }
+    if (t.status === "cancelled" && t.cancelledAt === undefined) {
+        issues.push({
+            file,
+            line: locate.line([...base, "status"]),
+            tenant: t.id,
+            field: "cancelledAt",
+            problem: "status is cancelled but cancelledAt is missing",
+            allowed: dateHelp.allowed,
+            fix: "add cancelledAt: <the cancellation date>; the grace period is counted from it",
+        });
+    }
+    if (t.status !== "cancelled" && t.cancelledAt !== undefined) {
+        issues.push({
+            file,
+            line: locate.line([...base, "cancelledAt"]),
+            tenant: t.id,
+            field: "cancelledAt",
+            value: render(t.cancelledAt),
+            problem: `cancelledAt is set but status is ${t.status}`,
+            fix: "remove cancelledAt when a tenant is reactivated, or set status: cancelled",
+        });
+    }
+    if (t.cancelledAt !== undefined && t.cancelledAt < t.createdDate) {
+        issues.push({
+            file,
+            line: locate.line([...base, "cancelledAt"]),
+            tenant: t.id,
+            field: "cancelledAt",
+            value: render(t.cancelledAt),
+            problem: `cancelledAt is before createdDate ${t.createdDate}`,
+            fix: "correct one of the two dates",
+        });
+    }
+    return issues;
+}
+
+interface UniqueKeys {
+    readonly id?: string;
+    readonly websiteId?: number;
+    readonly domains: readonly [string, Path][];
+}
+
+/** The identifying values of a raw entry, whatever else is wrong with it. */
+function uniqueKeys(entry: unknown, base: Path): UniqueKeys {
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return { domains: [] };
+    const e = entry as Record<string, unknown>;
+    const domains: [string, Path][] = [];
+    if (typeof e.domain === "string") domains.push([e.domain, [...base, "domain"]]);
+    if (Array.isArray(e.customDomains)) {
+        e.customDomains.forEach((d, i) => {
+            if (typeof d === "string") domains.push([d, [...base, "customDomains", i]]);
+        });
+    }
+    return {
+        id: typeof e.id === "string" ? e.id : undefined,
+        websiteId: typeof e.websiteId === "number" ? e.websiteId : undefined,
+        domains,
+    };
+}
+
+/** Duplicate ids, websiteIds and domains across all entries, including entries with other errors. */
+function checkUniqueness(entries: readonly unknown[], file: string, locate: Locator): ManifestIssue[] {
+    const issues: ManifestIssue[] = [];
+    const firstById = new Map<string, number>();
+    const firstByWebsite = new Map<number, string>();
+    const firstByDomain = new Map<string, string>();
+    entries.forEach((entry, index) => {
+        const base: Path = ["tenants", index];
+        const keys = uniqueKeys(entry, base);
+        const tenant = keys.id ?? `#${index + 1}`;
+        if (keys.id !== undefined) {
+            const first = firstById.get(keys.id);
+            if (first !== undefined) {
+                issues.push({
+                    file,
+                    line: locate.line([...base, "id"]),
+                    tenant,
+                    field: "id",
+                    value: render(keys.id),
+                    problem: `duplicate id: already used by the tenant at line ${locate.line(["tenants", first, "id"])}`,
+                    fix: "give each tenant its own id, or merge the two entries",
+                });
+            } else {
+                firstById.set(keys.id, index);
+            }
+        }
+        if (keys.websiteId !== undefined) {
+            const owner = firstByWebsite.get(keys.websiteId);
+            if (owner !== undefined) {
+                issues.push({
+                    file,
+                    line: locate.line([...base, "websiteId"]),
+                    tenant,
+                    field: "websiteId",
+                    value: render(keys.websiteId),
+                    problem: `duplicate websiteId: already used by tenant "${owner}"`,
+                    fix: "use the tenant's own row id from the websites table",
+                });
+            } else {
+                firstByWebsite.set(keys.websiteId, tenant);
+            }
+        }
+        for (const [domain, path] of keys.domains) {
+            const owner = firstByDomain.get(domain);
+            if (owner !== undefined) {
+                issues.push({
+                    file,
+                    line: locate.line(path),
+                    tenant,
+                    field: path[2] === "domain" ? "domain" : `customDomains[${path[3]}]`,
+                    value: render(domain),
+                    problem: owner === tenant ? "domain listed twice for this tenant" : `duplicate domain: already served for tenant "${owner}"`,
+                    fix: "a domain routes to exactly one tenant; remove it from one of the entries",
+                });
+            } else {
+                firstByDomain.set(domain, tenant);
+            }
+        }
+    });
+    return issues;
+}
+
+/** Reads and validates a manifest file; throws a ManifestError listing every problem. */
+export function loadManifest(file: string, options: ValidateOptions = {}): Manifest {
+    let source: string;
+    try {
+        source = fs.readFileSync(file, "utf8");
+    } catch (err) {
+        throw new ManifestError([
+            {
+                file,
+                problem: `cannot read the manifest: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+                fix: "check the path (the stack's `manifest` setting or --manifest)",
+            },
+        ]);
+    }
+    const result = validateManifest(source, file, options);
+    if (!result.ok) throw new ManifestError(result.issues);
+    return result.manifest;
+}

@@ -1,0 +1,138 @@
+/**
+ * The tier catalog: what each subscription tier buys, in Kubernetes terms.
+ *
+ * Pure data and functions, no Pulumi imports. The premium figures are the
+ * seed architecture's example ResourceQuota and LimitRange; standard and
+ * business are scaled around them (see the README's tier table).
+ */
+
+export const TIERS = ["standard", "premium", "business"] as const;
+export type Tier = (typeof TIERS)[number];
+
+export interface ResourceQuotaHard {
+    readonly "requests.cpu": string;
+    readonly "requests.memory": string;
+    readonly "limits.cpu": string;
+    readonly "limits.memory": string;
+    readonly "requests.storage": string;
+    readonly persistentvolumeclaims: string;
+    readonly "services.loadbalancers": string;
+    readonly pods: string;
+}
+
+export interface ContainerLimits {
+    readonly max: { readonly cpu: string; readonly memory: string };
+    readonly min: { readonly cpu: string; readonly memory: string };
+    readonly default: { readonly cpu: string; readonly memory: string };
+    readonly defaultRequest: { readonly cpu: string; readonly memory: string };
+}
+
+export interface TierSpec {
+    readonly tier: Tier;
+    /** The capacity sold and shown on the showback report. */
+    readonly allocation: { readonly cpu: number; readonly memoryGiB: number };
+    readonly quota: ResourceQuotaHard;
+    readonly containerLimits: ContainerLimits;
+    /** HPA replica range for every tenant service. */
+    readonly replicas: { readonly min: number; readonly max: number };
+    /** Storage quota in GiB (PVCs: backups and service volumes). */
+    readonly storageGiB: number;
+    /** Size of the backup PVC in GiB (part of storageGiB). */
+    readonly backupVolumeGiB: number;
+    /** Days a daily database dump is kept. */
+    readonly backupRetentionDays: number;
+    /** Monthly base fee in EUR. */
+    readonly baseFeeEur: number;
+}
+
+const CATALOG: Readonly<Record<Tier, TierSpec>> = {
+    standard: {
+        tier: "standard",
+        allocation: { cpu: 2, memoryGiB: 4 },
+        quota: {
+            "requests.cpu": "1",
+            "requests.memory": "2Gi",
+            "limits.cpu": "2",
+            "limits.memory": "4Gi",
+            "requests.storage": "50Gi",
+            persistentvolumeclaims: "5",
+            "services.loadbalancers": "0",
+            pods: "20",
+        },
+        containerLimits: {
+            max: { cpu: "1", memory: "2Gi" },
+            min: { cpu: "50m", memory: "64Mi" },
+            default: { cpu: "250m", memory: "256Mi" },
+            defaultRequest: { cpu: "100m", memory: "128Mi" },
+        },
+        replicas: { min: 2, max: 3 },
+        storageGiB: 50,
+        backupVolumeGiB: 10,
+        backupRetentionDays: 14,
+        baseFeeEur: 49.99,
+    },
+    premium: {
+        tier: "premium",
+        allocation: { cpu: 6, memoryGiB: 12 },
+        quota: {
+            "requests.cpu": "4",
+            "requests.memory": "8Gi",
+            "limits.cpu": "8",
+            "limits.memory": "16Gi",
+            "requests.storage": "150Gi",
+            persistentvolumeclaims: "10",
+            "services.loadbalancers": "1",
+            pods: "50",
+        },
+        containerLimits: {
+            max: { cpu: "2", memory: "4Gi" },
+            min: { cpu: "100m", memory: "128Mi" },
+            default: { cpu: "500m", memory: "512Mi" },
+            defaultRequest: { cpu: "250m", memory: "256Mi" },
+        },
+        replicas: { min: 3, max: 6 },
+        storageGiB: 150,
+        backupVolumeGiB: 30,
+        backupRetentionDays: 30,
+        baseFeeEur: 124.99,
+    },
+    business: {
+        tier: "business",
+        allocation: { cpu: 12, memoryGiB: 24 },
+        quota: {
+            "requests.cpu": "12",
+            "requests.memory": "24Gi",
+            "limits.cpu": "24",
+            "limits.memory": "48Gi",
+            "requests.storage": "500Gi",
+            persistentvolumeclaims: "30",
+            "services.loadbalancers": "2",
+            pods: "150",
+        },
+        containerLimits: {
+            max: { cpu: "4", memory: "8Gi" },
+            min: { cpu: "100m", memory: "128Mi" },
+            default: { cpu: "1", memory: "1Gi" },
+            defaultRequest: { cpu: "500m", memory: "512Mi" },
+        },
+        replicas: { min: 6, max: 15 },
+        storageGiB: 500,
+        backupVolumeGiB: 100,
+        backupRetentionDays: 90,
+        baseFeeEur: 349.99,
+    },
+};
+
+export function isTier(value: unknown): value is Tier {
+    return typeof value === "string" && (TIERS as readonly string[]).includes(value);
+}
+
+/** The catalog entry of a tier. */
+export function tierSpec(tier: Tier): TierSpec {
+    return CATALOG[tier];
+}
+
+/** Position of a tier in the upgrade order (standard < premium < business). */
+export function tierRank(tier: Tier): number {
+    return TIERS.indexOf(tier);
+}

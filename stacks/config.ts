@@ -1,0 +1,152 @@
+/**
+ * Typed stack configuration. `pulumi.Config.requireObject<T>()` is an
+ * unchecked cast, so every value is parsed with a runtime schema and every
+ * problem is reported at once, naming the config key and the fix.
+ */
+import { z } from "zod";
+import { DEFAULT_QUEUES, DEFAULT_SERVICES, SERVICE_NAME_PATTERN } from "../lib/naming";
+import { REGIONS, isRegion } from "../lib/regions";
+
+/** The config namespace: the project name in Pulumi.yaml. */
+export const CONFIG_NAMESPACE = "tenant-platform";
+
+const endpointHost = z.string().min(1);
+
+export const stackConfigSchema = z
+    .object({
+        region: z.enum(REGIONS),
+        environment: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/).default("production"),
+        /** Manifest path, relative to the project directory. */
+        manifest: z.string().min(1).default("tenants.yaml"),
+        services: z.array(z.string().regex(SERVICE_NAME_PATTERN)).min(1).default([...DEFAULT_SERVICES]),
+        queues: z.array(z.string().regex(SERVICE_NAME_PATTERN)).default([...DEFAULT_QUEUES]),
+        features: z
+            .object({ databases: z.boolean().default(true), buckets: z.boolean().default(true), vhosts: z.boolean().default(true) })
+            .strict()
+            .default({ databases: true, buckets: true, vhosts: true }),
+        credentialsBackend: z.enum(["kubernetes", "aws-secrets-manager"]).default("kubernetes"),
+        kubernetes: z
+            .object({
+                /** Path to a kubeconfig file; default: the ambient KUBECONFIG / ~/.kube/config. */
+                kubeconfig: z.string().min(1).optional(),
+                context: z.string().min(1).optional(),
+                awaitIngress: z.boolean().default(true),
+                ingressControllerNamespace: z.string().default("ingress-nginx"),
+                ingressClassName: z.string().default("nginx"),
+                clusterIssuer: z.string().default("letsencrypt-prod"),
+                backupStorageClass: z.string().optional(),
+            })
+            .strict()
+            .default({ awaitIngress: true, ingressControllerNamespace: "ingress-nginx", ingressClassName: "nginx", clusterIssuer: "letsencrypt-prod" }),
+        mysql: z
+            .object({
+                /** host:port the Pulumi mysql provider connects to. */
+                endpoint: endpointHost,
+                username: z.string().min(1),
+                /** Host the applications use inside the cluster. */
+                clusterHost: z.string().default("mysql.e-commerce-shared.svc.cluster.local"),
+                clusterPort: z.number().int().positive().default(3306),
+                userHost: z.string().default("%"),
+                /** TLS mode of the provider's connection: true, false, skip-verify or preferred. */
+                tls: z.union([z.boolean().transform(String), z.enum(["true", "false", "skip-verify", "preferred"])]).default("true"),
+            })
+            .strict()
+            .optional(),
+        minio: z
+            .object({
+                server: endpointHost,
+                user: z.string().min(1),
+                ssl: z.boolean().default(true),
+                clusterEndpoint: z.string().default("http://minio.e-commerce-shared.svc.cluster.local:9000"),
+            })
+            .strict()
+            .optional(),
+        rabbitmq: z
+            .object({
+                /** Management API URL the Pulumi rabbitmq provider uses. */
+                endpoint: z.url(),
+                username: z.string().min(1),
+                clusterHost: z.string().default("rabbitmq.e-commerce-shared.svc.cluster.local"),
+                clusterPort: z.number().int().positive().default(5672),
+            })
+            .strict()
+            .optional(),
+        aws: z.object({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/), secretStoreServiceAccount: z.string().default("external-secrets") }).strict().optional(),
+        backup: z
+            .object({ image: z.string().default("mysql:8.0"), uid: z.number().int().positive().default(999) })
+            .strict()
+            .default({ image: "mysql:8.0", uid: 999 }),
+    })
+    .strict();
+
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+
+/** Secret config keys (set with `pulumi config set --secret`), required when their feature is on. */
+export const SECRET_KEYS = {
+    mysqlPassword: "mysql",
+    minioPassword: "minio",
+    rabbitmqPassword: "rabbitmq",
+} as const;
+
+const FEATURE_NEEDS: Record<"databases" | "buckets" | "vhosts", "mysql" | "minio" | "rabbitmq"> = {
+    databases: "mysql",
+    buckets: "minio",
+    vhosts: "rabbitmq",
+};
+
+export class StackConfigError extends Error {
+    constructor(
+        readonly stack: string,
+        readonly problems: readonly string[],
+    ) {
+        super(`stack "${stack}" has ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}; nothing was applied:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "StackConfigError";
+    }
+}
+
+/**
+ * Parses the stack's config object (the `tenant-platform:*` keys without the
+ * namespace) and checks it against the stack's name.
+ */
+export function parseStackConfig(stack: string, raw: Record<string, unknown>): StackConfig {
+    const problems: string[] = [];
+    const parsed = stackConfigSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => !(k in SECRET_KEYS))));
+    if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+            const key = issue.path.length ? `${CONFIG_NAMESPACE}:${issue.path.join(".")}` : CONFIG_NAMESPACE;
+            if (issue.code === "unrecognized_keys") {
+                problems.push(`${key}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}. Fix: remove it or correct its spelling (see README, "Stack configuration")`);
+            } else {
+                problems.push(`${key}: ${issue.message}. Fix: correct it in Pulumi.${stack}.yaml (see README, "Stack configuration")`);
+            }
+        }
+        throw new StackConfigError(stack, problems);
+    }
+    const cfg = parsed.data;
+    if (isRegion(stack) && cfg.region !== stack) {
+        problems.push(
+            `${CONFIG_NAMESPACE}:region is ${cfg.region} but the stack is named ${stack}. Fix: a region stack deploys its own region only; set region: ${stack} in Pulumi.${stack}.yaml`,
+        );
+    }
+    for (const [feature, section] of Object.entries(FEATURE_NEEDS) as [keyof typeof FEATURE_NEEDS, "mysql" | "minio" | "rabbitmq"][]) {
+        if (cfg.features[feature] && cfg[section] === undefined) {
+            problems.push(
+                `${CONFIG_NAMESPACE}:${section} is missing but features.${feature} is on. Fix: add the ${section} endpoint section, or set ${CONFIG_NAMESPACE}:features.${feature}: false to stage this region without ${feature}`,
+            );
+        }
+    }
+    if (cfg.features.databases && cfg.credentialsBackend === "aws-secrets-manager" && cfg.aws === undefined) {
+        problems.push(`${CONFIG_NAMESPACE}:aws is missing but credentialsBackend is aws-secrets-manager. Fix: add aws: { region: <aws region> }`);
+    }
+    if (problems.length > 0) throw new StackConfigError(stack, problems);
+    return cfg;
+}
+
+/** The secret keys this configuration needs. */
+export function requiredSecrets(cfg: StackConfig): (keyof typeof SECRET_KEYS)[] {
+    const needed: (keyof typeof SECRET_KEYS)[] = [];
+    if (cfg.features.databases) needed.push("mysqlPassword");
+    if (cfg.features.buckets) needed.push("minioPassword");
+    if (cfg.features.vhosts) needed.push("rabbitmqPassword");
+    return needed;
+}

@@ -1,0 +1,159 @@
+/**
+ * The region program's building blocks: reading typed config, loading the
+ * manifest, creating the providers and the per-tenant arguments. index.ts
+ * wires them; the synth recorder and the tests call the same functions.
+ */
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as minio from "@pulumi/minio";
+import * as mysql from "@pulumi/mysql";
+import * as pulumi from "@pulumi/pulumi";
+import * as rabbitmq from "@pulumi/rabbitmq";
+import * as path from "node:path";
+import type { SharedRegionArgs } from "../components/sharedRegion";
+import type { TenantArgs } from "../components/tenant";
+import { loadManifest, ManifestError, type Manifest, type TenantSpec } from "../lib/manifest";
+import { CONFIG_NAMESPACE, SECRET_KEYS, StackConfigError, parseStackConfig, requiredSecrets, type StackConfig } from "./config";
+
+export type StackSecrets = Partial<Record<keyof typeof SECRET_KEYS, pulumi.Output<string>>>;
+
+/** Config values arrive as strings; objects, lists, booleans and numbers as JSON. */
+function decodeConfigValue(value: string): unknown {
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}
+
+/** Reads and validates this stack's `tenant-platform:*` config, and its secrets as Pulumi secrets. */
+export function readStackConfig(stack: string): { config: StackConfig; secrets: StackSecrets } {
+    const prefix = `${CONFIG_NAMESPACE}:`;
+    const raw: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
+        if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = decodeConfigValue(value);
+    }
+    const config = parseStackConfig(stack, raw);
+    const pulumiConfig = new pulumi.Config(CONFIG_NAMESPACE);
+    const secrets: StackSecrets = {};
+    const missing: string[] = [];
+    for (const key of requiredSecrets(config)) {
+        const value = pulumiConfig.getSecret(key);
+        if (value === undefined) missing.push(key);
+        else secrets[key] = value;
+    }
+    if (missing.length > 0) {
+        throw new StackConfigError(
+            stack,
+            missing.map((key) => `${CONFIG_NAMESPACE}:${key} is not set. Fix: pulumi config set --secret --stack ${stack} ${CONFIG_NAMESPACE}:${key} <password>`),
+        );
+    }
+    return { config, secrets };
+}
+
+/** The manifest, validated with this stack's service list. Paths are relative to the project directory. */
+export function loadStackManifest(config: StackConfig, projectDir: string): Manifest {
+    return loadManifest(path.resolve(projectDir, config.manifest), { services: config.services });
+}
+
+/** The tenants this stack deploys: those of its own region, in manifest order. */
+export function regionTenants(manifest: Manifest, config: StackConfig): TenantSpec[] {
+    return manifest.tenants.filter((t) => t.region === config.region);
+}
+
+/**
+ * Explicit provider instances, one per backend the stack enables. Their
+ * logical names are fixed: renaming a provider would replace every resource.
+ */
+export function createProviders(config: StackConfig, secrets: StackSecrets, projectDir: string): pulumi.ProviderResource[] {
+    const providers: pulumi.ProviderResource[] = [
+        new k8s.Provider("kubernetes", {
+            kubeconfig: config.kubernetes.kubeconfig ? path.resolve(projectDir, config.kubernetes.kubeconfig) : undefined,
+            context: config.kubernetes.context,
+        }),
+    ];
+    if (config.features.databases && config.mysql) {
+        providers.push(
+            new mysql.Provider("mysql", {
+                endpoint: config.mysql.endpoint,
+                username: config.mysql.username,
+                password: secrets.mysqlPassword,
+                tls: config.mysql.tls,
+            }),
+        );
+    }
+    if (config.features.buckets && config.minio) {
+        providers.push(
+            new minio.Provider("minio", {
+                minioServer: config.minio.server,
+                minioUser: config.minio.user,
+                minioPassword: secrets.minioPassword,
+                minioSsl: config.minio.ssl,
+            }),
+        );
+    }
+    if (config.features.vhosts && config.rabbitmq) {
+        providers.push(
+            new rabbitmq.Provider("rabbitmq", {
+                endpoint: config.rabbitmq.endpoint,
+                username: config.rabbitmq.username,
+                password: secrets.rabbitmqPassword ?? pulumi.secret(""),
+            }),
+        );
+    }
+    if (config.features.databases && config.credentialsBackend === "aws-secrets-manager" && config.aws) {
+        providers.push(new aws.Provider("aws", { region: config.aws.region as aws.Region }));
+    }
+    return providers;
+}
+
+/** The arguments of the region's shared component. */
+export function sharedRegionArgs(config: StackConfig): SharedRegionArgs {
+    const awsStore = config.features.databases && config.credentialsBackend === "aws-secrets-manager" && config.aws;
+    return {
+        region: config.region,
+        environment: config.environment,
+        awsSecretStore: awsStore ? { awsRegion: awsStore.region, serviceAccount: awsStore.secretStoreServiceAccount } : undefined,
+    };
+}
+
+/** The arguments of one tenant's component under this stack's configuration. */
+export function tenantArgs(tenant: TenantSpec, config: StackConfig): TenantArgs {
+    return {
+        tenant,
+        region: config.region,
+        environment: config.environment,
+        features: config.features,
+        services: config.services,
+        queues: config.queues,
+        credentialsBackend: config.credentialsBackend,
+        endpoints: {
+            mysqlHost: config.mysql?.clusterHost,
+            mysqlPort: config.mysql?.clusterPort,
+            s3Endpoint: config.minio?.clusterEndpoint,
+            amqpHost: config.rabbitmq?.clusterHost,
+            amqpPort: config.rabbitmq?.clusterPort,
+        },
+        mysqlUserHost: config.mysql?.userHost,
+        ingress: {
+            clusterIssuer: config.kubernetes.clusterIssuer,
+            className: config.kubernetes.ingressClassName,
+            controllerNamespace: config.kubernetes.ingressControllerNamespace,
+            awaitLoadBalancer: config.kubernetes.awaitIngress,
+        },
+        backup: { image: config.backup.image, uid: config.backup.uid, storageClass: config.kubernetes.backupStorageClass },
+    };
+}
+
+/**
+ * Runs `fn`, turning input errors (manifest, stack config) into a
+ * pulumi.RunError: Pulumi prints its message without a stack trace.
+ */
+export function withInputErrors<T>(fn: () => T): T {
+    try {
+        return fn();
+    } catch (err) {
+        if (err instanceof ManifestError || err instanceof StackConfigError) throw new pulumi.RunError(err.message);
+        throw err;
+    }
+}
