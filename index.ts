@@ -9,8 +9,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { SharedRegion, Tenant } from "./components";
 import { namespaceName } from "./lib/naming";
-import { createProviders, loadStackManifest, readStackConfig, regionTenants, sharedRegionArgs, tenantArgs, withInputErrors } from "./stacks/program";
+import { createProviders, leanStackTraces, loadStackManifest, readStackConfig, regionTenants, sharedRegionArgs, tenantArgs, withInputErrors, withTenantContext } from "./stacks/program";
 
+leanStackTraces();
 const stack = pulumi.getStack();
 const projectDir = __dirname;
 const { config, secrets } = withInputErrors(() => readStackConfig(stack));
@@ -20,12 +21,21 @@ const providers = createProviders(config, secrets, projectDir);
 new SharedRegion(config.region, sharedRegionArgs(config), { providers });
 
 const deployed = regionTenants(manifest, config);
-for (const tenant of deployed) {
-    new Tenant(tenant.id, tenantArgs(tenant, config), { providers });
+
+async function main() {
+    for (const tenant of deployed) {
+        withTenantContext(tenant.id, () => new Tenant(tenant.id, tenantArgs(tenant, config), { providers }));
+        // Let this tenant's registrations flow before building the next:
+        // memory stays bounded by one tenant, not by the whole region.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return {
+        region: config.region,
+        tenantCount: deployed.length,
+        tenants: Object.fromEntries(
+            deployed.map((t) => [t.id, { namespace: namespaceName(t.id), tier: t.tier, status: t.status, hosts: [t.domain, ...t.customDomains] }]),
+        ),
+    };
 }
 
-export const region = config.region;
-export const tenantCount = deployed.length;
-export const tenants = Object.fromEntries(
-    deployed.map((t) => [t.id, { namespace: namespaceName(t.id), tier: t.tier, status: t.status, hosts: [t.domain, ...t.customDomains] }]),
-);
+export = main();

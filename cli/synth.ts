@@ -177,7 +177,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     process.on("unhandledRejection", onError);
     try {
         try {
-            require(path.join(projectDir, "index.ts"));
+            await require(path.join(projectDir, "index.ts"));
         } catch (err) {
             throw new SynthError(err instanceof Error ? err.message : String(err));
         }

@@ -23,15 +23,6 @@ MARIADB_CNF="$MARIADB_DIR/my.cnf"
 MARIADB_PW_FILE="$MARIADB_DIR/admin-password"
 MARIADB_ADMIN_USER=platform_admin
 
-mariadb_socket_path() {
-  local s="$MARIADB_DIR/mysqld.sock"
-  # sun_path is limited to 107 bytes; fall back to a short per-checkout path.
-  if [ "${#s}" -gt 100 ]; then
-    s="/tmp/cv-local-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)/mysqld.sock"
-  fi
-  printf '%s\n' "$s"
-}
-
 mariadb_cli() { mariadb --defaults-file="$MARIADB_CNF" -uroot; }
 
 mariadb_admin_ok() { # TCP login as the admin account with CREATE USER rights

@@ -157,3 +157,31 @@ export function withInputErrors<T>(fn: () => T): T {
         throw err;
     }
 }
+
+/** Set CV_FULL_STACK_TRACES=1 to keep Node's full stack traces while the program runs. */
+export const FULL_STACK_TRACES_ENV = "CV_FULL_STACK_TRACES";
+
+/**
+ * Stops Node from capturing a stack trace for every promise the Pulumi SDK
+ * creates (it does so for leak diagnostics). At 1,000 tenants that capture
+ * was most of the evaluation time and memory (see README, "Performance").
+ * Resource source positions are unaffected: the SDK captures them with its
+ * own unlimited stack. Errors from tenant construction are re-thrown with the
+ * tenant's id by withTenantContext; CV_FULL_STACK_TRACES=1 restores full
+ * traces for debugging.
+ */
+export function leanStackTraces(env: NodeJS.ProcessEnv = process.env): void {
+    if (env[FULL_STACK_TRACES_ENV] !== "1") Error.stackTraceLimit = 0;
+}
+
+/** Runs a tenant's construction, naming the tenant in any error it throws. */
+export function withTenantContext<T>(tenantId: string, fn: () => T): T {
+    try {
+        return fn();
+    } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const hint = Error.stackTraceLimit === 0 ? ` (set ${FULL_STACK_TRACES_ENV}=1 for the full stack trace)` : "";
+        const wrapped = new Error(`tenant "${tenantId}": ${message}${hint}`, { cause: err });
+        throw wrapped;
+    }
+}

@@ -34,6 +34,16 @@ RABBITMQ_DIR="$LOCAL_DIR/rabbitmq"
 ETCD_DIR="$LOCAL_DIR/etcd"
 KUBE_DIR="$LOCAL_DIR/kube"
 
+# Unix socket of the private mariadbd. sun_path is limited to 107 bytes: for a
+# deep checkout fall back to a short per-checkout directory under /tmp.
+mariadb_socket_path() {
+  local s="$MARIADB_DIR/mysqld.sock"
+  if [ "${#s}" -gt 100 ]; then
+    s="/tmp/cv-local-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)/mysqld.sock"
+  fi
+  printf '%s\n' "$s"
+}
+
 # ---- output -------------------------------------------------------------------
 _ts() { date +%H:%M:%S; }
 log()  { printf '[%s] %s\n' "$(_ts)" "$*"; }

@@ -19,12 +19,19 @@ etcd_healthy() { curl -sS --max-time 5 "http://127.0.0.1:$ETCD_CLIENT_PORT/healt
 kcm_healthy() { [ "$(curl -sSk --max-time 5 "https://127.0.0.1:$KUBE_CONTROLLER_MANAGER_PORT/healthz" 2>/dev/null)" = ok ]; }
 
 # ---- PKI ------------------------------------------------------------------------
-_pki_sign() { # <name> <subject> <extfile-content>
-  local name="$1" subj="$2" ext="$3" d="$PKI_DIR"
+_pki_ca() { # <name> <common-name>
+  local d="$PKI_DIR"
+  (umask 077; openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$d/$1.key" -days 3650 -sha256 \
+    -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" -out "$d/$1.crt" 2>/dev/null)
+}
+
+_pki_sign() { # <name> <subject> <extfile-content> [ca-name]
+  local name="$1" subj="$2" ext="$3" ca="${4:-ca}" d="$PKI_DIR"
   openssl req -new -newkey rsa:2048 -nodes -keyout "$d/$name.key" -subj "$subj" \
     -out "$d/$name.csr" 2>/dev/null
   printf '%s\n' "$ext" >"$d/$name.ext"
-  openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.crt" -CAkey "$d/$ca.key" -CAcreateserial \
     -days 3650 -sha256 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
   rm -f "$d/$name.csr" "$d/$name.ext"
   chmod 600 "$d/$name.key"
@@ -36,10 +43,17 @@ ensure_pki() {
   if [ ! -s "$d/ca.crt" ] || [ ! -s "$d/ca.key" ]; then
     log "k8s: generating CA and certificates in ${d#"$ROOT"/}"
     rm -f "$d"/*.crt "$d"/*.key
-    (umask 077; openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$d/ca.key" -days 3650 -sha256 \
-      -subj "/CN=cv-local-ca" -addext "basicConstraints=critical,CA:TRUE" \
-      -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" -out "$d/ca.crt" 2>/dev/null)
+    _pki_ca ca cv-local-ca
   fi
+  # Aggregation layer / request-header authentication (front proxy).
+  if [ ! -s "$d/front-proxy-ca.crt" ] || [ ! -s "$d/front-proxy-ca.key" ]; then
+    rm -f "$d"/front-proxy-*
+    _pki_ca front-proxy-ca cv-local-front-proxy-ca
+  fi
+  [ -s "$d/front-proxy-client.crt" ] || _pki_sign front-proxy-client "/CN=front-proxy-client" \
+"basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth" front-proxy-ca
   [ -s "$d/apiserver.crt" ] || _pki_sign apiserver "/CN=kube-apiserver" \
 "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
@@ -156,6 +170,14 @@ start_apiserver() {
     --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,PodSecurity,NodeRestriction,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,Priority,RuntimeClass \
     --allow-privileged=true \
     --service-cluster-ip-range="$KUBE_SERVICE_CIDR" \
+    --endpoint-reconciler-type=none `# the "kubernetes" Service cannot have a loopback endpoint` \
+    --requestheader-client-ca-file="$PKI_DIR/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI_DIR/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI_DIR/front-proxy-client.key" \
     --profiling=false \
     --event-ttl=1h \
     --v=1
