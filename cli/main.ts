@@ -7,7 +7,9 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { registerServiceCommands } from "../automation/commands";
 import { formatIssues, validateManifest } from "../lib/manifest";
+import { registerDriftCommands } from "./drift";
 
 const program = new Command();
 program
@@ -93,6 +95,9 @@ program
         const { runBench } = await import("./bench");
         await runBench(opts.tenants, opts.stack);
     });
+
+registerServiceCommands(program);
+registerDriftCommands(program);
 
 program
     .command("_synth-worker", { hidden: true })

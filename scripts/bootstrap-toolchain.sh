@@ -7,11 +7,12 @@
 #   pulumi-resource-kubernetes (plugin)
 #                            tools/kubernetes-provider     (github.com/pulumi/pulumi-kubernetes/provider/v4)
 #   kube-apiserver           tools/kube                    (k8s.io/kubernetes)
+#   kube-controller-manager  tools/kube                    (k8s.io/kubernetes)
 #   etcd                     tools/etcd                    (go.etcd.io/etcd/server/v3)
 #
 # into a versioned cache directory outside the work tree:
 #   ${CV_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/collectverything/toolchain}/<key>/
-#     bin/{pulumi,pulumi-language-nodejs,kube-apiserver,etcd}
+#     bin/{pulumi,pulumi-language-nodejs,kube-apiserver,kube-controller-manager,etcd}
 #     pulumi-home/                 PULUMI_HOME; plugins/resource-kubernetes-v<ver>/ inside
 #     plugin-src/pulumi-resource-kubernetes   the built plugin binary (installed from here)
 #     env.sh                       the environment to source
@@ -21,7 +22,8 @@
 #
 # Idempotent: a step whose output exists is skipped, so a second run takes seconds.
 # A suitable pulumi (>= PULUMI_MIN_VERSION) already on PATH is used instead of
-# building one; likewise kube-apiserver/etcd of the pinned minor version.
+# building one; likewise kube-apiserver/kube-controller-manager/etcd of the
+# pinned minor version.
 #
 # Environment knobs:
 #   CV_TOOLCHAIN_DIR        cache root (see above)
@@ -212,22 +214,27 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-# kube-apiserver and etcd: cache, else same minor version on PATH, else build.
-step_begin "kube-apiserver $KUBE_VERSION"
-if [[ -x $BIN_DIR/kube-apiserver ]]; then
-  step_end "cached"
-elif p=$(find_on_path kube-apiserver) && "$p" --version 2>/dev/null | grep -q "Kubernetes v${KUBE_VERSION%.*}\."; then
-  step_end "from PATH: $p"
-else
-  kube_ldflags="-s -w"
-  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    kube_ldflags+=" -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*}"
-    kube_ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION")"
-  done
-  CGO_ENABLED=0 go_build "$TOOLS_DIR/kube" "$BIN_DIR/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
-    -tags selinux,notest,grpcnotrace -ldflags "$kube_ldflags"
-  step_end "built"
-fi
+# kube-apiserver, kube-controller-manager and etcd: cache, else same minor
+# version on PATH, else build. (The controller-manager is what makes a bare API
+# server behave like a cluster: default ServiceAccounts, namespace deletion,
+# ResourceQuota status; scripts/local-up.sh runs it.)
+kube_ldflags="-s -w"
+for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+  kube_ldflags+=" -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*}"
+  kube_ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION")"
+done
+for kube_cmd in kube-apiserver kube-controller-manager; do
+  step_begin "$kube_cmd $KUBE_VERSION"
+  if [[ -x $BIN_DIR/$kube_cmd ]]; then
+    step_end "cached"
+  elif p=$(find_on_path "$kube_cmd") && "$p" --version 2>/dev/null | grep -q "Kubernetes v${KUBE_VERSION%.*}\."; then
+    step_end "from PATH: $p"
+  else
+    CGO_ENABLED=0 go_build "$TOOLS_DIR/kube" "$BIN_DIR/$kube_cmd" "k8s.io/kubernetes/cmd/$kube_cmd" \
+      -tags selinux,notest,grpcnotrace -ldflags "$kube_ldflags"
+    step_end "built"
+  fi
+done
 
 step_begin "etcd $ETCD_VERSION"
 if [[ -x $BIN_DIR/etcd ]]; then
