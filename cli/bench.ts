@@ -44,9 +44,15 @@ export interface WorkerResult {
 }
 
 /** Runs one synth in this process and writes its figures as JSON. */
-export async function synthWorker(opts: { stack: string; manifest?: string; out?: string }): Promise<void> {
+export async function synthWorker(opts: { stack: string; manifest?: string; out?: string; full?: boolean }): Promise<void> {
     const { synthesize } = await import("./synth");
     const result = await synthesize({ stack: opts.stack, manifest: opts.manifest });
+    if (opts.full) {
+        const text = JSON.stringify({ stack: result.stack, region: result.region, resources: result.resources });
+        if (opts.out) fs.writeFileSync(opts.out, text);
+        else process.stdout.write(`${text}\n`);
+        return;
+    }
     const figures: WorkerResult = {
         resources: result.resources.length,
         seconds: result.seconds,

@@ -104,7 +104,8 @@ program
     .requiredOption("--stack <stack>")
     .option("--manifest <file>")
     .option("--out <file>")
-    .action(async (opts: { stack: string; manifest?: string; out?: string }) => {
+    .option("--full", "write every resource instead of the figures")
+    .action(async (opts: { stack: string; manifest?: string; out?: string; full?: boolean }) => {
         const { synthWorker } = await import("./bench");
         await synthWorker(opts);
     });

@@ -230,7 +230,8 @@ function toResources(registrations: readonly Registration[], stack: string): Syn
         byUrn.set(urn, res);
         resources.push(res);
     }
-    return resources;
+    // Registration order depends on promise scheduling; URN order does not.
+    return resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
 }
 
 /** The JSON form: `{"stack","region","resources":[{"type","name","parent","inputs",...}]}`. */
