@@ -1,0 +1,77 @@
+/**
+ * Prints, per tenant of a deployed stack, what exists in the cluster: read
+ * back from the API server, not from Pulumi's state. Used by `make demo`.
+ */
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+
+interface KubeAccess {
+    server: string;
+    agent: https.Agent;
+}
+
+function kubeAccess(kubeconfigPath: string): KubeAccess {
+    const doc = parseYaml(fs.readFileSync(kubeconfigPath, "utf8")) as {
+        "current-context": string;
+        contexts: { name: string; context: { cluster: string; user: string } }[];
+        clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
+        users: { name: string; user: { "client-certificate-data": string; "client-key-data": string } }[];
+    };
+    const ctx = doc.contexts.find((c) => c.name === doc["current-context"])!.context;
+    const cluster = doc.clusters.find((c) => c.name === ctx.cluster)!.cluster;
+    const user = doc.users.find((u) => u.name === ctx.user)!.user;
+    const b64 = (s: string) => Buffer.from(s, "base64");
+    return {
+        server: cluster.server,
+        agent: new https.Agent({ ca: b64(cluster["certificate-authority-data"]), cert: b64(user["client-certificate-data"]), key: b64(user["client-key-data"]) }),
+    };
+}
+
+function get(access: KubeAccess, apiPath: string): Promise<{ items?: { metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }[] } & Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+        https
+            .get(`${access.server}${apiPath}`, { agent: access.agent }, (res) => {
+                let body = "";
+                res.on("data", (c) => (body += c));
+                res.on("end", () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`GET ${apiPath}: ${res.statusCode} ${body.slice(0, 200)}`))));
+            })
+            .on("error", reject);
+    });
+}
+
+async function main(): Promise<void> {
+    const stackName = process.argv[process.argv.indexOf("--stack") + 1] ?? "local";
+    const workDir = path.resolve(__dirname, "..");
+    const stack = await LocalWorkspace.selectStack({ stackName, workDir });
+    const outputs = await stack.outputs();
+    const tenants = (outputs.tenants?.value ?? {}) as Record<string, { namespace: string; tier: string; status: string; hosts: string[] }>;
+    const kubeconfig = process.env.KUBECONFIG ?? path.join(workDir, ".work", "kubeconfig");
+    const access = kubeAccess(kubeconfig);
+    console.log(`stack ${stackName}: region ${String(outputs.region?.value)}, ${Object.keys(tenants).length} tenants`);
+    for (const [id, t] of Object.entries(tenants)) {
+        const ns = t.namespace;
+        const nsObj = (await get(access, `/api/v1/namespaces/${ns}`)) as unknown as { metadata: { labels: Record<string, string> } };
+        const count = async (p: string) => ((await get(access, p)).items ?? []).map((i) => i.metadata.name);
+        const quota = (await get(access, `/api/v1/namespaces/${ns}/resourcequotas/client-quota`)) as unknown as { spec: { hard: Record<string, string> } };
+        const hpas = (await get(access, `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`)).items ?? [];
+        const ingresses = await count(`/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`);
+        const labels = nsObj.metadata.labels;
+        console.log(`\n${id} (${t.tier}, ${t.status})  namespace ${ns}`);
+        console.log(`  pod security: ${labels["pod-security.kubernetes.io/enforce"]}; deletion date: ${labels["collectverything.com/deletion-date"] ?? "-"}`);
+        console.log(`  quota: cpu ${quota.spec.hard["requests.cpu"]}/${quota.spec.hard["limits.cpu"]}, memory ${quota.spec.hard["requests.memory"]}/${quota.spec.hard["limits.memory"]}, storage ${quota.spec.hard["requests.storage"]}, pods ${quota.spec.hard.pods}`);
+        console.log(`  limitranges: ${(await count(`/api/v1/namespaces/${ns}/limitranges`)).join(", ")}`);
+        console.log(`  networkpolicies: ${(await count(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`)).join(", ")}`);
+        console.log(`  roles: ${(await count(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`)).join(", ")}; rolebindings: ${(await count(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`)).join(", ")}`);
+        console.log(`  hpas: ${hpas.map((h) => `${h.metadata.name} ${String((h.spec as { minReplicas: number }).minReplicas)}-${String((h.spec as { maxReplicas: number }).maxReplicas)}`).join(", ")}`);
+        console.log(`  cronjobs: ${(await count(`/apis/batch/v1/namespaces/${ns}/cronjobs`)).join(", ")}; jobs: ${(await count(`/apis/batch/v1/namespaces/${ns}/jobs`)).join(", ") || "-"}`);
+        console.log(`  ingress: ${ingresses.length ? `${ingresses.join(", ")} → ${t.hosts.join(", ")}` : "none (not served)"}`);
+    }
+}
+
+main().catch((err: unknown) => {
+    console.error(`report: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+});
