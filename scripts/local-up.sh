@@ -33,14 +33,21 @@ mariadb_admin_ok() { # TCP login as the admin account with CREATE USER rights
   [ "$out" = "$(printf 'Y\tY')" ]
 }
 
+mariadbd_bin() {
+  command -v mariadbd || command -v mysqld || ls /usr/sbin/mariadbd /usr/sbin/mysqld 2>/dev/null | head -n1 || true
+}
+
+ensure_mariadb_pkgs() {
+  if [ -z "$(mariadbd_bin)" ] || ! command -v mariadb-install-db >/dev/null || ! command -v mariadb >/dev/null; then
+    apt_install mariadb-server mariadb-client
+  fi
+}
+
 up_mariadb() {
   local t0=$SECONDS bin sock pw
-  bin="$(command -v mariadbd || command -v mysqld || true)"
-  [ -n "$bin" ] || bin="$(ls /usr/sbin/mariadbd /usr/sbin/mysqld 2>/dev/null | head -n1 || true)"
-  if [ -z "$bin" ] || ! command -v mariadb-install-db >/dev/null || ! command -v mariadb >/dev/null; then
-    apt_install mariadb-server mariadb-client
-    bin="$(command -v mariadbd || ls /usr/sbin/mariadbd /usr/sbin/mysqld 2>/dev/null | head -n1)"
-  fi
+  ensure_mariadb_pkgs
+  bin="$(mariadbd_bin)"
+  [ -n "$bin" ] || die "mariadb: mariadbd not found after installing mariadb-server"
   mkdir -p "$MARIADB_DIR"; chmod 700 "$MARIADB_DIR"
   ensure_secret_file "$MARIADB_PW_FILE"
   local pidfile="$PID_DIR/mariadb.pid" logf="$LOG_DIR/mariadb.log"
@@ -139,11 +146,15 @@ rmq_api() { # <method> <path> [json-body]
 
 rabbitmq_admin_ok() { rmq_api GET /api/whoami 2>/dev/null | grep -q '"administrator"'; }
 
-up_rabbitmq() {
-  local t0=$SECONDS
+ensure_rabbitmq_pkgs() {
   if [ ! -x "$RABBITMQ_LIB_BIN/rabbitmq-server" ] || ! command -v epmd >/dev/null; then
     apt_install rabbitmq-server
   fi
+}
+
+up_rabbitmq() {
+  local t0=$SECONDS
+  ensure_rabbitmq_pkgs
   mkdir -p "$RABBITMQ_DIR"/{mnesia,log,home}; chmod 700 "$RABBITMQ_DIR"
   ensure_secret_file "$RABBITMQ_PW_FILE"
   if [ ! -s "$RABBITMQ_DIR/home/.erlang.cookie" ]; then
@@ -264,6 +275,7 @@ EOF
 }
 
 # =============================================================================
+MQ_BG_PID=""
 main() {
   local targets=("$@") t want_k8s=0 want_db=0 want_mq=0
   [ "${#targets[@]}" -gt 0 ] || targets=(all)
@@ -280,9 +292,24 @@ main() {
   local t0=$SECONDS
   ensure_dirs
   write_local_env
+  # Packages first (apt holds a lock), then the services. RabbitMQ is the
+  # slowest to boot, so it comes up in the background meanwhile.
+  [ "$want_db" = 0 ] || ensure_mariadb_pkgs
+  [ "$want_mq" = 0 ] || ensure_rabbitmq_pkgs
+  if [ "$want_mq" = 1 ]; then
+    if [ "$want_db$want_k8s" = 00 ]; then up_rabbitmq
+    else
+      up_rabbitmq & MQ_BG_PID=$!
+      # If a foreground step dies, still let the RabbitMQ step finish first.
+      trap '[ -z "$MQ_BG_PID" ] || wait "$MQ_BG_PID" 2>/dev/null || true' EXIT
+    fi
+  fi
   [ "$want_db" = 0 ] || up_mariadb
-  [ "$want_mq" = 0 ] || up_rabbitmq
   [ "$want_k8s" = 0 ] || up_k8s
+  if [ -n "$MQ_BG_PID" ]; then
+    wait "$MQ_BG_PID" || { MQ_BG_PID=""; die "rabbitmq failed to start (logs in .work/local/logs)"; }
+    MQ_BG_PID=""
+  fi
   write_local_env
   log "local-up done in $((SECONDS - t0))s — source .work/local.env"
 }
