@@ -3,44 +3,11 @@
  * back from the API server, not from Pulumi's state. Used by `make demo`.
  */
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import * as fs from "node:fs";
-import * as https from "node:https";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
+import { kubeAccess, kubeGet, type KubeAccess } from "./kube";
 
-interface KubeAccess {
-    server: string;
-    agent: https.Agent;
-}
-
-function kubeAccess(kubeconfigPath: string): KubeAccess {
-    const doc = parseYaml(fs.readFileSync(kubeconfigPath, "utf8")) as {
-        "current-context": string;
-        contexts: { name: string; context: { cluster: string; user: string } }[];
-        clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
-        users: { name: string; user: { "client-certificate-data": string; "client-key-data": string } }[];
-    };
-    const ctx = doc.contexts.find((c) => c.name === doc["current-context"])!.context;
-    const cluster = doc.clusters.find((c) => c.name === ctx.cluster)!.cluster;
-    const user = doc.users.find((u) => u.name === ctx.user)!.user;
-    const b64 = (s: string) => Buffer.from(s, "base64");
-    return {
-        server: cluster.server,
-        agent: new https.Agent({ ca: b64(cluster["certificate-authority-data"]), cert: b64(user["client-certificate-data"]), key: b64(user["client-key-data"]) }),
-    };
-}
-
-function get(access: KubeAccess, apiPath: string): Promise<{ items?: { metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }[] } & Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-        https
-            .get(`${access.server}${apiPath}`, { agent: access.agent }, (res) => {
-                let body = "";
-                res.on("data", (c) => (body += c));
-                res.on("end", () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`GET ${apiPath}: ${res.statusCode} ${body.slice(0, 200)}`))));
-            })
-            .on("error", reject);
-    });
-}
+const get = (access: KubeAccess, apiPath: string) =>
+    kubeGet<{ items?: { metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }[] } & Record<string, unknown>>(access, apiPath);
 
 async function main(): Promise<void> {
     const stackName = process.argv[process.argv.indexOf("--stack") + 1] ?? "local";

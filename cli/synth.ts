@@ -181,7 +181,8 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
         } catch (err) {
             throw new SynthError(err instanceof Error ? err.message : String(err));
         }
-        await pulumi.runtime.waitForRPCs();
+        // Public API: waits until every registration has drained, then closes the mock monitor.
+        await pulumi.runtime.disconnect();
     } finally {
         process.off("unhandledRejection", onError);
     }
