@@ -96,6 +96,23 @@ program
         await runBench(opts.tenants, opts.stack);
     });
 
+program
+    .command("purge")
+    .description("Remove a cancelled tenant's data after its grace period; refuses until a final backup is recorded. Dry run without --yes.")
+    .requiredOption("--stack <stack>", "the tenant's region stack")
+    .requiredOption("--tenant <id>", "tenant id")
+    .option("--today <date>", "evaluate the grace period as of this date (YYYY-MM-DD)")
+    .option("--yes", "apply: unprotect, remove from the manifest, delete")
+    .action(async (opts: { stack: string; tenant: string; today?: string; yes?: boolean }) => {
+        const { purge, PurgeRefused } = await import("./purge");
+        try {
+            await purge(opts);
+        } catch (err) {
+            if (err instanceof PurgeRefused) fail(`tenantctl purge: refused: ${err.message}`);
+            throw err;
+        }
+    });
+
 registerServiceCommands(program);
 registerDriftCommands(program);
 

@@ -1,0 +1,152 @@
+/**
+ * `tenantctl purge`: the explicit, separate step that removes a cancelled
+ * tenant's data after its grace period. It refuses to run unless:
+ *   1. the tenant is `cancelled` in the manifest, in this stack's region;
+ *   2. its deletion date (cancelledAt + 30 days) has passed;
+ *   3. a final backup is recorded: the `final-backup` Job in its namespace
+ *      succeeded, and the backup volume outlives the namespace (its
+ *      PersistentVolume's reclaim policy is Retain).
+ * Without --yes it only prints the plan. With --yes it unprotects the
+ * tenant's resources in the stack's state, removes the tenant from the
+ * manifest (comments and order kept), and runs `up`, which deletes them.
+ */
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { isMap, isScalar, isSeq, parseDocument } from "yaml";
+import { deletionDate, formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
+import { BACKUP_PVC, namespaceName } from "../lib/naming";
+import { CONFIG_NAMESPACE, parseStackConfig } from "../stacks/config";
+import { KubeError, kubeAccess, kubeGet, type KubeAccess } from "./kube";
+import { PROJECT_DIR, stackConfig } from "./synth";
+
+export interface PurgeOptions {
+    readonly stack: string;
+    readonly tenant: string;
+    /** YYYY-MM-DD; default: today (UTC). */
+    readonly today?: string;
+    readonly yes?: boolean;
+    readonly projectDir?: string;
+    readonly log?: (line: string) => void;
+}
+
+export class PurgeRefused extends Error {}
+
+const TENANT_TYPE = "collectverything:tenant:Tenant";
+
+/** The URNs of a tenant's component and everything under it, from a stack export. */
+export function tenantUrns(resources: readonly { urn: string; type: string; parent?: string }[], tenantId: string): string[] {
+    const root = resources.find((r) => r.type === TENANT_TYPE && r.urn.endsWith(`::${tenantId}`));
+    if (!root) return [];
+    const inside = new Set([root.urn]);
+    let grew = true;
+    while (grew) {
+        grew = false;
+        for (const r of resources) {
+            if (r.parent && inside.has(r.parent) && !inside.has(r.urn)) {
+                inside.add(r.urn);
+                grew = true;
+            }
+        }
+    }
+    return resources.filter((r) => inside.has(r.urn)).map((r) => r.urn);
+}
+
+/** Removes one tenant entry from the manifest source, keeping comments and order. */
+export function removeTenantFromSource(source: string, tenantId: string): string {
+    const doc = parseDocument(source);
+    const tenants = doc.get("tenants", true);
+    if (!isSeq(tenants)) throw new Error("the manifest has no tenants list");
+    const index = tenants.items.findIndex((item) => isMap(item) && isScalar(item.get("id", true)) && item.get("id") === tenantId);
+    if (index < 0) throw new Error(`tenant "${tenantId}" is not in the manifest`);
+    tenants.items.splice(index, 1);
+    return doc.toString();
+}
+
+async function finalBackupRecorded(access: KubeAccess, ns: string): Promise<string[]> {
+    const problems: string[] = [];
+    try {
+        const job = await kubeGet<{ status?: { succeeded?: number } }>(access, `/apis/batch/v1/namespaces/${ns}/jobs/final-backup`);
+        if ((job.status?.succeeded ?? 0) < 1) problems.push(`the final-backup Job in ${ns} has not succeeded yet; wait for it (kubectl -n ${ns} get job final-backup) or investigate its pods`);
+    } catch (err) {
+        if (err instanceof KubeError && err.status === 404) problems.push(`no final-backup Job in ${ns}: run \`pulumi up\` with the tenant cancelled first`);
+        else throw err;
+    }
+    try {
+        const pvc = await kubeGet<{ spec?: { volumeName?: string } }>(access, `/api/v1/namespaces/${ns}/persistentvolumeclaims/${BACKUP_PVC}`);
+        const volume = pvc.spec?.volumeName;
+        if (!volume) {
+            problems.push(`${BACKUP_PVC} in ${ns} is not bound to a volume, so it holds no backup`);
+        } else {
+            const pv = await kubeGet<{ spec?: { persistentVolumeReclaimPolicy?: string } }>(access, `/api/v1/persistentvolumes/${volume}`);
+            const policy = pv.spec?.persistentVolumeReclaimPolicy;
+            if (policy !== "Retain") {
+                problems.push(
+                    `the backup volume ${volume} has reclaim policy ${policy}: deleting the namespace would delete the final backup. ` +
+                        `Fix: kubectl patch pv ${volume} -p '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}' (or archive the dumps elsewhere first)`,
+                );
+            }
+        }
+    } catch (err) {
+        if (err instanceof KubeError && err.status === 404) problems.push(`no ${BACKUP_PVC} in ${ns}`);
+        else throw err;
+    }
+    return problems;
+}
+
+export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; applied: boolean }> {
+    const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+    const projectDir = opts.projectDir ?? PROJECT_DIR;
+    const raw = stackConfig(opts.stack, projectDir).config;
+    const stripped: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) {
+        if (!k.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
+        let value: unknown = v;
+        try {
+            value = JSON.parse(v);
+        } catch {
+            value = v;
+        }
+        stripped[k.slice(CONFIG_NAMESPACE.length + 1)] = value;
+    }
+    const config = parseStackConfig(opts.stack, stripped);
+    const manifestPath = path.resolve(projectDir, config.manifest);
+    const source = fs.readFileSync(manifestPath, "utf8");
+    const result = validateManifest(source, manifestPath, { services: config.services });
+    if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
+    const tenant: TenantSpec | undefined = result.manifest.tenants.find((t) => t.id === opts.tenant);
+    if (!tenant) throw new PurgeRefused(`tenant "${opts.tenant}" is not in ${manifestPath}`);
+    if (tenant.region !== config.region) throw new PurgeRefused(`tenant "${tenant.id}" is in region ${tenant.region}, not ${config.region} (stack ${opts.stack})`);
+    if (tenant.status !== "cancelled" || !tenant.cancelledAt) {
+        throw new PurgeRefused(`tenant "${tenant.id}" is ${tenant.status}: only a cancelled tenant's data can be removed, after its grace period`);
+    }
+    const today = opts.today ?? new Date().toISOString().slice(0, 10);
+    const deleteAfter = deletionDate(tenant.cancelledAt);
+    if (today < deleteAfter) {
+        throw new PurgeRefused(`tenant "${tenant.id}" is in its grace period until ${deleteAfter} (cancelled ${tenant.cancelledAt}); it can still be reactivated`);
+    }
+    const kubeconfig = config.kubernetes.kubeconfig ? path.resolve(projectDir, config.kubernetes.kubeconfig) : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
+    const problems = await finalBackupRecorded(kubeAccess(kubeconfig, config.kubernetes.context), namespaceName(tenant.id));
+    if (problems.length > 0) throw new PurgeRefused(`no final backup is recorded for tenant "${tenant.id}":\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+
+    const stack: Stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir });
+    const state = await stack.exportStack();
+    const resources = (state.deployment.resources ?? []) as { urn: string; type: string; parent?: string; protect?: boolean }[];
+    const urns = tenantUrns(resources, tenant.id);
+    log(`purge of tenant "${tenant.id}" (stack ${opts.stack}): ${urns.length} resources, final backup recorded, grace period ended ${deleteAfter}`);
+    for (const urn of urns) log(`  - ${urn}`);
+    if (!opts.yes) {
+        log("dry run: nothing changed. Re-run with --yes to unprotect these resources, remove the tenant from the manifest and delete them.");
+        return { urns, applied: false };
+    }
+    const inside = new Set(urns);
+    for (const r of resources) if (inside.has(r.urn)) r.protect = false;
+    await stack.importStack(state);
+    const tmp = `${manifestPath}.purge-${process.pid}`;
+    fs.writeFileSync(tmp, removeTenantFromSource(source, tenant.id));
+    fs.renameSync(tmp, manifestPath);
+    log(`removed "${tenant.id}" from ${manifestPath}; running up`);
+    const up = await stack.up({ onOutput: (o) => process.stdout.write(o) });
+    log(`purge of "${tenant.id}" done: ${JSON.stringify(up.summary.resourceChanges ?? {})}`);
+    return { urns, applied: true };
+}
