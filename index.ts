@@ -9,7 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { SharedRegion, Tenant } from "./components";
 import { namespaceName } from "./lib/naming";
-import { createProviders, leanStackTraces, loadStackManifest, readStackConfig, regionTenants, sharedRegionArgs, tenantArgs, withInputErrors, withTenantContext } from "./stacks/program";
+import { checkResidency, createProviders, leanStackTraces, loadStackManifest, readStackConfig, regionTenants, sharedRegionArgs, tenantArgs, withInputErrors, withTenantContext } from "./stacks/program";
 
 leanStackTraces();
 const stack = pulumi.getStack();
@@ -23,6 +23,7 @@ new SharedRegion(config.region, sharedRegionArgs(config), { providers });
 const deployed = regionTenants(manifest, config);
 
 async function main() {
+    await checkResidency(config, deployed);
     for (const tenant of deployed) {
         withTenantContext(tenant.id, () => new Tenant(tenant.id, tenantArgs(tenant, config), { providers }));
         // Let this tenant's registrations flow before building the next:

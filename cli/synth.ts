@@ -105,6 +105,9 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
             return { ...inputs, result: `synth-generated-password-${name}` };
         case "minio:index/s3Bucket:S3Bucket":
             return { ...inputs, arn: `arn:aws:s3:::${String(inputs.bucket)}` };
+        case "pulumi:pulumi:StackReference":
+            // Offline: peer region stacks report no tenants.
+            return { ...inputs, outputs: {}, secretOutputNames: [] };
         case "aws:secretsmanager/secret:Secret":
             return { ...inputs, arn: `arn:aws:secretsmanager:region:000000000000:secret:${String(inputs.name)}` };
         default:

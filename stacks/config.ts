@@ -72,6 +72,8 @@ export const stackConfigSchema = z
             .strict()
             .optional(),
         aws: z.object({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/), secretStoreServiceAccount: z.string().default("external-secrets") }).strict().optional(),
+        /** Fully qualified names of the other region stacks, checked so that no tenant is deployed in two regions. */
+        peerStacks: z.array(z.string().min(1)).default([]),
         backup: z
             .object({ image: z.string().default("mysql:8.0"), uid: z.number().int().positive().default(999) })
             .strict()

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import type { SharedRegionArgs } from "../components/sharedRegion";
 import type { TenantArgs } from "../components/tenant";
 import { loadManifest, ManifestError, type Manifest, type TenantSpec } from "../lib/manifest";
+import { residencyConflicts } from "../lib/residency";
 import { CONFIG_NAMESPACE, SECRET_KEYS, StackConfigError, parseStackConfig, requiredSecrets, type StackConfig } from "./config";
 
 export type StackSecrets = Partial<Record<keyof typeof SECRET_KEYS, pulumi.Output<string>>>;
@@ -184,4 +185,22 @@ export function withTenantContext<T>(tenantId: string, fn: () => T): T {
         const wrapped = new Error(`tenant "${tenantId}": ${message}${hint}`, { cause: err });
         throw wrapped;
     }
+}
+
+/**
+ * Refuses, before any tenant resource is declared, to deploy a tenant that a
+ * peer region stack still holds (a region move). Reads each peer's `tenants`
+ * output through a StackReference.
+ */
+export async function checkResidency(config: StackConfig, tenants: readonly TenantSpec[]): Promise<void> {
+    if (config.peerStacks.length === 0) return;
+    const peers = await Promise.all(
+        config.peerStacks.map(async (name) => {
+            const ref = new pulumi.StackReference(`peer-${name.split("/").pop()}`, { name });
+            const details = await ref.getOutputDetails("tenants");
+            return { stack: name, tenants: (details.value ?? undefined) as Record<string, unknown> | undefined };
+        }),
+    );
+    const problems = residencyConflicts(config.region, tenants, peers);
+    if (problems.length > 0) throw new pulumi.RunError(`data residency: ${problems.length} tenant(s) refused; nothing was applied:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
 }
