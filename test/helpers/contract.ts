@@ -105,7 +105,6 @@ export async function declaredResources(): Promise<SynthResource[]> {
     const manifest = writeContractManifest();
     try {
         // Imported here so that the Pulumi runtime is loaded by the test file that needs it.
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { synthesize } = require("../../cli/synth") as typeof import("../../cli/synth");
         const result = await synthesize({ stack: CONTRACT_STACK, manifest });
         return result.resources;

@@ -1,0 +1,278 @@
+/**
+ * Contract test against the real RabbitMQ of `make local-up`.
+ *
+ * The vhosts, users, permissions, exchanges, queues and bindings the program
+ * declares (synth recorder: the exact inputs of the rabbitmq.* resources) are
+ * applied through the management HTTP API with the calls the Terraform
+ * rabbitmq provider (rabbit-hole) makes:
+ *   PUT  /api/vhosts/<vhost>
+ *   PUT  /api/users/<user>                      {password, tags}
+ *   PUT  /api/permissions/<vhost>/<user>        {configure, write, read}
+ *   PUT  /api/exchanges/<vhost>/<exchange>      {type, durable, auto_delete}
+ *   PUT  /api/queues/<vhost>/<queue>            {durable, auto_delete, arguments: <argumentsJson>}
+ *   POST /api/bindings/<vhost>/e/<exchange>/q/<queue> {routing_key}
+ * Then each tenant's user, with its own password, publishes and consumes on
+ * its vhost over AMQP and is refused on the other tenant's.
+ */
+import * as amqp from "amqplib";
+import type { SynthResource } from "../../cli/synth";
+import { amqpHandshake, type HandshakeOutcome } from "../helpers/contractAmqp";
+import { TENANT_A, TENANT_B, declaredResources, input, localServices, ofType, rejection, testPassword, type LocalServices } from "../helpers/contract";
+
+jest.setTimeout(60_000);
+
+const VHOST = "rabbitmq:index/vHost:VHost";
+const USER = "rabbitmq:index/user:User";
+const PERMISSIONS = "rabbitmq:index/permissions:Permissions";
+const EXCHANGE = "rabbitmq:index/exchange:Exchange";
+const QUEUE = "rabbitmq:index/queue:Queue";
+const BINDING = "rabbitmq:index/binding:Binding";
+
+const TENANTS = [TENANT_A, TENANT_B] as const;
+
+interface TenantBroker {
+    readonly vhost: string;
+    readonly user: string;
+    readonly password: string;
+    readonly exchange: string;
+    /** Queue name by routing-key prefix (the binding's `<service>.#`). */
+    readonly queues: Map<string, string>;
+}
+
+let services: LocalServices;
+let resources: SynthResource[];
+const brokers = new Map<string, TenantBroker>();
+
+const enc = encodeURIComponent;
+
+async function mgmt(method: string, apiPath: string, body?: unknown, auth?: { user: string; password: string }): Promise<Response> {
+    const who = auth ?? { user: services.rabbitmq.user, password: services.rabbitmq.password };
+    return fetch(`${services.rabbitmq.mgmtUrl}${apiPath}`, {
+        method,
+        headers: {
+            authorization: `Basic ${Buffer.from(`${who.user}:${who.password}`).toString("base64")}`,
+            "content-type": "application/json",
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+    });
+}
+
+/** A management call that must succeed, as the provider requires (status < 400). */
+async function apply(method: string, apiPath: string, body: unknown, urn: string): Promise<void> {
+    const res = await mgmt(method, apiPath, body);
+    if (res.status >= 400) throw new Error(`${urn}: ${method} ${apiPath} -> ${res.status} ${await res.text()}`);
+}
+
+async function getJson<T>(apiPath: string): Promise<T> {
+    const res = await mgmt("GET", apiPath);
+    if (res.status !== 200) throw new Error(`GET ${apiPath} -> ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+}
+
+/** Removes the declared vhosts (with their exchanges and queues) and users; absent ones are fine. */
+async function removeEverything(): Promise<void> {
+    for (const r of resources.filter((x) => x.type === VHOST)) await mgmt("DELETE", `/api/vhosts/${enc(input(r, "name"))}`);
+    for (const r of resources.filter((x) => x.type === USER)) await mgmt("DELETE", `/api/users/${enc(input(r, "name"))}`);
+}
+
+function connect(user: string, password: string, vhost: string): Promise<amqp.ChannelModel> {
+    return amqp.connect({ protocol: "amqp", hostname: services.rabbitmq.host, port: services.rabbitmq.amqpPort, username: user, password, vhost, heartbeat: 0 });
+}
+
+function handshake(user: string, password: string, vhost: string): Promise<HandshakeOutcome> {
+    return amqpHandshake({ host: services.rabbitmq.host, port: services.rabbitmq.amqpPort, user, password, vhost });
+}
+
+async function withChannel<T>(b: { user: string; password: string; vhost: string }, fn: (ch: amqp.ConfirmChannel) => Promise<T>): Promise<T> {
+    const conn = await connect(b.user, b.password, b.vhost);
+    conn.on("error", () => undefined);
+    try {
+        const ch = await conn.createConfirmChannel();
+        ch.on("error", () => undefined);
+        return await fn(ch);
+    } finally {
+        await conn.close().catch(() => undefined);
+    }
+}
+
+/** The next message on `queue`, or a failure after `ms`. */
+async function nextMessage(ch: amqp.Channel, queue: string, ms = 10_000): Promise<amqp.Message> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+        const msg = await ch.get(queue, { noAck: false });
+        if (msg) {
+            ch.ack(msg);
+            return msg;
+        }
+        if (Date.now() > deadline) throw new Error(`no message on ${queue} within ${ms} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
+beforeAll(async () => {
+    services = localServices();
+    resources = await declaredResources();
+    await removeEverything();
+
+    for (const tenant of TENANTS) {
+        const [vhost] = ofType(resources, VHOST, tenant);
+        const [user] = ofType(resources, USER, tenant);
+        const [permission] = ofType(resources, PERMISSIONS, tenant);
+        const [exchange] = ofType(resources, EXCHANGE, tenant);
+        const vhostName = input(vhost, "name");
+        await apply("PUT", `/api/vhosts/${enc(vhostName)}`, { tracing: false }, vhost.urn);
+
+        const password = testPassword();
+        await apply("PUT", `/api/users/${enc(input(user, "name"))}`, { password, tags: (user.inputs.tags as string[]).join(",") }, user.urn);
+        await apply("PUT", `/api/permissions/${enc(input(permission, "vhost"))}/${enc(input(permission, "user"))}`, permission.inputs.permissions, permission.urn);
+
+        const xs = exchange.inputs.settings as { type: string; durable: boolean; autoDelete: boolean };
+        await apply(
+            "PUT",
+            `/api/exchanges/${enc(input(exchange, "vhost"))}/${enc(input(exchange, "name"))}`,
+            { type: xs.type, durable: xs.durable, auto_delete: xs.autoDelete, arguments: {} },
+            exchange.urn,
+        );
+        for (const queue of ofType(resources, QUEUE, tenant)) {
+            const qs = queue.inputs.settings as { durable: boolean; autoDelete: boolean; argumentsJson: string };
+            await apply(
+                "PUT",
+                `/api/queues/${enc(input(queue, "vhost"))}/${enc(input(queue, "name"))}`,
+                { durable: qs.durable, auto_delete: qs.autoDelete, arguments: JSON.parse(qs.argumentsJson) },
+                queue.urn,
+            );
+        }
+        const queues = new Map<string, string>();
+        for (const binding of ofType(resources, BINDING, tenant)) {
+            expect(input(binding, "destinationType")).toBe("queue");
+            await apply(
+                "POST",
+                `/api/bindings/${enc(input(binding, "vhost"))}/e/${enc(input(binding, "source"))}/q/${enc(input(binding, "destination"))}`,
+                { routing_key: input(binding, "routingKey"), arguments: {} },
+                binding.urn,
+            );
+            queues.set(input(binding, "routingKey").replace(/\.#$/, ""), input(binding, "destination"));
+        }
+        brokers.set(tenant, { vhost: vhostName, user: input(user, "name"), password, exchange: input(exchange, "name"), queues });
+    }
+});
+
+afterAll(async () => {
+    if (resources) await removeEverything();
+});
+
+const broker = (tenant: string) => brokers.get(tenant)!;
+const otherTenant = (tenant: string) => (tenant === TENANT_A ? TENANT_B : TENANT_A);
+
+describe("declarations (synth of the contract manifest, stack eu-west)", () => {
+    test("each tenant declares its own vhost, user, permissions on that vhost, exchange, queues and bindings", () => {
+        for (const tenant of TENANTS) {
+            const slug = `client-${tenant}`;
+            expect(ofType(resources, VHOST, tenant).map((r) => input(r, "name"))).toEqual([`/${slug}`]);
+            expect(ofType(resources, USER, tenant).map((r) => input(r, "name"))).toEqual([`${slug}-app`]);
+            const perms = ofType(resources, PERMISSIONS, tenant);
+            expect(perms.map((r) => ({ user: r.inputs.user, vhost: r.inputs.vhost }))).toEqual([{ user: `${slug}-app`, vhost: `/${slug}` }]);
+            expect(ofType(resources, EXCHANGE, tenant).map((r) => input(r, "vhost"))).toEqual([`/${slug}`]);
+            expect(ofType(resources, QUEUE, tenant).map((r) => input(r, "name")).sort()).toEqual([`${slug}.auth`, `${slug}.orders`]);
+            expect(ofType(resources, BINDING, tenant)).toHaveLength(2);
+            for (const r of [...ofType(resources, QUEUE, tenant), ...ofType(resources, BINDING, tenant)]) {
+                expect({ urn: r.urn, vhost: r.inputs.vhost }).toEqual({ urn: r.urn, vhost: `/${slug}` });
+            }
+        }
+    });
+
+    test("tenant users carry no management tags", () => {
+        for (const r of resources.filter((x) => x.type === USER)) expect({ urn: r.urn, tags: r.inputs.tags }).toEqual({ urn: r.urn, tags: [] });
+    });
+});
+
+describe("the server accepts the declarations", () => {
+    test.each(TENANTS)("tenant %s: durable quorum queues, a durable topic exchange and the declared bindings exist", async (tenant) => {
+        const b = broker(tenant);
+        const exchange = await getJson<{ type: string; durable: boolean; auto_delete: boolean }>(`/api/exchanges/${enc(b.vhost)}/${enc(b.exchange)}`);
+        expect({ type: exchange.type, durable: exchange.durable, auto_delete: exchange.auto_delete }).toEqual({ type: "topic", durable: true, auto_delete: false });
+        for (const queue of b.queues.values()) {
+            const q = await getJson<{ type: string; durable: boolean; auto_delete: boolean; arguments: Record<string, unknown> }>(`/api/queues/${enc(b.vhost)}/${enc(queue)}`);
+            expect({ queue, type: q.type, durable: q.durable, auto_delete: q.auto_delete, arguments: q.arguments }).toEqual({
+                queue,
+                type: "quorum",
+                durable: true,
+                auto_delete: false,
+                arguments: { "x-queue-type": "quorum" },
+            });
+        }
+        const bindings = await getJson<{ source: string; destination: string; routing_key: string }[]>(`/api/exchanges/${enc(b.vhost)}/${enc(b.exchange)}/bindings/source`);
+        expect(bindings.map((x) => `${x.routing_key} -> ${x.destination}`).sort()).toEqual([...b.queues].map(([svc, q]) => `${svc}.# -> ${q}`).sort());
+        const perms = await getJson<{ vhost: string }[]>(`/api/users/${enc(b.user)}/permissions`);
+        expect(perms.map((p) => p.vhost)).toEqual([b.vhost]);
+    });
+});
+
+describe.each(TENANTS)("tenant %s, with its own credentials over AMQP", (tenant) => {
+    test("publishes on its events exchange and consumes each service's message from the bound quorum queue", async () => {
+        const b = broker(tenant);
+        await withChannel(b, async (ch) => {
+            for (const [service, queue] of b.queues) {
+                const body = `${tenant}:${service}:${Date.now()}`;
+                ch.publish(b.exchange, `${service}.created`, Buffer.from(body), { persistent: true, headers: { tenant_id: `client-${tenant}` } });
+                await ch.waitForConfirms();
+                const msg = await nextMessage(ch, queue);
+                expect({ queue, body: msg.content.toString(), routingKey: msg.fields.routingKey }).toEqual({ queue, body, routingKey: `${service}.created` });
+            }
+        });
+    });
+
+    test("is refused on the other tenant's vhost: 530 NOT_ALLOWED at connection.open, after a successful login", async () => {
+        const b = broker(tenant);
+        const theirs = broker(otherTenant(tenant));
+        // amqplib: the broker closed the connection instead of answering connection.open.
+        const err = await rejection(connect(b.user, b.password, theirs.vhost).then((c) => c.close()));
+        expect(err.message).toBe("Expected ConnectionOpenOk; got <ConnectionClose channel:0>");
+        // The broker's exact answer.
+        expect(await handshake(b.user, b.password, theirs.vhost)).toEqual({
+            outcome: "closed",
+            after: "open",
+            replyCode: 530,
+            replyText: `NOT_ALLOWED - access to vhost '${theirs.vhost}' refused for user '${b.user}'`,
+        });
+        // Control: the same handshake opens its own vhost.
+        expect(await handshake(b.user, b.password, b.vhost)).toEqual({ outcome: "opened" });
+    });
+
+    test("is refused on the default vhost /", async () => {
+        const b = broker(tenant);
+        expect(await handshake(b.user, b.password, "/")).toEqual({
+            outcome: "closed",
+            after: "open",
+            replyCode: 530,
+            replyText: `NOT_ALLOWED - access to vhost '/' refused for user '${b.user}'`,
+        });
+    });
+
+    test("cannot address the other tenant's queues or exchange from its own vhost (404 NOT_FOUND)", async () => {
+        const b = broker(tenant);
+        const theirs = broker(otherTenant(tenant));
+        for (const queue of theirs.queues.values()) {
+            const err = await withChannel(b, (ch) => rejection(ch.checkQueue(queue)));
+            expect(err.message).toContain(`404 (NOT-FOUND) with message "NOT_FOUND - no queue '${queue}' in vhost '${b.vhost}'"`);
+        }
+        const err = await withChannel(b, (ch) => rejection(ch.checkExchange(theirs.exchange)));
+        expect(err.message).toContain(`NOT_FOUND - no exchange '${theirs.exchange}' in vhost '${b.vhost}'`);
+    });
+
+    test("the other tenant's password does not log in as this tenant's user: 403 ACCESS_REFUSED", async () => {
+        const b = broker(tenant);
+        const err = await rejection(connect(b.user, broker(otherTenant(tenant)).password, b.vhost).then((c) => c.close()));
+        expect(err.message).toContain("403 (ACCESS-REFUSED)");
+        const outcome = await handshake(b.user, broker(otherTenant(tenant)).password, b.vhost);
+        expect(outcome).toEqual({ outcome: "closed", after: "start-ok", replyCode: 403, replyText: expect.stringContaining("ACCESS_REFUSED - Login was refused") });
+    });
+
+    test("has no access to the management API", async () => {
+        const b = broker(tenant);
+        for (const apiPath of ["/api/overview", "/api/vhosts", `/api/queues/${enc(b.vhost)}`]) {
+            const res = await mgmt("GET", apiPath, undefined, b);
+            expect({ apiPath, status: res.status }).toEqual({ apiPath, status: 401 });
+        }
+    });
+});
