@@ -1,0 +1,99 @@
+/**
+ * Events out: what the platform announces on RabbitMQ when a deployment
+ * finishes, in the seed architecture's envelope
+ * `{ event, tenant_id: "client-<id>", website_id, timestamp, payload }`.
+ * Pure builders plus a small publisher (topic exchange, routing key = event).
+ */
+import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
+import { eventTenantId, namespaceName } from "../lib/naming";
+
+export const PLATFORM_EVENTS = ["tenant.provisioned", "tenant.updated", "tenant.offboarding_started", "tenant.provisioning_failed"] as const;
+export type PlatformEvent = (typeof PLATFORM_EVENTS)[number];
+
+/** The topic exchange platform events go to; bind a queue with routing key `tenant.#`. */
+export const EVENTS_EXCHANGE = "platform.events";
+
+export interface Envelope {
+    readonly event: PlatformEvent;
+    readonly tenant_id: string;
+    readonly website_id: number;
+    readonly timestamp: string;
+    readonly payload: Record<string, unknown>;
+}
+
+/** The platform event a successfully deployed billing event leads to. */
+export function successEvent(billingType: string): PlatformEvent {
+    switch (billingType) {
+        case "subscription.created":
+            return "tenant.provisioned";
+        case "subscription.cancelled":
+            return "tenant.offboarding_started";
+        default:
+            return "tenant.updated";
+    }
+}
+
+export function envelope(
+    event: PlatformEvent,
+    tenant: { id: string; websiteId: number; region: string },
+    payload: Record<string, unknown>,
+    now = new Date(),
+): Envelope {
+    return {
+        event,
+        tenant_id: eventTenantId(tenant.id),
+        website_id: tenant.websiteId,
+        // The seed's format: seconds precision, UTC, "Z".
+        timestamp: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
+        payload: { namespace: namespaceName(tenant.id), region: tenant.region, ...payload },
+    };
+}
+
+export interface Publisher {
+    publish(routingKey: string, body: string): Promise<void>;
+    close(): Promise<void>;
+}
+
+/** No broker configured: events stay in the outbox table. */
+export class NullPublisher implements Publisher {
+    readonly sent: { routingKey: string; body: string }[] = [];
+    async publish(routingKey: string, body: string): Promise<void> {
+        this.sent.push({ routingKey, body });
+    }
+    async close(): Promise<void> {}
+}
+
+export class AmqpPublisher implements Publisher {
+    private channel?: ConfirmChannel;
+    private connection?: ChannelModel;
+
+    constructor(private readonly url: string) {}
+
+    private async open(): Promise<ConfirmChannel> {
+        if (this.channel) return this.channel;
+        const amqp = await import("amqplib");
+        this.connection = await amqp.connect(this.url);
+        this.connection.on("error", () => undefined);
+        this.connection.on("close", () => {
+            this.channel = undefined;
+            this.connection = undefined;
+        });
+        const ch = await this.connection.createConfirmChannel();
+        await (ch as Channel).assertExchange(EVENTS_EXCHANGE, "topic", { durable: true });
+        this.channel = ch;
+        return ch;
+    }
+
+    async publish(routingKey: string, body: string): Promise<void> {
+        const ch = await this.open();
+        ch.publish(EVENTS_EXCHANGE, routingKey, Buffer.from(body), { persistent: true, contentType: "application/json", type: routingKey });
+        await ch.waitForConfirms();
+    }
+
+    async close(): Promise<void> {
+        const conn = this.connection;
+        this.channel = undefined;
+        this.connection = undefined;
+        await conn?.close().catch(() => undefined);
+    }
+}

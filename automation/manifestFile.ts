@@ -1,0 +1,65 @@
+/**
+ * The manifest on disk: read, change and write it atomically (temp file in
+ * the same directory, fsync, rename) under a lock. The lock is both
+ * in-process (a mutex) and cross-process (proper-lockfile's `<file>.lock`),
+ * so a service replica, a second service process and `tenantctl` never
+ * interleave their writes.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as lockfile from "proper-lockfile";
+import { Mutex } from "./mutex";
+
+export class ManifestFile {
+    private readonly mutex = new Mutex();
+
+    constructor(readonly file: string) {}
+
+    read(): string {
+        return fs.readFileSync(this.file, "utf8");
+    }
+
+    /**
+     * Runs `fn` with the current text while holding the lock. When `fn`
+     * returns text different from the current one, it is written atomically
+     * before the lock is released; then `after` runs, still under the lock
+     * (the service records the event there, so a concurrent delivery of the
+     * same event sees it). `fn` may throw: then nothing is written.
+     */
+    async update<T extends { source: string }, R>(
+        fn: (current: string) => Promise<T> | T,
+        after: (result: T & { written: boolean }) => R,
+    ): Promise<R> {
+        return this.mutex.run(async () => {
+            const release = await lockfile.lock(this.file, { retries: { retries: 100, minTimeout: 10, maxTimeout: 200 }, stale: 15_000 });
+            try {
+                const current = this.read();
+                const result = await fn(current);
+                const written = result.source !== current;
+                if (written) writeAtomic(this.file, result.source);
+                return after({ ...result, written });
+            } finally {
+                await release();
+            }
+        });
+    }
+}
+
+/** Writes `content` to `file` so that readers see either the old or the new file, never a partial one. */
+export function writeAtomic(file: string, content: string): void {
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+    const fd = fs.openSync(tmp, "w", 0o644);
+    try {
+        fs.writeFileSync(fd, content);
+        fs.fsyncSync(fd);
+    } finally {
+        fs.closeSync(fd);
+    }
+    try {
+        fs.renameSync(tmp, file);
+    } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        throw err;
+    }
+}

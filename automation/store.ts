@@ -1,0 +1,352 @@
+/**
+ * The service's durable state in Node's built-in SQLite (node:sqlite, no
+ * native build): every event id seen, the deployment jobs, the tenants'
+ * lifecycle states and the outbox of events to publish. Every method is
+ * synchronous, so a method body is atomic within the process; writes that
+ * belong together run in one transaction.
+ */
+import { randomUUID } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { JobState, TenantState } from "./schemas";
+
+export interface EventRecord {
+    readonly id: string;
+    readonly type: string;
+    readonly tenantId: string;
+    readonly region: string;
+    readonly websiteId: number;
+    readonly outcome: string;
+    readonly jobId: string | null;
+    readonly receivedAt: string;
+}
+
+export interface JobRecord {
+    readonly id: string;
+    readonly seq: number;
+    readonly region: string;
+    readonly stack: string;
+    readonly state: JobState;
+    readonly tenants: string[];
+    readonly events: string[];
+    readonly attempts: number;
+    readonly targeted: boolean;
+    readonly createdAt: string;
+    readonly startedAt: string | null;
+    readonly finishedAt: string | null;
+    readonly error: string | null;
+    readonly logTail: string[];
+}
+
+export interface TenantRecord {
+    readonly id: string;
+    readonly region: string | null;
+    readonly state: TenantState;
+    readonly manifestStatus: string | null;
+    readonly tier: string | null;
+    readonly websiteId: number | null;
+    readonly lastJobId: string | null;
+    readonly updatedAt: string | null;
+}
+
+export interface OutboxRecord {
+    readonly seq: number;
+    readonly routingKey: string;
+    readonly body: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    website_id INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    job_id TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    region TEXT NOT NULL,
+    stack TEXT NOT NULL,
+    state TEXT NOT NULL,
+    tenants TEXT NOT NULL,
+    events TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    targeted INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    error TEXT,
+    log_tail TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS jobs_region_state ON jobs (region, state, seq);
+CREATE TABLE IF NOT EXISTS tenants (
+    id TEXT PRIMARY KEY,
+    region TEXT,
+    state TEXT NOT NULL,
+    manifest_status TEXT,
+    tier TEXT,
+    website_id INTEGER,
+    last_job_id TEXT,
+    updated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    routing_key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    published_at TEXT
+);
+`;
+
+type Row = Record<string, unknown>;
+
+function jobFrom(row: Row): JobRecord {
+    return {
+        id: String(row.id),
+        seq: Number(row.seq),
+        region: String(row.region),
+        stack: String(row.stack),
+        state: row.state as JobState,
+        tenants: JSON.parse(String(row.tenants)) as string[],
+        events: JSON.parse(String(row.events)) as string[],
+        attempts: Number(row.attempts),
+        targeted: Number(row.targeted) === 1,
+        createdAt: String(row.created_at),
+        startedAt: (row.started_at as string | null) ?? null,
+        finishedAt: (row.finished_at as string | null) ?? null,
+        error: (row.error as string | null) ?? null,
+        logTail: JSON.parse(String(row.log_tail ?? "[]")) as string[],
+    };
+}
+
+function tenantFrom(row: Row): TenantRecord {
+    return {
+        id: String(row.id),
+        region: (row.region as string | null) ?? null,
+        state: row.state as TenantState,
+        manifestStatus: (row.manifest_status as string | null) ?? null,
+        tier: (row.tier as string | null) ?? null,
+        websiteId: row.website_id === null || row.website_id === undefined ? null : Number(row.website_id),
+        lastJobId: (row.last_job_id as string | null) ?? null,
+        updatedAt: (row.updated_at as string | null) ?? null,
+    };
+}
+
+export interface AcceptedEvent {
+    readonly id: string;
+    readonly type: string;
+    readonly tenantId: string;
+    readonly region: string;
+    readonly stack: string;
+    readonly websiteId: number;
+    readonly manifestStatus: string;
+    readonly tier: string;
+    /** Whether the event needs a deployment (false: the manifest already said so and a job already covers it). */
+    readonly deploy: boolean;
+}
+
+export class Store {
+    readonly db: DatabaseSync;
+
+    /** `file` is a path or ":memory:". */
+    constructor(readonly file: string) {
+        if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+        this.db = new DatabaseSync(file);
+        this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
+        this.db.exec(SCHEMA);
+    }
+
+    close(): void {
+        if (this.db.isOpen) this.db.close();
+    }
+
+    private tx<T>(fn: () => T): T {
+        this.db.exec("BEGIN IMMEDIATE");
+        try {
+            const out = fn();
+            this.db.exec("COMMIT");
+            return out;
+        } catch (err) {
+            this.db.exec("ROLLBACK");
+            throw err;
+        }
+    }
+
+    getEvent(id: string): EventRecord | undefined {
+        const row = this.db.prepare("SELECT * FROM events WHERE id = ?").get(id) as Row | undefined;
+        if (!row) return undefined;
+        return {
+            id: String(row.id),
+            type: String(row.type),
+            tenantId: String(row.tenant_id),
+            region: String(row.region),
+            websiteId: Number(row.website_id),
+            outcome: String(row.outcome),
+            jobId: (row.job_id as string | null) ?? null,
+            receivedAt: String(row.received_at),
+        };
+    }
+
+    eventCount(): number {
+        return Number((this.db.prepare("SELECT count(*) AS n FROM events").get() as Row).n);
+    }
+
+    /**
+     * Records an applied event and attaches it to the region's queued job
+     * (coalescing) or to a new one, in one transaction. Returns the job and
+     * whether it is new (a new job must be announced to the queue).
+     */
+    acceptEvent(e: AcceptedEvent, now = new Date()): { job: JobRecord | null; newJob: boolean } {
+        return this.tx(() => {
+            const ts = now.toISOString();
+            let job: JobRecord | null = null;
+            let newJob = false;
+            if (e.deploy) {
+                const queued = this.db.prepare("SELECT * FROM jobs WHERE region = ? AND stack = ? AND state = 'queued' ORDER BY seq LIMIT 1").get(e.region, e.stack) as Row | undefined;
+                if (queued) {
+                    const j = jobFrom(queued);
+                    const tenants = j.tenants.includes(e.tenantId) ? j.tenants : [...j.tenants, e.tenantId];
+                    this.db.prepare("UPDATE jobs SET tenants = ?, events = ? WHERE id = ?").run(JSON.stringify(tenants), JSON.stringify([...j.events, e.id]), j.id);
+                    job = { ...j, tenants, events: [...j.events, e.id] };
+                } else {
+                    const id = `job_${randomUUID()}`;
+                    this.db
+                        .prepare("INSERT INTO jobs (id, region, stack, state, tenants, events, created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)")
+                        .run(id, e.region, e.stack, JSON.stringify([e.tenantId]), JSON.stringify([e.id]), ts);
+                    job = this.getJob(id)!;
+                    newJob = true;
+                }
+            }
+            this.db
+                .prepare("INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .run(e.id, e.type, e.tenantId, e.region, e.websiteId, job ? "accepted" : "unchanged", job?.id ?? null, ts);
+            const current = this.getTenant(e.tenantId);
+            this.db
+                .prepare(
+                    `INSERT INTO tenants (id, region, state, manifest_status, tier, website_id, last_job_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT(id) DO UPDATE SET region = excluded.region, state = excluded.state, manifest_status = excluded.manifest_status,
+                       tier = excluded.tier, website_id = excluded.website_id, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at`,
+                )
+                .run(
+                    e.tenantId,
+                    e.region,
+                    job ? "pending" : (current?.state ?? "pending"),
+                    e.manifestStatus,
+                    e.tier,
+                    e.websiteId,
+                    job?.id ?? current?.lastJobId ?? null,
+                    ts,
+                );
+            return { job, newJob };
+        });
+    }
+
+    getJob(id: string): JobRecord | undefined {
+        const row = this.db.prepare("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+        return row ? jobFrom(row) : undefined;
+    }
+
+    jobs(): JobRecord[] {
+        return (this.db.prepare("SELECT * FROM jobs ORDER BY seq").all() as Row[]).map(jobFrom);
+    }
+
+    /** Regions with queued or interrupted (running) jobs. */
+    pendingRegions(): string[] {
+        return (this.db.prepare("SELECT DISTINCT region FROM jobs WHERE state IN ('queued', 'running')").all() as Row[]).map((r) => String(r.region));
+    }
+
+    queueDepth(): Map<string, number> {
+        const out = new Map<string, number>();
+        for (const r of this.db.prepare("SELECT region, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY region").all() as Row[]) out.set(String(r.region), Number(r.n));
+        return out;
+    }
+
+    /**
+     * Takes the region's next job: an interrupted one (state running, left by
+     * a process that died) first, else the oldest queued one. Marks it
+     * running and its tenants provisioning.
+     */
+    claimNext(region: string, now = new Date()): JobRecord | undefined {
+        return this.tx(() => {
+            const row = this.db
+                .prepare("SELECT * FROM jobs WHERE region = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1")
+                .get(region) as Row | undefined;
+            if (!row) return undefined;
+            return this.markRunning(jobFrom(row), now);
+        });
+    }
+
+    /** Claims a specific job (broker mode); undefined when it is already finished. */
+    claim(id: string, now = new Date()): JobRecord | undefined {
+        return this.tx(() => {
+            const job = this.getJob(id);
+            if (!job || (job.state !== "queued" && job.state !== "running")) return undefined;
+            return this.markRunning(job, now);
+        });
+    }
+
+    private markRunning(job: JobRecord, now: Date): JobRecord {
+        const ts = now.toISOString();
+        this.db.prepare("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?").run(ts, job.id);
+        for (const t of job.tenants) {
+            this.db.prepare("UPDATE tenants SET state = 'provisioning', last_job_id = ?, updated_at = ? WHERE id = ?").run(job.id, ts, t);
+        }
+        return this.getJob(job.id)!;
+    }
+
+    /** Puts an interrupted job back in its queue (the service is stopping). */
+    requeue(id: string): JobRecord {
+        this.db.prepare("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'").run(id);
+        return this.getJob(id)!;
+    }
+
+    setTargeted(id: string, targeted: boolean): void {
+        this.db.prepare("UPDATE jobs SET targeted = ? WHERE id = ?").run(targeted ? 1 : 0, id);
+    }
+
+    /** Marks a job finished, sets its tenants' states and queues the events to publish, atomically. */
+    finishJob(
+        id: string,
+        result: { state: "succeeded" | "failed" | "cancelled"; error?: string; logTail: string[] },
+        tenantStates: ReadonlyMap<string, TenantState>,
+        outbox: readonly { routingKey: string; body: string }[],
+        now = new Date(),
+    ): JobRecord {
+        return this.tx(() => {
+            const ts = now.toISOString();
+            this.db
+                .prepare("UPDATE jobs SET state = ?, finished_at = ?, error = ?, log_tail = ? WHERE id = ?")
+                .run(result.state, ts, result.error ?? null, JSON.stringify(result.logTail.slice(-50)), id);
+            for (const [tenant, state] of tenantStates) {
+                this.db.prepare("UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND last_job_id = ?").run(state, ts, tenant, id);
+            }
+            for (const o of outbox) this.db.prepare("INSERT INTO outbox (routing_key, body) VALUES (?, ?)").run(o.routingKey, o.body);
+            return this.getJob(id)!;
+        });
+    }
+
+    getTenant(id: string): TenantRecord | undefined {
+        const row = this.db.prepare("SELECT * FROM tenants WHERE id = ?").get(id) as Row | undefined;
+        return row ? tenantFrom(row) : undefined;
+    }
+
+    eventsOf(job: JobRecord): EventRecord[] {
+        return job.events.map((e) => this.getEvent(e)).filter((e): e is EventRecord => e !== undefined);
+    }
+
+    unpublished(limit = 100): OutboxRecord[] {
+        return (this.db.prepare("SELECT seq, routing_key, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?").all(limit) as Row[]).map((r) => ({
+            seq: Number(r.seq),
+            routingKey: String(r.routing_key),
+            body: String(r.body),
+        }));
+    }
+
+    markPublished(seq: number, now = new Date()): void {
+        this.db.prepare("UPDATE outbox SET published_at = ? WHERE seq = ?").run(now.toISOString(), seq);
+    }
+}
