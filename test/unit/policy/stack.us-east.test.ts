@@ -1,0 +1,3 @@
+import { describeRegionStack } from "./stackPolicies";
+
+describeRegionStack("us-east");
