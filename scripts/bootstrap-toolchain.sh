@@ -14,7 +14,7 @@
 #   ${CV_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/collectverything/toolchain}/<key>/
 #     bin/{pulumi,pulumi-language-nodejs,kube-apiserver,kube-controller-manager,etcd}
 #     pulumi-home/                 PULUMI_HOME; plugins/resource-kubernetes-v<ver>/ inside
-#     plugin-src/pulumi-resource-kubernetes   the built plugin binary (installed from here)
+#     plugin-src/                  scratch for the plugin build, removed once it is installed
 #     env.sh                       the environment to source
 # and writes <repo>/.work/toolchain.env (same content), so Makefile targets can
 # `. .work/toolchain.env`.  <key> encodes the pinned versions plus a hash of the
@@ -29,6 +29,15 @@
 #   CV_TOOLCHAIN_DIR        cache root (see above)
 #   CV_TOOLCHAIN_NO_PATH=1  ignore binaries found on PATH, always use the cache
 #   CV_GOTOOLCHAIN          value for GOTOOLCHAIN (default: local)
+#
+# The env file (<key>/env.sh == .work/toolchain.env) is POSIX sh and exports:
+#   PATH                    <key>/bin prepended (once)
+#   PULUMI_HOME             <key>/pulumi-home (or the PATH pulumi's own home, when that
+#                           pulumi already had the kubernetes plugin)
+#   PULUMI_SKIP_UPDATE_CHECK=true
+#   CV_TOOLCHAIN_HOME       <key>
+#   CV_PULUMI_VERSION, CV_PULUMI_KUBERNETES_VERSION, CV_KUBE_VERSION, CV_ETCD_VERSION
+# stdout of this script is only the path of .work/toolchain.env; progress goes to stderr.
 set -euo pipefail
 
 # ---------------------------------------------------------------------------
@@ -200,16 +209,36 @@ if [[ $USE_PATH_PULUMI == 1 && -x $USER_PULUMI_HOME/$PLUGIN_REL ]]; then
 elif [[ -x $CACHE_PULUMI_HOME/$PLUGIN_REL ]]; then
   step_end "cached"
 else
-  PLUGIN_SRC=$KEY_DIR/plugin-src/pulumi-resource-kubernetes
+  # Upstream's main package embeds schema-embed.json and terraform-mapping-embed.json,
+  # made by `go generate` in its source tree. The module cache is read-only (and
+  # `go build -overlay` may not replace files in it), so tools/kubernetes-provider
+  # carries the same main package and gets the two files, made by its genembed
+  # command from the module's schema.json / terraform-mapping.json, via -overlay.
+  PLUGIN_WORK=$KEY_DIR/plugin-src
+  PLUGIN_SRC=$PLUGIN_WORK/pulumi-resource-kubernetes
+  PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
+  PROVIDER_MAIN_DIR=$TOOLS_DIR/kubernetes-provider/cmd/pulumi-resource-kubernetes
   if [[ ! -x $PLUGIN_SRC ]]; then
-    CGO_ENABLED=0 go_build "$TOOLS_DIR/kubernetes-provider" "$PLUGIN_SRC" \
-      github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes \
-      -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$K8S_PROVIDER_VERSION"
+    go -C "$TOOLS_DIR/kubernetes-provider" mod download "$PROVIDER_MODULE"
+    provider_dir=$(go -C "$TOOLS_DIR/kubernetes-provider" list -m -f '{{.Dir}}' "$PROVIDER_MODULE")
+    [[ -f $provider_dir/cmd/pulumi-resource-kubernetes/schema.json ]] || die "no schema.json in $provider_dir"
+    go_build "$TOOLS_DIR/kubernetes-provider" "$PLUGIN_WORK/genembed" ./genembed
+    log "    genembed -version $K8S_PROVIDER_VERSION"
+    "$PLUGIN_WORK/genembed" -version "$K8S_PROVIDER_VERSION" \
+      -src "$provider_dir/cmd/pulumi-resource-kubernetes" -out "$PLUGIN_WORK/embed"
+    printf '{"Replace":{"%s":"%s","%s":"%s"}}\n' \
+      "$PROVIDER_MAIN_DIR/schema-embed.json" "$PLUGIN_WORK/embed/schema-embed.json" \
+      "$PROVIDER_MAIN_DIR/terraform-mapping-embed.json" "$PLUGIN_WORK/embed/terraform-mapping-embed.json" \
+      >"$PLUGIN_WORK/overlay.json"
+    CGO_ENABLED=0 go_build "$TOOLS_DIR/kubernetes-provider" "$PLUGIN_SRC" ./cmd/pulumi-resource-kubernetes \
+      -overlay "$PLUGIN_WORK/overlay.json" \
+      -ldflags "-s -w -X $PROVIDER_MODULE/pkg/version.Version=$K8S_PROVIDER_VERSION"
   fi
   log "    pulumi plugin install resource kubernetes $K8S_PROVIDER_VERSION --file $PLUGIN_SRC"
   PULUMI_HOME=$CACHE_PULUMI_HOME PULUMI_SKIP_UPDATE_CHECK=true \
     "$PULUMI_BIN" plugin install resource kubernetes "$K8S_PROVIDER_VERSION" --file "$PLUGIN_SRC" --non-interactive >&2
   [[ -x $CACHE_PULUMI_HOME/$PLUGIN_REL ]] || die "plugin install did not create $CACHE_PULUMI_HOME/$PLUGIN_REL"
+  rm -rf "$PLUGIN_WORK" # the installed copy is what counts; the go build cache keeps rebuilds cheap
   step_end "built + installed"
 fi
 
