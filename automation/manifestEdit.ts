@@ -197,7 +197,7 @@ export function applyEvent(source: string, event: BillingEvent, opts: { file?: s
     }
     const doc = parseDocument(source);
     const changed = edit(doc, event, today);
-    const out = changed ? doc.toString() : source;
+    const out = changed ? doc.toString({ flowCollectionPadding: false }) : source;
     const after = validateManifest(out, file);
     if (!after.ok) {
         const field = after.issues[0]?.field?.replace(/\[.*$/, "");
