@@ -1,10 +1,10 @@
-import { createCommandError } from "@pulumi/pulumi/automation/errors";
-import { CommandResult } from "@pulumi/pulumi/automation/cmd";
+import { ConcurrentUpdateError } from "@pulumi/pulumi/automation";
 import * as fs from "node:fs";
 import { FakeDeployer } from "../../../automation/deployer";
 import { createdEvent, event, post, request, startService, type TestService } from "./helpers";
 
-const lockError = () => createCommandError(new CommandResult("", "error: [409] Conflict: Another update is currently in progress.", 255));
+/** What the Automation API throws while another update holds the stack's lock. */
+const lockError = (): Error => Object.assign(Object.create(ConcurrentUpdateError.prototype) as Error, { message: "error: [409] Conflict: Another update is currently in progress." });
 
 async function settle(svc: TestService) {
     await svc.queue.idle();
