@@ -5,8 +5,8 @@
 #             (namespace + default ServiceAccount, PodSecurity enforcement,
 #             ResourceQuota status, namespace deletion), MariaDB (admin login
 #             over TCP) and RabbitMQ (admin login, quorum queue round trip).
-# Exit status: 0 when every service that has a pid file is up (and, with
-# --verify, every check passed), 1 otherwise.
+# Exit status: 0 when every service is up and healthy (and, with --verify,
+# every check passed); 1 otherwise (some or all services stopped/unhealthy).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib/local-common.sh
@@ -27,7 +27,7 @@ rc=0
 row() { printf '  %-24s %-9s %s\n' "$1" "$2" "$3"; }
 svc() { # <name> <pidfile> <match> <health-cmd...>
   local name="$1" pidfile="$2" match="$3"; shift 3
-  if [ ! -e "$pidfile" ]; then row "$name" stopped ""; return; fi
+  if [ ! -e "$pidfile" ]; then row "$name" stopped ""; rc=1; return; fi
   if ! pid_alive "$pidfile" "$match"; then row "$name" DEAD "stale pid file $pidfile"; rc=1; return; fi
   if "$@" >/dev/null 2>&1; then row "$name" up "pid $(pid_of "$pidfile")"
   else row "$name" UNHEALTHY "pid $(pid_of "$pidfile")"; rc=1; fi
