@@ -1,0 +1,216 @@
+/**
+ * Engine-test harness: the real Pulumi engine (Automation API, LocalWorkspace
+ * over the project directory) on the `local` stack against the loopback
+ * control plane of `make local-up`.
+ *
+ * Each test file gets its own file:// backend in a temp directory and its
+ * own copy of the stack's settings (Pulumi.local.yaml plus the manifest path
+ * and the passphrase salt), passed to every operation with --config-file, so
+ * a run never writes into the repository.
+ */
+import { LocalWorkspace, type EngineEvent, type OpType, type Stack } from "@pulumi/pulumi/automation";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { KubeClient, paths } from "./k8s";
+
+export const REPO_ROOT = path.resolve(__dirname, "../..");
+export const STACK = "local";
+export const PROJECT = "tenant-platform";
+/** The documented passphrase of the local stack (Pulumi.local.yaml, README "Local stack"). */
+export const LOCAL_PASSPHRASE = "local-only-passphrase";
+/** Generous: the first `up` of a region builds ~70 resources and loads the provider plugin. */
+export const HOOK_TIMEOUT_MS = 10 * 60_000;
+
+/** `export KEY="value"` / `KEY=value` lines of a generated env file. */
+function readEnvFile(file: string): Record<string, string> {
+    const values: Record<string, string> = {};
+    if (!fs.existsSync(file)) return values;
+    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+        const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|'([^']*)'|(\S*))\s*$/.exec(line);
+        if (m) values[m[1]] = m[2] ?? m[3] ?? m[4] ?? "";
+    }
+    return values;
+}
+
+/** Expands $VAR and ${VAR} against `env` (toolchain.env writes PATH="...:$PATH"). */
+function expand(value: string, env: Record<string, string | undefined>): string {
+    return value.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, name: string) => env[name] ?? "");
+}
+
+export interface EngineEnv {
+    /** Environment of every Pulumi CLI call (also applied to this process, for the Automation API's own `pulumi version`). */
+    readonly envVars: Record<string, string>;
+    readonly kubeconfig: string;
+}
+
+/**
+ * The environment for the Pulumi CLI: .work/toolchain.env (pulumi, the
+ * language host, PULUMI_HOME with the kubernetes plugin), the project's Node
+ * first on PATH (the language host runs `node`), .work/local.env (KUBECONFIG).
+ * Throws with the fix when the toolchain or the control plane is missing.
+ */
+export function engineEnv(backendDir: string): EngineEnv {
+    const toolchainFile = path.join(REPO_ROOT, ".work", "toolchain.env");
+    const localFile = path.join(REPO_ROOT, ".work", "local.env");
+    if (!fs.existsSync(localFile)) throw new Error(`${localFile} is missing. Fix: run \`make local-up\` first.`);
+    const merged: Record<string, string | undefined> = { ...process.env };
+    for (const [k, v] of Object.entries(readEnvFile(toolchainFile))) merged[k] = expand(v, merged);
+    for (const [k, v] of Object.entries(readEnvFile(localFile))) merged[k] = expand(v, merged);
+    const nodeDir = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "ensure-node.sh")], { encoding: "utf8" }).trim();
+    merged.PATH = `${nodeDir}:${merged.PATH ?? ""}`;
+    const kubeconfig = merged.KUBECONFIG ?? path.join(REPO_ROOT, ".work", "kubeconfig");
+    const envVars: Record<string, string> = {
+        PATH: merged.PATH,
+        KUBECONFIG: kubeconfig,
+        PULUMI_BACKEND_URL: `file://${backendDir}`,
+        PULUMI_CONFIG_PASSPHRASE: LOCAL_PASSPHRASE,
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    };
+    if (merged.PULUMI_HOME) envVars.PULUMI_HOME = merged.PULUMI_HOME;
+    // The Automation API runs `pulumi version` with this process's PATH.
+    Object.assign(process.env, envVars);
+    try {
+        execFileSync("pulumi", ["version"], { env: process.env, stdio: "pipe" });
+    } catch {
+        throw new Error(`no pulumi on PATH (read ${toolchainFile}). Fix: run \`make toolchain\` (scripts/bootstrap-toolchain.sh) first.`);
+    }
+    return { envVars, kubeconfig };
+}
+
+/** The stack settings of the local stack with `manifest` set, plus the passphrase salt: the --config-file. */
+function writeConfigFile(file: string, manifest: string, encryptionSalt: string): void {
+    const settings = (parseYaml(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8")) ?? {}) as { config?: Record<string, unknown>; encryptionsalt?: string };
+    settings.config = { ...(settings.config ?? {}), [`${PROJECT}:manifest`]: manifest };
+    settings.encryptionsalt = encryptionSalt;
+    fs.writeFileSync(file, stringifyYaml(settings));
+}
+
+export interface ChangeLog {
+    /** URN -> every step op the engine reported for it (resourcePreEvent). */
+    readonly ops: Map<string, OpType[]>;
+    readonly onEvent: (e: EngineEvent) => void;
+}
+
+export function changeLog(): ChangeLog {
+    const ops = new Map<string, OpType[]>();
+    return {
+        ops,
+        onEvent: (e: EngineEvent) => {
+            const m = e.resourcePreEvent?.metadata;
+            if (m) ops.set(m.urn, [...(ops.get(m.urn) ?? []), m.op]);
+        },
+    };
+}
+
+/** The URNs whose ops include anything but `same`, with those ops. */
+export function changedUrns(log: ChangeLog): Record<string, OpType[]> {
+    return Object.fromEntries([...log.ops].filter(([, ops]) => ops.some((op) => op !== "same")));
+}
+
+/** One test file's deployment: a temp dir holding the backend, the manifest and the config file. */
+export class EngineFixture {
+    readonly dir: string;
+    readonly manifest: string;
+    readonly configFile: string;
+    readonly kube: KubeClient;
+    private stackRef?: Stack;
+    private envRef?: EngineEnv;
+
+    constructor(label: string) {
+        this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `cv-engine-${label}-`));
+        this.manifest = path.join(this.dir, "tenants.yaml");
+        this.configFile = path.join(this.dir, `Pulumi.${STACK}.yaml`);
+        fs.mkdirSync(path.join(this.dir, "backend"));
+        this.kube = new KubeClient(path.join(REPO_ROOT, ".work", "kubeconfig"));
+    }
+
+    get stack(): Stack {
+        if (!this.stackRef) throw new Error("EngineFixture.init() has not run");
+        return this.stackRef;
+    }
+
+    /** The options every stack operation gets: our config file, and a quiet log. */
+    get opts(): { configFile: string; color: "never" } {
+        return { configFile: this.configFile, color: "never" };
+    }
+
+    /**
+     * Writes the manifest, creates the `local` stack in this fixture's backend
+     * and selects it over the project directory. The stack is created from a
+     * scratch copy of Pulumi.yaml so that `stack init` writes its passphrase
+     * salt there, never into the repository's Pulumi.local.yaml.
+     */
+    async init(manifestYaml: string): Promise<void> {
+        fs.writeFileSync(this.manifest, manifestYaml);
+        this.envRef = engineEnv(path.join(this.dir, "backend"));
+        const initDir = path.join(this.dir, "init");
+        fs.mkdirSync(initDir);
+        fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(initDir, "Pulumi.yaml"));
+        await LocalWorkspace.createStack({ stackName: STACK, workDir: initDir }, { envVars: this.envRef.envVars, secretsProvider: "passphrase" });
+        const salt = (parseYaml(fs.readFileSync(path.join(initDir, `Pulumi.${STACK}.yaml`), "utf8")) as { encryptionsalt?: string }).encryptionsalt;
+        if (!salt) throw new Error(`stack init wrote no encryptionsalt into ${initDir}`);
+        writeConfigFile(this.configFile, this.manifest, salt);
+        this.stackRef = await LocalWorkspace.selectStack({ stackName: STACK, workDir: REPO_ROOT }, { envVars: this.envRef.envVars });
+    }
+
+    /** Replaces the manifest the next operation reads. */
+    setManifest(manifestYaml: string): void {
+        fs.writeFileSync(this.manifest, manifestYaml);
+    }
+
+    /**
+     * Removes everything this fixture deployed: every resource unprotected in
+     * the state, `destroy`, and a wait until the namespaces are gone, so the
+     * next test file starts from an empty cluster.
+     */
+    async teardown(namespaces: readonly string[]): Promise<void> {
+        try {
+            if (this.stackRef) {
+                const deployment = await this.stackRef.exportStack();
+                const resources = (deployment.deployment as { resources?: { protect?: boolean }[] }).resources ?? [];
+                for (const r of resources) r.protect = false;
+                await this.stackRef.importStack(deployment);
+                await this.stackRef.destroy({ ...this.opts });
+            }
+        } finally {
+            // Whatever the engine left (or never tracked): delete it directly.
+            for (const ns of namespaces) await this.kube.request("DELETE", paths.namespace(ns));
+            for (const ns of namespaces) await this.kube.waitGone(paths.namespace(ns));
+            fs.rmSync(this.dir, { recursive: true, force: true });
+        }
+    }
+}
+
+/** The eu-west tenants of the repository's tenants.yaml, reordered or edited by the callers. */
+export function repoManifest(): string {
+    return fs.readFileSync(path.join(REPO_ROOT, "tenants.yaml"), "utf8");
+}
+
+/** A manifest holding the given tenant entries of tenants.yaml, in the given order, each optionally patched. */
+export function manifestOf(ids: readonly string[], patch: Record<string, Record<string, unknown>> = {}): string {
+    const doc = parseYaml(repoManifest()) as { tenants: Record<string, unknown>[] };
+    const tenants = ids.map((id) => {
+        const t = doc.tenants.find((x) => x.id === id);
+        if (!t) throw new Error(`tenants.yaml has no tenant ${id}`);
+        return { ...t, ...(patch[id] ?? {}) };
+    });
+    return stringifyYaml({ tenants });
+}
+
+/** Fails with the namespaces that already exist: another run (or a crashed one) holds the cluster. */
+export async function assertClusterFree(kube: KubeClient, namespaces: readonly string[]): Promise<void> {
+    const taken: string[] = [];
+    for (const ns of namespaces) {
+        if ((await kube.request("GET", paths.namespace(ns))).status !== 404) taken.push(ns);
+    }
+    if (taken.length > 0) {
+        throw new Error(
+            `namespaces ${taken.join(", ")} already exist in the local control plane: another engine run is using it, or a crashed one left them. ` +
+                "Fix: wait for the other run, or delete them (`kubectl --kubeconfig .work/kubeconfig delete ns ...`).",
+        );
+    }
+}
