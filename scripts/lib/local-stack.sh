@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment of the `local` stack: a file backend under the ignored work dir
 # and the passphrase secrets provider with a documented, local-only passphrase.
 # Source it after .work/toolchain.env.
