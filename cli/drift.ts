@@ -6,7 +6,6 @@
  * 0 when there is no drift, 1 when there is, 2 when the check itself failed.
  */
 import type { Command } from "commander";
-import { InvalidArgumentError } from "commander";
 import * as path from "node:path";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -107,9 +106,8 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
     return { stack: options.stack, drifted: driftFromSteps(steps), summary: { ...result.changeSummary } as Record<string, number> };
 }
 
-function driftFormat(value: string): DriftFormat {
-    if (value !== "text" && value !== "markdown" && value !== "json") throw new InvalidArgumentError("expected text, markdown or json");
-    return value;
+function isDriftFormat(value: string): value is DriftFormat {
+    return value === "text" || value === "markdown" || value === "json";
 }
 
 /** Registers `tenantctl drift`. */
@@ -118,10 +116,15 @@ export function registerDriftCommands(program: Command): void {
         .command("drift")
         .description("Refresh-preview a stack (pulumi refresh --preview-only) and report drift; exit 0 clean, 1 drifted, 2 when the check failed.")
         .requiredOption("--stack <stack>", "stack name (e.g. local, eu-west, or org/tenant-platform/eu-west)")
-        .option("--format <format>", "text, markdown or json", driftFormat, "text")
+        .option("--format <format>", "text, markdown or json", "text")
         .option("--cwd <dir>", "Pulumi project directory", PROJECT_DIR)
         .option("--config-file <file>", "use this stack config file instead of Pulumi.<stack>.yaml")
-        .action(async (opts: { stack: string; format: DriftFormat; cwd: string; configFile?: string }) => {
+        .action(async (opts: { stack: string; format: string; cwd: string; configFile?: string }) => {
+            const format = opts.format;
+            if (!isDriftFormat(format)) {
+                process.stderr.write(`tenantctl drift: --format ${format} is not one of text, markdown, json\n`);
+                process.exit(2);
+            }
             let report: DriftReport;
             try {
                 report = await detectDrift({ stack: opts.stack, workDir: path.resolve(opts.cwd), configFile: opts.configFile });
@@ -136,7 +139,7 @@ export function registerDriftCommands(program: Command): void {
                 process.stderr.write(`tenantctl drift: ${why}\n`);
                 process.exit(2);
             }
-            process.stdout.write(`${formatDrift(report, opts.format)}\n`);
+            process.stdout.write(`${formatDrift(report, format)}\n`);
             process.exit(report.drifted.length > 0 ? 1 : 0);
         });
 }
