@@ -11,8 +11,8 @@ describe("drift report", () => {
             { op: "update", urn: "urn:p", type: "pulumi:providers:kubernetes" },
         ]);
         expect(drifted).toEqual([
-            { urn: QUOTA, type: "kubernetes:core/v1:ResourceQuota", op: "update", properties: ["spec.hard.pods: update"] },
             { urn: "urn:gone", type: "kubernetes:core/v1:LimitRange", op: "delete", properties: [] },
+            { urn: QUOTA, type: "kubernetes:core/v1:ResourceQuota", op: "update", properties: ["spec.hard.pods: update"] },
         ]);
     });
 
