@@ -107,6 +107,8 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const flushOutbox = (): Promise<void> => {
         if (publisher instanceof NullPublisher) return Promise.resolve();
         flushing ??= (async () => {
+            // Yield first: `flushing` must be assigned before the finally below clears it.
+            await Promise.resolve();
             try {
                 for (const o of store.unpublished()) {
                     await publisher.publish(o.routingKey, o.body);

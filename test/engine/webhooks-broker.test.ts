@@ -115,7 +115,12 @@ describe("RabbitMQ job queues", () => {
         }
         expect(maxRunning).toBe(1);
 
-        await waitFor(() => received.filter((r) => r.body.tenant_id === "client-brk-b").length > 0, 20_000);
+        await waitFor(() => received.filter((r) => r.body.tenant_id === "client-brk-b").length > 0, 20_000).catch((err: Error) => {
+            const s = new Store(env.CV_STORE);
+            const pending = s.unpublished();
+            s.close();
+            throw new Error(`${err.message}; received ${JSON.stringify(received)}; outbox still holds ${JSON.stringify(pending)}`);
+        });
         const provisioned = received.find((r) => r.routingKey === "tenant.provisioned" && r.body.tenant_id === "client-brk-a");
         expect(provisioned?.body).toMatchObject({ event: "tenant.provisioned", tenant_id: "client-brk-a", payload: { namespace: "e-commerce-client-brk-a" } });
         expect(received.find((r) => r.body.tenant_id === "client-nordic")?.body).toMatchObject({ event: "tenant.updated", website_id: 131, payload: { tier: "premium" } });
