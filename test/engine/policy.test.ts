@@ -11,7 +11,8 @@ import * as path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, engineEnv, repoManifest } from "../helpers/engine";
 
-const POLICY_DIR = path.join(REPO_ROOT, "policy");
+/** The pack as a binary analyzer plugin: the project-built language host (v3.68.0) has no RunPlugin for a pack directory. */
+const POLICY_DIR = path.join(REPO_ROOT, "policy", "bin", "pulumi-analyzer-policy");
 const FIXTURE_DIR = path.join(REPO_ROOT, "test", "fixtures", "policy-violations");
 const PACK = "collectverything-tenant-platform";
 
@@ -61,7 +62,7 @@ describe("policy pack on the local stack", () => {
     it("previews without a violation, the pack having run", () => {
         expect(run.error).toBeUndefined();
         expect(pairs(run.violations)).toEqual([]);
-        expect(run.stdout).toMatch(new RegExp(`${PACK}@v0\\.1\\.0`));
+        expect(run.stdout).toMatch(new RegExp(`✅ ${PACK}@v0\\.1\\.0`));
     });
 });
 
