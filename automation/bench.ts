@@ -13,7 +13,7 @@ import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import pino from "pino";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { PROJECT_DIR } from "./commands";
 import { FakeDeployer, PulumiDeployer, type TargetMode } from "./deployer";
 import { createService } from "./service";
@@ -124,20 +124,26 @@ function readLocalEnv(): Record<string, string> {
 }
 
 /** GET on the local API server with the kubeconfig's client certificate; undefined on 404. */
-function kubeGet(kubeconfig: string, apiPath: string): Promise<Record<string, any> | undefined> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { parse } = require("yaml") as typeof import("yaml");
-    const kc = parse(fs.readFileSync(kubeconfig, "utf8"));
-    const ctx = kc.contexts.find((c: any) => c.name === kc["current-context"]).context;
-    const cl = kc.clusters.find((c: any) => c.name === ctx.cluster).cluster;
-    const u = kc.users.find((x: any) => x.name === ctx.user).user;
+interface Named<T> {
+    name: string;
+    context: T;
+    cluster: T;
+    user: T;
+}
+type Kv = Record<string, string>;
+
+function kubeGet(kubeconfig: string, apiPath: string): Promise<{ status?: { phase?: string } } | undefined> {
+    const kc = parse(fs.readFileSync(kubeconfig, "utf8")) as { "current-context": string; contexts: Named<Kv>[]; clusters: Named<Kv>[]; users: Named<Kv>[] };
+    const ctx = kc.contexts.find((c) => c.name === kc["current-context"])!.context;
+    const cl = kc.clusters.find((c) => c.name === ctx.cluster)!.cluster;
+    const u = kc.users.find((x) => x.name === ctx.user)!.user;
     const load = (data?: string, file?: string) => (data ? Buffer.from(data, "base64") : fs.readFileSync(path.resolve(path.dirname(kubeconfig), file!)));
     return new Promise((resolve, reject) => {
         https
             .get(new URL(cl.server + apiPath), { ca: load(cl["certificate-authority-data"], cl["certificate-authority"]), cert: load(u["client-certificate-data"], u["client-certificate"]), key: load(u["client-key-data"], u["client-key"]) }, (res) => {
                 let s = "";
                 res.on("data", (d) => (s += d));
-                res.on("end", () => resolve(res.statusCode === 404 ? undefined : (JSON.parse(s) as Record<string, any>)));
+                res.on("end", () => resolve(res.statusCode === 404 ? undefined : (JSON.parse(s) as { status?: { phase?: string } })));
             })
             .on("error", reject);
     });

@@ -104,7 +104,10 @@ describe("RabbitMQ job queues", () => {
         for (const l of onStack) {
             if (l.event === "start") {
                 // A start from a killed process never gets its done: count it finished when the victim died.
-                if (alive.has(victim.pid) && l.pid !== victim.pid) running--, alive.delete(victim.pid);
+                if (alive.has(victim.pid) && l.pid !== victim.pid) {
+                    running--;
+                    alive.delete(victim.pid);
+                }
                 running++;
                 alive.add(l.pid);
             } else {

@@ -26,6 +26,7 @@ function localEnv(): Record<string, string> {
     return env;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw Kubernetes JSON
 function kubectlJson(env: Record<string, string>, resource: string): any {
     // The API server over loopback with the local kubeconfig's client certificate, through node's https.
     const out = execFileSync(process.execPath, ["-e", KUBE_GET, resource], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, encoding: "utf8" });

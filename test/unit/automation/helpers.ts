@@ -46,6 +46,7 @@ export interface Res {
     readonly statusCode: number;
     readonly body: string;
     readonly headers: Headers;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
     json(): any;
 }
 
