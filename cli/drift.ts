@@ -99,7 +99,9 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
         configFile: options.configFile,
         color: "never",
         onEvent: (event) => {
-            const meta = event.resourcePreEvent?.metadata;
+            // A refresh step's pre-event says "refresh"; its outputs event carries the
+            // result (same, update, delete) and the provider's diff against the state.
+            const meta = event.resOutputsEvent?.metadata;
             if (meta) steps.push({ op: meta.op, urn: meta.urn, type: meta.type, diffs: meta.diffs, detailedDiff: meta.detailedDiff });
         },
     });
