@@ -401,12 +401,15 @@ describe("edge cases of the file", () => {
     });
 
     test("loadManifest on a missing file throws a ManifestError naming the file", () => {
-        const missing = path.join(tempDir("missing"), "nope", "tenants.yaml");
+        const dir = tempDir("missing");
+        const missing = path.join(dir, "nope", "tenants.yaml");
         let error: unknown;
         try {
             loadManifest(missing);
         } catch (err) {
             error = err;
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
         }
         expect(error).toBeInstanceOf(ManifestError);
         const issues: readonly ManifestIssue[] = (error as ManifestError).issues;
