@@ -37,15 +37,20 @@ afterAll(async () => {
     await fixture.teardown(NAMESPACES);
 }, HOOK_TIMEOUT_MS);
 
-/** The quota controller fills status.used shortly after creation; admission relies on it. */
+/** The quota controller fills status.used shortly after creation; until then admission refuses everything. */
 async function waitForQuotaUsage(namespace: string): Promise<void> {
     const deadline = Date.now() + 60_000;
     for (;;) {
         const q = await fixture.kube.get(`${paths.resourceQuotas(namespace)}/client-quota`);
-        if (q.status?.used?.persistentvolumeclaims === "1") return;
+        if (q.status?.used?.persistentvolumeclaims !== undefined) return;
         if (Date.now() > deadline) throw new Error(`quota of ${namespace} has no usage after 60 s: ${JSON.stringify(q.status)}`);
         await new Promise((r) => setTimeout(r, 500));
     }
+}
+
+/** What the quota says is used right now (the refusal messages quote it). */
+async function quotaUsed(namespace: string): Promise<Record<string, string>> {
+    return (await fixture.kube.get(`${paths.resourceQuotas(namespace)}/client-quota`)).status.used;
 }
 
 const can = (verb: string, resource: string, namespace: string, group = "", subresource?: string) =>
@@ -282,6 +287,7 @@ describe("MTB: configure namespace resource quotas and object limits (nordic, st
     const standard = tierSpec("standard");
 
     test("a PVC over the tier's storage quota is refused: exceeded quota", async () => {
+        const used = (await quotaUsed(NORDIC))["requests.storage"];
         const res = await fixture.kube.request(
             "POST",
             paths.pvcs(NORDIC),
@@ -289,9 +295,8 @@ describe("MTB: configure namespace resource quotas and object limits (nordic, st
             { dryRun: true },
         );
         expect({ status: res.status, reason: res.body.reason }).toEqual({ status: 403, reason: "Forbidden" });
-        // The backup PVC (10Gi) already counts against the 50Gi.
         expect(res.body.message).toBe(
-            `persistentvolumeclaims "too-big" is forbidden: exceeded quota: client-quota, requested: requests.storage=60Gi, used: requests.storage=${standard.backupVolumeGiB}Gi, limited: requests.storage=${standard.quota["requests.storage"]}`,
+            `persistentvolumeclaims "too-big" is forbidden: exceeded quota: client-quota, requested: requests.storage=60Gi, used: requests.storage=${used}, limited: requests.storage=${standard.quota["requests.storage"]}`,
         );
     });
 
@@ -309,10 +314,11 @@ describe("MTB: configure namespace resource quotas and object limits (nordic, st
 
     test("the object count: PVCs beyond persistentvolumeclaims are refused", async () => {
         const limit = Number(standard.quota.persistentvolumeclaims);
+        const used = Number((await quotaUsed(NORDIC)).persistentvolumeclaims);
         const created: string[] = [];
         try {
-            // The backup PVC is one; fill the rest for real, then one more.
-            for (let i = 1; i < limit; i++) {
+            // Fill the rest for real, then one more.
+            for (let i = used + 1; i <= limit; i++) {
                 const res = await fixture.kube.request("POST", paths.pvcs(NORDIC), {
                     apiVersion: "v1",
                     kind: "PersistentVolumeClaim",

@@ -81,6 +81,11 @@ export function engineEnv(backendDir: string): EngineEnv {
     return { envVars, kubeconfig };
 }
 
+function readSalt(file: string): string | undefined {
+    if (!fs.existsSync(file)) return undefined;
+    return ((parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { encryptionsalt?: string }).encryptionsalt;
+}
+
 /** The stack settings of the local stack with `manifest` set, plus the passphrase salt: the --config-file. */
 function writeConfigFile(file: string, manifest: string, encryptionSalt: string): void {
     const settings = (parseYaml(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8")) ?? {}) as { config?: Record<string, unknown>; encryptionsalt?: string };
@@ -118,6 +123,8 @@ export class EngineFixture {
     readonly configFile: string;
     readonly kube: KubeClient;
     private stackRef?: Stack;
+    /** The same stack seen from the scratch init dir: state export/import there never touch the repository. */
+    private initStackRef?: Stack;
     private envRef?: EngineEnv;
 
     constructor(label: string) {
@@ -150,11 +157,20 @@ export class EngineFixture {
         const initDir = path.join(this.dir, "init");
         fs.mkdirSync(initDir);
         fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(initDir, "Pulumi.yaml"));
-        await LocalWorkspace.createStack({ stackName: STACK, workDir: initDir }, { envVars: this.envRef.envVars, secretsProvider: "passphrase" });
-        const salt = (parseYaml(fs.readFileSync(path.join(initDir, `Pulumi.${STACK}.yaml`), "utf8")) as { encryptionsalt?: string }).encryptionsalt;
+        // A salt committed in Pulumi.local.yaml is reused, so the project directory and the state agree.
+        const repoSalt = readSalt(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`));
+        if (repoSalt) fs.writeFileSync(path.join(initDir, `Pulumi.${STACK}.yaml`), stringifyYaml({ encryptionsalt: repoSalt }));
+        this.initStackRef = await LocalWorkspace.createStack({ stackName: STACK, workDir: initDir }, { envVars: this.envRef.envVars, secretsProvider: "passphrase" });
+        const salt = readSalt(path.join(initDir, `Pulumi.${STACK}.yaml`));
         if (!salt) throw new Error(`stack init wrote no encryptionsalt into ${initDir}`);
         writeConfigFile(this.configFile, this.manifest, salt);
         this.stackRef = await LocalWorkspace.selectStack({ stackName: STACK, workDir: REPO_ROOT }, { envVars: this.envRef.envVars });
+        // up/refresh/destroy end with info() (`pulumi stack history`), and callers read outputs(); in the
+        // project directory those commands write the state's passphrase salt into Pulumi.local.yaml.
+        // Both only read the backend's state: read it through the scratch workspace instead.
+        const viewer = this.initStackRef;
+        this.stackRef.info = viewer.info.bind(viewer);
+        this.stackRef.outputs = viewer.outputs.bind(viewer);
     }
 
     /** Replaces the manifest the next operation reads. */
@@ -165,15 +181,17 @@ export class EngineFixture {
     /**
      * Removes everything this fixture deployed: every resource unprotected in
      * the state, `destroy`, and a wait until the namespaces are gone, so the
-     * next test file starts from an empty cluster.
+     * next test file starts from an empty cluster. The state is exported and
+     * imported through the scratch init dir: `stack import` in the project
+     * directory would write the passphrase salt into Pulumi.local.yaml.
      */
     async teardown(namespaces: readonly string[]): Promise<void> {
         try {
-            if (this.stackRef) {
-                const deployment = await this.stackRef.exportStack();
+            if (this.stackRef && this.initStackRef) {
+                const deployment = await this.initStackRef.exportStack();
                 const resources = (deployment.deployment as { resources?: { protect?: boolean }[] }).resources ?? [];
                 for (const r of resources) r.protect = false;
-                await this.stackRef.importStack(deployment);
+                await this.initStackRef.importStack(deployment);
                 await this.stackRef.destroy({ ...this.opts });
             }
         } finally {
