@@ -255,6 +255,7 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
                 file,
                 line: lines.linePos(offset).line,
                 problem: `malformed YAML: ${err.message.split("\n")[0]}`,
+                allowed: "YAML 1.2 with unique keys",
                 fix: "correct the YAML syntax at that line (indentation, quotes, colons, duplicate keys)",
             });
         }
@@ -314,6 +315,7 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
                         tenant: tenantLabel,
                         problem: "a tenant entry must be a map of fields",
                         value: render(entry),
+                        allowed: "a map with the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt",
                         fix: "write the entry as `- id: abc` followed by its fields, indented",
                     });
                     continue;
@@ -377,6 +379,7 @@ function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, s
             field: "cancelledAt",
             value: render(t.cancelledAt),
             problem: `cancelledAt is set but status is ${t.status}`,
+            allowed: "cancelledAt only together with status: cancelled",
             fix: "remove cancelledAt when a tenant is reactivated, or set status: cancelled",
         });
     }
@@ -388,6 +391,7 @@ function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, s
             field: "cancelledAt",
             value: render(t.cancelledAt),
             problem: `cancelledAt is before createdDate ${t.createdDate}`,
+            allowed: `a date on or after ${t.createdDate}`,
             fix: "correct one of the two dates",
         });
     }
@@ -438,6 +442,7 @@ function checkUniqueness(entries: readonly unknown[], file: string, locate: Loca
                     field: "id",
                     value: render(keys.id),
                     problem: `duplicate id: already used by the tenant at line ${locate.line(["tenants", first, "id"])}`,
+                    allowed: "an id no other tenant uses",
                     fix: "give each tenant its own id, or merge the two entries",
                 });
             } else {
@@ -454,6 +459,7 @@ function checkUniqueness(entries: readonly unknown[], file: string, locate: Loca
                     field: "websiteId",
                     value: render(keys.websiteId),
                     problem: `duplicate websiteId: already used by tenant "${owner}"`,
+                    allowed: "a websiteId no other tenant uses",
                     fix: "use the tenant's own row id from the websites table",
                 });
             } else {
@@ -470,6 +476,7 @@ function checkUniqueness(entries: readonly unknown[], file: string, locate: Loca
                     field: path[2] === "domain" ? "domain" : `customDomains[${path[3]}]`,
                     value: render(domain),
                     problem: owner === tenant ? "domain listed twice for this tenant" : `duplicate domain: already served for tenant "${owner}"`,
+                    allowed: "a domain that no other entry lists (primary or custom)",
                     fix: "a domain routes to exactly one tenant; remove it from one of the entries",
                 });
             } else {
@@ -490,6 +497,7 @@ export function loadManifest(file: string, options: ValidateOptions = {}): Manif
             {
                 file,
                 problem: `cannot read the manifest: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+                allowed: "a readable YAML file",
                 fix: "check the path (the stack's `manifest` setting or --manifest)",
             },
         ]);

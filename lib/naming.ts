@@ -148,10 +148,10 @@ export function namesOverLimit(id: string, services: readonly string[] = DEFAULT
     return derivedNames(id, services).filter((n) => n.name.length > n.limit);
 }
 
-/** The longest tenant id whose derived names all fit, for the given services. */
+/** The longest tenant id whose derived names all fit, for the given services; 0 when no id fits. */
 export function maxTenantIdLength(services: readonly string[] = DEFAULT_SERVICES): number {
-    let length = 1;
-    while (namesOverLimit("a".repeat(length + 1), services).length === 0) {
+    let length = 0;
+    while (length < NAME_LIMITS.namespace && namesOverLimit("a".repeat(length + 1), services).length === 0) {
         length++;
     }
     return length;

@@ -4,7 +4,7 @@
  * problem is reported at once, naming the config key and the fix.
  */
 import { z } from "zod";
-import { DEFAULT_QUEUES, DEFAULT_SERVICES, SERVICE_NAME_PATTERN } from "../lib/naming";
+import { DEFAULT_QUEUES, DEFAULT_SERVICES, SERVICE_NAME_PATTERN, maxTenantIdLength } from "../lib/naming";
 import { REGIONS, isRegion } from "../lib/regions";
 
 /** The config namespace: the project name in Pulumi.yaml. */
@@ -122,26 +122,32 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>): S
                 problems.push(`${key}: ${issue.message}. Fix: correct it in Pulumi.${stack}.yaml (see README, "Stack configuration")`);
             }
         }
-        throw new StackConfigError(stack, problems);
     }
-    const cfg = parsed.data;
-    if (isRegion(stack) && cfg.region !== stack) {
+    // The cross-field checks run on the raw values too, so one run reports every problem.
+    const view = (parsed.success ? parsed.data : raw) as Partial<StackConfig> & Record<string, unknown>;
+    const features = { databases: true, buckets: true, vhosts: true, ...(typeof view.features === "object" && view.features ? view.features : {}) };
+    if (isRegion(stack) && typeof view.region === "string" && view.region !== stack) {
         problems.push(
-            `${CONFIG_NAMESPACE}:region is ${cfg.region} but the stack is named ${stack}. Fix: a region stack deploys its own region only; set region: ${stack} in Pulumi.${stack}.yaml`,
+            `${CONFIG_NAMESPACE}:region is ${view.region} but the stack is named ${stack}. Fix: a region stack deploys its own region only; set region: ${stack} in Pulumi.${stack}.yaml`,
         );
     }
     for (const [feature, section] of Object.entries(FEATURE_NEEDS) as [keyof typeof FEATURE_NEEDS, "mysql" | "minio" | "rabbitmq"][]) {
-        if (cfg.features[feature] && cfg[section] === undefined) {
+        if (features[feature] !== false && view[section] === undefined) {
             problems.push(
                 `${CONFIG_NAMESPACE}:${section} is missing but features.${feature} is on. Fix: add the ${section} endpoint section, or set ${CONFIG_NAMESPACE}:features.${feature}: false to stage this region without ${feature}`,
             );
         }
     }
-    if (cfg.features.databases && cfg.credentialsBackend === "aws-secrets-manager" && cfg.aws === undefined) {
+    if (features.databases !== false && view.credentialsBackend === "aws-secrets-manager" && view.aws === undefined) {
         problems.push(`${CONFIG_NAMESPACE}:aws is missing but credentialsBackend is aws-secrets-manager. Fix: add aws: { region: <aws region> }`);
     }
-    if (problems.length > 0) throw new StackConfigError(stack, problems);
-    return cfg;
+    if (parsed.success && maxTenantIdLength(parsed.data.services) < 1) {
+        problems.push(
+            `${CONFIG_NAMESPACE}:services: a service name is so long that no tenant id keeps its MySQL user within 32 characters. Fix: shorten the service names`,
+        );
+    }
+    if (problems.length > 0 || !parsed.success) throw new StackConfigError(stack, problems);
+    return parsed.data;
 }
 
 /** The secret keys this configuration needs. */
