@@ -24,20 +24,18 @@ export const LOCAL_PASSPHRASE = "local-only-passphrase";
 /** Generous: the first `up` of a region builds ~70 resources and loads the provider plugin. */
 export const HOOK_TIMEOUT_MS = 10 * 60_000;
 
-/** `export KEY="value"` / `KEY=value` lines of a generated env file. */
-function readEnvFile(file: string): Record<string, string> {
+/**
+ * The environment after sourcing a generated env file (toolchain.env is shell
+ * code: a `case` guarding PATH, then `export` lines), starting from `base`.
+ */
+function sourcedEnv(file: string, base: NodeJS.ProcessEnv): Record<string, string> {
+    const out = execFileSync("bash", ["-c", 'set -a; . "$1" >/dev/null; env -0', "sourced-env", file], { env: base, encoding: "utf8" });
     const values: Record<string, string> = {};
-    if (!fs.existsSync(file)) return values;
-    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-        const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|'([^']*)'|(\S*))\s*$/.exec(line);
-        if (m) values[m[1]] = m[2] ?? m[3] ?? m[4] ?? "";
+    for (const entry of out.split("\0")) {
+        const eq = entry.indexOf("=");
+        if (eq > 0) values[entry.slice(0, eq)] = entry.slice(eq + 1);
     }
     return values;
-}
-
-/** Expands $VAR and ${VAR} against `env` (toolchain.env writes PATH="...:$PATH"). */
-function expand(value: string, env: Record<string, string | undefined>): string {
-    return value.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, name: string) => env[name] ?? "");
 }
 
 export interface EngineEnv {
@@ -56,9 +54,9 @@ export function engineEnv(backendDir: string): EngineEnv {
     const toolchainFile = path.join(REPO_ROOT, ".work", "toolchain.env");
     const localFile = path.join(REPO_ROOT, ".work", "local.env");
     if (!fs.existsSync(localFile)) throw new Error(`${localFile} is missing. Fix: run \`make local-up\` first.`);
-    const merged: Record<string, string | undefined> = { ...process.env };
-    for (const [k, v] of Object.entries(readEnvFile(toolchainFile))) merged[k] = expand(v, merged);
-    for (const [k, v] of Object.entries(readEnvFile(localFile))) merged[k] = expand(v, merged);
+    let merged: Record<string, string | undefined> = { ...process.env };
+    if (fs.existsSync(toolchainFile)) merged = sourcedEnv(toolchainFile, merged);
+    merged = sourcedEnv(localFile, merged);
     const nodeDir = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "ensure-node.sh")], { encoding: "utf8" }).trim();
     merged.PATH = `${nodeDir}:${merged.PATH ?? ""}`;
     const kubeconfig = merged.KUBECONFIG ?? path.join(REPO_ROOT, ".work", "kubeconfig");
