@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { isMap, isScalar, isSeq, parseDocument } from "yaml";
 import { deletionDate, formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { BACKUP_PVC, namespaceName } from "../lib/naming";
-import { CONFIG_NAMESPACE, parseStackConfig } from "../stacks/config";
+import { namespacedConfig, parseStackConfig } from "../stacks/config";
 import { KubeError, kubeAccess, kubeGet, type KubeAccess } from "./kube";
 import { PROJECT_DIR, stackConfig } from "./synth";
 
@@ -97,19 +97,7 @@ async function finalBackupRecorded(access: KubeAccess, ns: string): Promise<stri
 export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; applied: boolean }> {
     const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const projectDir = opts.projectDir ?? PROJECT_DIR;
-    const raw = stackConfig(opts.stack, projectDir).config;
-    const stripped: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(raw)) {
-        if (!k.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
-        let value: unknown = v;
-        try {
-            value = JSON.parse(v);
-        } catch {
-            value = v;
-        }
-        stripped[k.slice(CONFIG_NAMESPACE.length + 1)] = value;
-    }
-    const config = parseStackConfig(opts.stack, stripped);
+    const config = parseStackConfig(opts.stack, namespacedConfig(stackConfig(opts.stack, projectDir).config));
     const manifestPath = path.resolve(projectDir, config.manifest);
     const source = fs.readFileSync(manifestPath, "utf8");
     const result = validateManifest(source, manifestPath, { services: config.services });

@@ -32,6 +32,7 @@ trap finish EXIT
 
 step "typecheck" node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit --noCheck false
 step "lint" node node_modules/eslint/bin/eslint.js --max-warnings 0 .
+step "actionlint" bash scripts/actionlint.sh
 step "unit tests" "${JEST[@]}" --selectProjects unit
 step "toolchain" bash scripts/bootstrap-toolchain.sh
 # shellcheck disable=SC1091

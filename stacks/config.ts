@@ -150,6 +150,25 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>): S
     return parsed.data;
 }
 
+/** Config values arrive as strings; objects, lists, booleans and numbers as JSON. */
+export function decodeConfigValue(value: string): unknown {
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}
+
+/** The `tenant-platform:*` entries of a full config map, keys without the namespace, values decoded. */
+export function namespacedConfig(all: Readonly<Record<string, string>>): Record<string, unknown> {
+    const prefix = `${CONFIG_NAMESPACE}:`;
+    const raw: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(all)) {
+        if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = decodeConfigValue(value);
+    }
+    return raw;
+}
+
 /** The secret keys this configuration needs. */
 export function requiredSecrets(cfg: StackConfig): (keyof typeof SECRET_KEYS)[] {
     const needed: (keyof typeof SECRET_KEYS)[] = [];

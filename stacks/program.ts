@@ -14,27 +14,13 @@ import type { SharedRegionArgs } from "../components/sharedRegion";
 import type { TenantArgs } from "../components/tenant";
 import { loadManifest, ManifestError, type Manifest, type TenantSpec } from "../lib/manifest";
 import { residencyConflicts } from "../lib/residency";
-import { CONFIG_NAMESPACE, SECRET_KEYS, StackConfigError, parseStackConfig, requiredSecrets, type StackConfig } from "./config";
+import { CONFIG_NAMESPACE, SECRET_KEYS, StackConfigError, namespacedConfig, parseStackConfig, requiredSecrets, type StackConfig } from "./config";
 
 export type StackSecrets = Partial<Record<keyof typeof SECRET_KEYS, pulumi.Output<string>>>;
 
-/** Config values arrive as strings; objects, lists, booleans and numbers as JSON. */
-function decodeConfigValue(value: string): unknown {
-    try {
-        return JSON.parse(value);
-    } catch {
-        return value;
-    }
-}
-
 /** Reads and validates this stack's `tenant-platform:*` config, and its secrets as Pulumi secrets. */
 export function readStackConfig(stack: string): { config: StackConfig; secrets: StackSecrets } {
-    const prefix = `${CONFIG_NAMESPACE}:`;
-    const raw: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
-        if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = decodeConfigValue(value);
-    }
-    const config = parseStackConfig(stack, raw);
+    const config = parseStackConfig(stack, namespacedConfig(pulumi.runtime.allConfig()));
     const pulumiConfig = new pulumi.Config(CONFIG_NAMESPACE);
     const secrets: StackSecrets = {};
     const missing: string[] = [];
