@@ -179,7 +179,8 @@ export class EngineFixture {
     /**
      * Removes everything this fixture deployed: every resource unprotected in
      * the state, `destroy`, and a wait until the namespaces are gone, so the
-     * next test file starts from an empty cluster. The state is exported and
+     * next test file starts from an empty cluster. Call assertClusterFree()
+     * before init(): the namespaces are deleted directly only once init() ran. The state is exported and
      * imported through the scratch init dir: `stack import` in the project
      * directory would write the passphrase salt into Pulumi.local.yaml.
      */
@@ -193,9 +194,13 @@ export class EngineFixture {
                 await this.stackRef.destroy({ ...this.opts });
             }
         } finally {
-            // Whatever the engine left (or never tracked): delete it directly.
-            for (const ns of namespaces) await this.kube.request("DELETE", paths.namespace(ns));
-            for (const ns of namespaces) await this.kube.waitGone(paths.namespace(ns));
+            // Whatever the engine left (or never tracked): delete it directly, but only when this
+            // fixture got as far as creating its stack. A fixture whose beforeAll stopped earlier
+            // (e.g. assertClusterFree found another run's namespaces) owns nothing in the cluster.
+            if (this.stackRef) {
+                for (const ns of namespaces) await this.kube.request("DELETE", paths.namespace(ns));
+                for (const ns of namespaces) await this.kube.waitGone(paths.namespace(ns));
+            }
             fs.rmSync(this.dir, { recursive: true, force: true });
         }
     }
