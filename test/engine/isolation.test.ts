@@ -18,14 +18,16 @@ jest.setTimeout(HOOK_TIMEOUT_MS);
 
 const ABC = "e-commerce-client-abc";
 const NORDIC = "e-commerce-client-nordic";
-const NAMESPACES = [ABC, NORDIC, "e-commerce-shared"];
+const SHARED = "e-commerce-shared";
+const NAMESPACES = [ABC, NORDIC, SHARED];
 /** A member of tenant abc's admin group, as its identity provider would assert it. */
 const ALICE = { user: "alice@client-abc.com", groups: ["client-abc-admins", "system:authenticated"] };
 
 const fixture = new EngineFixture("isolation");
 
 beforeAll(async () => {
-    await assertClusterFree(fixture.kube, NAMESPACES);
+    // The region's shared namespace may be left by another run; the up adopts it (server-side apply).
+    await assertClusterFree(fixture.kube, NAMESPACES.filter((n) => n !== SHARED));
     await fixture.init(manifestOf(["abc", "nordic"]));
     const result = await fixture.stack.up({ ...fixture.opts });
     if (result.summary.result !== "succeeded") throw new Error(`up failed: ${result.stderr}`);
