@@ -6,6 +6,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { WebhookBenchOptions } from "./bench";
 
 /** The project directory: the Pulumi program the service deploys (never an inline copy). */
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -80,10 +81,14 @@ export function registerServiceCommands(program: Command): void {
         .description("Benchmark the webhook service: acknowledgement latency at a fixed rate (autocannon), and webhook-to-namespace-ready time on the local engine.")
         .option("--rate <n>", "requests per second", positiveInt, 200)
         .option("--duration <s>", "seconds of load", positiveInt, 15)
+        .option("--connections <n>", "concurrent connections of the load generator", positiveInt, 40)
         .option("--tenants <n>", "tenants already in the region before the measured webhook", positiveInt, 100)
+        .option("--repeat <n>", "onboardings measured per update mode (targeted, full)", positiveInt, 1)
         .option("--skip-engine", "only measure acknowledgement latency")
+        .option("--skip-ack", "only measure on the engine")
+        .option("--keep", "keep the temp backend and the namespaces (default: deleted)")
         .option("--stack <stack>", "the stack region eu-west deploys to", "local")
-        .action(async (opts: { rate: number; duration: number; tenants: number; skipEngine?: boolean; stack: string }) => {
+        .action(async (opts: WebhookBenchOptions) => {
             const { runWebhookBench } = await import("./bench");
             await runWebhookBench(opts);
         });

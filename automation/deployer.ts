@@ -3,7 +3,7 @@
  * directory (the same program `pulumi up` and the CLI use) through
  * LocalWorkspace; tests use a fake one where the engine is not the point.
  */
-import { ConcurrentUpdateError, LocalWorkspace, StackNotFoundError } from "@pulumi/pulumi/automation";
+import { ConcurrentUpdateError, LocalWorkspace, StackNotFoundError, type Stack } from "@pulumi/pulumi/automation";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
@@ -66,16 +66,28 @@ export function tenantUrn(stack: string, project: string, tenantId: string): str
     return `urn:pulumi:${stack}::${project}::collectverything:tenant:Tenant::${tenantId}`;
 }
 
+/** The keys of a stack settings file that belong to its secrets provider (written by `pulumi stack init`). */
+const SECRETS_KEYS = ["secretsprovider", "encryptedkey", "encryptionsalt"] as const;
+
 /**
- * Writes the stack's config file with `tenant-platform:manifest` set to the
- * service's manifest, next to the service state: the repository's
- * Pulumi.<stack>.yaml is never modified.
+ * The stack's settings for the service's runs, written next to the service
+ * state (the repository's Pulumi.<stack>.yaml is never modified): the
+ * repository's file with `tenant-platform:manifest` set to the service's
+ * manifest, and the secrets-provider keys of `secretsFrom` (the scratch
+ * workspace's settings file, where `stack init` wrote them). Returns its path,
+ * for `--config-file`.
  */
-export function writeStackConfigFile(projectDir: string, stack: string, stateDir: string, manifestPath: string | undefined): string | undefined {
-    if (manifestPath === undefined) return undefined;
+export function writeStackConfigFile(projectDir: string, stack: string, stateDir: string, manifestPath: string | undefined, secretsFrom?: string): string {
     const source = path.join(projectDir, `Pulumi.${stack}.yaml`);
     const doc = fs.existsSync(source) ? parseDocument(fs.readFileSync(source, "utf8")) : parseDocument("config: {}\n");
-    doc.setIn(["config", `${CONFIG_NAMESPACE}:manifest`], path.resolve(manifestPath));
+    if (manifestPath !== undefined) doc.setIn(["config", `${CONFIG_NAMESPACE}:manifest`], path.resolve(manifestPath));
+    if (secretsFrom !== undefined && fs.existsSync(secretsFrom)) {
+        const secrets = parseDocument(fs.readFileSync(secretsFrom, "utf8"));
+        for (const key of SECRETS_KEYS) {
+            const v: unknown = secrets.get(key);
+            if (v !== undefined && v !== null) doc.set(key, v);
+        }
+    }
     // Relative paths in the stack's config are resolved by the program against the project directory, as before.
     fs.mkdirSync(stateDir, { recursive: true });
     const out = path.join(stateDir, `Pulumi.${stack}.service.yaml`);
@@ -88,27 +100,86 @@ function projectName(projectDir: string): string {
     return String(doc.get("name"));
 }
 
+interface StackHandle {
+    /** The stack over the project directory: runs the program. */
+    readonly stack: Stack;
+    /** The same stack over the scratch workspace: init, history, outputs. */
+    readonly scratch: Stack;
+    readonly configFile: string;
+}
+
 export class PulumiDeployer implements Deployer {
     private readonly project: string;
+    private readonly handles = new Map<string, Promise<StackHandle>>();
 
     constructor(private readonly opts: PulumiDeployerOptions) {
         this.project = projectName(opts.projectDir);
     }
 
-    async deploy(req: DeployRequest): Promise<DeployResult> {
+    /**
+     * Selects (creating it when the backend has none) the stack, without ever
+     * writing into the project directory: `stack init` runs in a scratch
+     * workspace under the state dir (a copy of Pulumi.yaml and of the stack's
+     * settings), so the passphrase salt it writes lands there; the program
+     * runs over the project directory with `--config-file`; and the commands
+     * that would write the salt back into the project's Pulumi.<stack>.yaml
+     * (`stack history` behind info(), `stack output`) run in the scratch workspace.
+     */
+    private handle(stackName: string): Promise<StackHandle> {
+        let h = this.handles.get(stackName);
+        if (!h) {
+            h = this.openStack(stackName);
+            h.catch(() => this.handles.delete(stackName));
+            this.handles.set(stackName, h);
+        }
+        return h;
+    }
+
+    private scratchDir(stackName: string): string {
+        return path.join(this.opts.stateDir, "workspaces", stackName);
+    }
+
+    /** Rewrites the --config-file: the repository's stack settings may have changed since the last run. */
+    private refreshConfig(stackName: string): void {
+        writeStackConfigFile(this.opts.projectDir, stackName, this.opts.stateDir, this.opts.manifestPath, path.join(this.scratchDir(stackName), `Pulumi.${stackName}.yaml`));
+    }
+
+    private async openStack(stackName: string): Promise<StackHandle> {
         const envVars = { ...this.opts.envVars };
-        const stack = await LocalWorkspace.createOrSelectStack({ stackName: req.stack, workDir: this.opts.projectDir }, { envVars });
-        const configFile = writeStackConfigFile(this.opts.projectDir, req.stack, this.opts.stateDir, this.opts.manifestPath);
+        const scratchDir = this.scratchDir(stackName);
+        fs.mkdirSync(scratchDir, { recursive: true });
+        fs.copyFileSync(path.join(this.opts.projectDir, "Pulumi.yaml"), path.join(scratchDir, "Pulumi.yaml"));
+        const scratchSettings = path.join(scratchDir, `Pulumi.${stackName}.yaml`);
+        const repoSettings = path.join(this.opts.projectDir, `Pulumi.${stackName}.yaml`);
+        if (!fs.existsSync(scratchSettings)) {
+            // Only the secrets-provider keys matter there; a salt committed in the repository is reused.
+            const doc = fs.existsSync(repoSettings) ? parseDocument(fs.readFileSync(repoSettings, "utf8")) : parseDocument("{}");
+            const keep = parseDocument("{}");
+            for (const key of SECRETS_KEYS) if (doc.get(key) !== undefined) keep.set(key, doc.get(key));
+            fs.writeFileSync(scratchSettings, keep.toString());
+        }
+        const scratch = await LocalWorkspace.createOrSelectStack({ stackName, workDir: scratchDir }, { envVars });
+        const configFile = writeStackConfigFile(this.opts.projectDir, stackName, this.opts.stateDir, this.opts.manifestPath, scratchSettings);
+        const stack = await LocalWorkspace.selectStack({ stackName, workDir: this.opts.projectDir }, { envVars });
+        stack.info = scratch.info.bind(scratch);
+        stack.outputs = scratch.outputs.bind(scratch);
+        stack.history = scratch.history.bind(scratch);
+        return { stack, scratch, configFile };
+    }
+
+    async deploy(req: DeployRequest): Promise<DeployResult> {
+        const h = await this.handle(req.stack);
+        this.refreshConfig(req.stack);
         const mode = this.opts.targetMode ?? "existing";
         let targeted = false;
         if (mode === "always") targeted = true;
         else if (mode === "existing") {
-            const info = await stack.info();
+            const info = await h.scratch.info();
             targeted = info?.result === "succeeded";
         }
         const target = targeted ? req.tenants.map((t) => tenantUrn(req.stack, this.project, t)) : undefined;
-        const result = await stack.up({
-            configFile,
+        const result = await h.stack.up({
+            configFile: h.configFile,
             target,
             targetDependents: targeted ? true : undefined,
             color: "never",
@@ -119,6 +190,14 @@ export class PulumiDeployer implements Deployer {
             },
         });
         return { targeted, changes: { ...(result.summary.resourceChanges ?? {}) } };
+    }
+
+    /** A full preview of the stack with the service's manifest: the resource counts by operation ("same" included). */
+    async preview(stackName: string): Promise<Record<string, number>> {
+        const h = await this.handle(stackName);
+        this.refreshConfig(stackName);
+        const result = await h.stack.preview({ configFile: h.configFile, color: "never", suppressProgress: true });
+        return { ...result.changeSummary };
     }
 }
 
@@ -131,7 +210,12 @@ export class FakeDeployer implements Deployer {
     private readonly activeByStack = new Map<string, number>();
 
     constructor(
-        private readonly opts: { delayMs?: number; failures?: (req: DeployRequest, call: number) => Error | undefined } = {},
+        private readonly opts: {
+            delayMs?: number;
+            failures?: (req: DeployRequest, call: number) => Error | undefined;
+            /** Awaited before the delay: a test holds a deployment until it says so. */
+            gate?: (req: DeployRequest, call: number) => Promise<void> | undefined;
+        } = {},
     ) {}
 
     async deploy(req: DeployRequest): Promise<DeployResult> {
@@ -143,6 +227,7 @@ export class FakeDeployer implements Deployer {
             const err = this.opts.failures?.(req, this.calls.length);
             if (err) throw err;
             req.onOutput(`Updating (${req.stack}) for ${req.tenants.join(", ")}`);
+            await this.opts.gate?.(req, this.calls.length);
             await new Promise<void>((resolve, reject) => {
                 const timer = setTimeout(resolve, this.opts.delayMs ?? 0);
                 req.signal.addEventListener("abort", () => {

@@ -59,7 +59,7 @@ export interface EditResult {
     /** False when the manifest already says what the event asks for (a no-op). */
     readonly changed: boolean;
     readonly source: string;
-    /** The tenant's entry after the edit, as validated. */
+    /** The tenant's entry after the edit, as validated (in a batch: as the whole batch leaves it). */
     readonly tenant: TenantSpec;
 }
 
@@ -183,29 +183,130 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
     }
 }
 
+/** The 422 for a change the validator refuses, naming the event field when the issue has one. */
+function invalidChange(issues: readonly ManifestIssue[]): EditError {
+    const field = issues[0]?.field?.replace(/\[.*$/, "");
+    const dataField = field === undefined ? undefined : `data.${field === "id" ? "tenantId" : field}`;
+    return new EditError(422, "manifest-invalid", formatIssues(issues), dataField, issues);
+}
+
+function invalidBefore(issues: readonly ManifestIssue[]): EditError {
+    return new EditError(422, "manifest-invalid", `the manifest is invalid before the change; fix it first.\n${formatIssues(issues)}`, undefined, issues);
+}
+
+function serialize(doc: Document): string {
+    return doc.toString({ flowCollectionPadding: false });
+}
+
+function tenantOf(tenants: readonly TenantSpec[], event: BillingEvent): TenantSpec | EditError {
+    return tenants.find((t) => t.id === event.data.tenantId) ?? new EditError(404, "tenant-not-found", `tenant "${event.data.tenantId}" is not in the manifest`, "data.tenantId");
+}
+
+export interface EditOptions {
+    readonly file?: string;
+    /** YYYY-MM-DD (UTC) for default dates and the grace period. Default: today. */
+    readonly today?: string;
+    /** The caller already knows `source` is a valid manifest (it validated or wrote exactly this text): skip the check before the change. */
+    readonly sourceIsValid?: boolean;
+}
+
 /**
  * Applies `event` to a manifest source and validates the result. Throws
  * EditError (404 unknown tenant, 409 conflict, 422 the result would be an
  * invalid manifest, with the validator's message) and leaves nothing half done.
  */
-export function applyEvent(source: string, event: BillingEvent, opts: { file?: string; today?: string } = {}): EditResult {
-    const file = opts.file ?? "tenants.yaml";
-    const today = opts.today ?? utcDate();
-    const before = validateManifest(source, file);
-    if (!before.ok) {
-        throw new EditError(422, "manifest-invalid", `the manifest is invalid before the change; fix it first.\n${formatIssues(before.issues)}`, undefined, before.issues);
-    }
-    const doc = parseDocument(source);
-    const changed = edit(doc, event, today);
-    const out = changed ? doc.toString({ flowCollectionPadding: false }) : source;
-    const after = validateManifest(out, file);
-    if (!after.ok) {
-        const field = after.issues[0]?.field?.replace(/\[.*$/, "");
-        const dataField = field === undefined ? undefined : `data.${field === "id" ? "tenantId" : field}`;
-        throw new EditError(422, "manifest-invalid", formatIssues(after.issues), dataField, after.issues);
-    }
-    const tenant = after.manifest.tenants.find((t) => t.id === event.data.tenantId);
-    if (!tenant) throw new EditError(404, "tenant-not-found", `tenant "${event.data.tenantId}" is not in the manifest`, "data.tenantId");
-    return { changed, source: out, tenant };
+export function applyEvent(source: string, event: BillingEvent, opts: EditOptions = {}): EditResult {
+    const [result] = applyEvents(source, [event], opts).results;
+    if (result instanceof EditError) throw result;
+    return result;
 }
 
+export interface BatchResult {
+    /** The manifest after every accepted event, validated (or `source` itself when nothing changed). */
+    readonly source: string;
+    /** Whether `source` is a valid manifest (false only when it was invalid before the change). */
+    readonly valid: boolean;
+    /** Per event, in order: its result, or why it was refused (it then changed nothing). */
+    readonly results: readonly (EditResult | EditError)[];
+    /** Whole-manifest validations run (1 when every event is fine; the fallback adds one per event). */
+    readonly validations: number;
+}
+
+/**
+ * Applies events in order to a manifest source with one parse, one
+ * serialization and one validation of the result (group commit). When the
+ * combined result is invalid, falls back to applying them one by one, each
+ * validated, so only the events that make the manifest invalid are refused
+ * (422 with the validator's message) and the others still land, exactly as
+ * if they had been applied one after the other. An event refused for a
+ * reason of its own (404, 409) changes nothing and does not stop the others.
+ */
+export function applyEvents(source: string, events: readonly BillingEvent[], opts: EditOptions = {}): BatchResult {
+    const file = opts.file ?? "tenants.yaml";
+    const today = opts.today ?? utcDate();
+    let validations = 0;
+    if (!opts.sourceIsValid) {
+        validations++;
+        const before = validateManifest(source, file);
+        if (!before.ok) return { source, valid: false, results: events.map(() => invalidBefore(before.issues)), validations };
+    }
+    // Every edit throws before touching the document, so a refused event leaves it as it was.
+    const doc = parseDocument(source);
+    const edits = events.map((event): boolean | EditError => {
+        try {
+            return edit(doc, event, today);
+        } catch (err) {
+            if (err instanceof EditError) return err;
+            throw err;
+        }
+    });
+    const anyChange = edits.some((e) => e === true);
+    if (!anyChange && edits.every((e) => e instanceof EditError)) return { source, valid: true, results: edits as EditError[], validations };
+    const out = anyChange ? serialize(doc) : source;
+    validations++;
+    const after = validateManifest(out, file);
+    if (after.ok) {
+        const results = events.map((event, i) => {
+            const e = edits[i];
+            if (e instanceof EditError) return e;
+            const tenant = tenantOf(after.manifest.tenants, event);
+            return tenant instanceof EditError ? tenant : { changed: e, source: out, tenant };
+        });
+        return { source: out, valid: true, results, validations };
+    }
+    const applicable = edits.filter((e) => !(e instanceof EditError)).length;
+    if (applicable === 1) {
+        // One event made it invalid: no need to replay.
+        return { source, valid: true, results: edits.map((e) => (e instanceof EditError ? e : invalidChange(after.issues))), validations };
+    }
+    // Fallback: one at a time, each on the result of the accepted ones before it.
+    let current = source;
+    let currentTenants: readonly TenantSpec[] | undefined;
+    const results = events.map((event): EditResult | EditError => {
+        const one = parseDocument(current);
+        let changed: boolean;
+        try {
+            changed = edit(one, event, today);
+        } catch (err) {
+            if (err instanceof EditError) return err;
+            throw err;
+        }
+        let tenants = changed ? undefined : currentTenants;
+        const next = changed ? serialize(one) : current;
+        if (tenants === undefined) {
+            validations++;
+            const checked = validateManifest(next, file);
+            if (!checked.ok) return invalidChange(checked.issues);
+            tenants = checked.manifest.tenants;
+        }
+        const tenant = tenantOf(tenants, event);
+        if (tenant instanceof EditError) return tenant;
+        current = next;
+        currentTenants = tenants;
+        return { changed, source: next, tenant };
+    });
+    // As on the fast path: each accepted event reports its tenant as the whole batch leaves it.
+    const final = currentTenants ?? [];
+    const settled = results.map((r) => (r instanceof EditError ? r : { changed: r.changed, source: current, tenant: final.find((t) => t.id === r.tenant.id) ?? r.tenant }));
+    return { source: current, valid: true, results: settled, validations };
+}

@@ -12,35 +12,53 @@ import { Mutex } from "./mutex";
 
 export class ManifestFile {
     private readonly mutex = new Mutex();
+    /** The lock file is keyed on the real path, resolved once. */
+    private readonly lockTarget: string;
 
-    constructor(readonly file: string) {}
+    constructor(readonly file: string) {
+        this.lockTarget = fs.realpathSync(file);
+    }
 
     read(): string {
         return fs.readFileSync(this.file, "utf8");
     }
 
+    /** Writes the whole file atomically; only while holding the lock (withLock). */
+    write(content: string): void {
+        writeAtomic(this.file, content);
+    }
+
+    /**
+     * Runs `fn` while holding the lock: the in-process mutex, then the
+     * cross-process lock file. Callers read, change and write the file inside.
+     */
+    async withLock<R>(fn: () => Promise<R> | R): Promise<R> {
+        return this.mutex.run(async () => {
+            const release = await lockfile.lock(this.lockTarget, { retries: { retries: 100, minTimeout: 10, maxTimeout: 200 }, stale: 15_000, realpath: false });
+            try {
+                return await fn();
+            } finally {
+                await release();
+            }
+        });
+    }
+
     /**
      * Runs `fn` with the current text while holding the lock. When `fn`
      * returns text different from the current one, it is written atomically
-     * before the lock is released; then `after` runs, still under the lock
-     * (the service records the event there, so a concurrent delivery of the
-     * same event sees it). `fn` may throw: then nothing is written.
+     * before the lock is released; then `after` runs, still under the lock.
+     * `fn` may throw: then nothing is written.
      */
     async update<T extends { source: string }, R>(
         fn: (current: string) => Promise<T> | T,
         after: (result: T & { written: boolean }) => R,
     ): Promise<R> {
-        return this.mutex.run(async () => {
-            const release = await lockfile.lock(this.file, { retries: { retries: 100, minTimeout: 10, maxTimeout: 200 }, stale: 15_000 });
-            try {
-                const current = this.read();
-                const result = await fn(current);
-                const written = result.source !== current;
-                if (written) writeAtomic(this.file, result.source);
-                return after({ ...result, written });
-            } finally {
-                await release();
-            }
+        return this.withLock(async () => {
+            const current = this.read();
+            const result = await fn(current);
+            const written = result.source !== current;
+            if (written) this.write(result.source);
+            return after({ ...result, written });
         });
     }
 }

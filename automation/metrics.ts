@@ -15,6 +15,17 @@ export class Metrics {
         buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
         registers: [this.registry],
     });
+    readonly commitBatch = new Histogram({
+        name: "billing_commit_batch_size",
+        help: "Deliveries applied to the manifest together in one group commit (one lock, write and transaction).",
+        buckets: [1, 2, 5, 10, 20, 50, 100, 256],
+        registers: [this.registry],
+    });
+    readonly validations = new Counter({
+        name: "billing_manifest_validations_total",
+        help: "Whole-manifest validations run by the group commit (one per batch, more only when a batch falls back to one event at a time).",
+        registers: [this.registry],
+    });
     readonly jobSeconds = new Histogram({
         name: "deploy_job_duration_seconds",
         help: "Duration of deployment jobs by region stack and final state.",

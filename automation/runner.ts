@@ -129,7 +129,8 @@ export class JobRunner {
         } catch (err) {
             state = controller.signal.aborted ? "cancelled" : "failed";
             error = controller.signal.aborted ? errorText(controller.signal.reason) : errorText(err);
-            log.error({ err: error, state }, "job did not succeed");
+            const shutdown = controller.signal.reason instanceof AbortError && controller.signal.reason.requeue;
+            if (!shutdown) log.error({ err: error, state }, "job did not succeed");
         } finally {
             clearTimeout(timer);
             this.controllers.delete(job.id);

@@ -9,9 +9,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import { formatIssues, validateManifest } from "../lib/manifest";
+import { EventCommitter } from "./commit";
 import type { Deployer } from "./deployer";
 import { AmqpPublisher, NullPublisher, type Publisher } from "./events";
-import { applyEvent, EditError, type BillingEvent } from "./manifestEdit";
+import type { BillingEvent } from "./manifestEdit";
 import { ManifestFile } from "./manifestFile";
 import { Metrics } from "./metrics";
 import { BrokerQueue, InProcessQueue, type JobQueue } from "./queue";
@@ -124,6 +125,15 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         return flushing;
     };
 
+    const committer = new EventCommitter(manifest, store, {
+        file: path.basename(manifestPath),
+        stackOf,
+        onBatch: ({ size, validations }) => {
+            metrics.commitBatch.observe(size);
+            metrics.validations.inc(validations);
+        },
+    });
+
     const runner = new JobRunner(store, opts.deployer, metrics, log, opts.runner, () => void flushOutbox());
     const stacks = [...new Set(["eu-west", "us-east", "apac"].map(stackOf))];
     const queue: JobQueue = opts.brokerUrl ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, log) : new InProcessQueue(store, runner, log);
@@ -231,48 +241,25 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
                 return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: seen.tenantId, jobId: seen.jobId });
             }
             const event = { type: body.type, data: body.data } as unknown as BillingEvent;
-            try {
-                const outcome = await manifest.update(
-                    (current) => {
-                        if (store.getEvent(body.id)) return { source: current, duplicate: true as const };
-                        const edited = applyEvent(current, event, { file: path.basename(manifestPath) });
-                        return { source: edited.source, duplicate: false as const, tenant: edited.tenant, changed: edited.changed };
-                    },
-                    (r) => {
-                        if (r.duplicate) return { duplicate: true as const, record: store.getEvent(body.id)! };
-                        const t = r.tenant;
-                        const accepted = store.acceptEvent({
-                            id: body.id,
-                            type: body.type,
-                            tenantId: t.id,
-                            region: t.region,
-                            stack: stackOf(t.region),
-                            websiteId: t.websiteId,
-                            manifestStatus: t.status,
-                            tier: t.tier,
-                            deploy: true,
-                        });
-                        return { duplicate: false as const, changed: r.changed, ...accepted };
-                    },
-                );
-                if (outcome.duplicate) {
+            const outcome = await committer.submit({ id: body.id, event });
+            switch (outcome.kind) {
+                case "duplicate":
                     rlog.info({ jobId: outcome.record.jobId }, "duplicate delivery; nothing to do");
                     done(body.type, "duplicate");
                     return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: outcome.record.tenantId, jobId: outcome.record.jobId });
-                }
-                const job = outcome.job;
-                if (job && outcome.newJob) await queue.announce(job);
-                updateDepth();
-                rlog.info({ jobId: job?.id, manifestChanged: outcome.changed, coalesced: !outcome.newJob }, "event applied to the manifest; deployment queued");
-                done(body.type, "accepted");
-                return reply.code(202).send({ eventId: body.id, result: outcome.changed ? "accepted" : "unchanged", tenantId: tenantId ?? null, jobId: job?.id ?? null });
-            } catch (err) {
-                if (err instanceof EditError) {
+                case "rejected": {
+                    const err = outcome.error;
                     rlog.info({ status: err.status, code: err.code }, "event rejected; nothing written");
                     done(body.type, "rejected");
                     return reply.code(err.status).send({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) });
                 }
-                throw err;
+                case "applied": {
+                    const job = outcome.job;
+                    if (job && outcome.newJob) await queue.announce(job);
+                    rlog.info({ jobId: job?.id, manifestChanged: outcome.changed, coalesced: !outcome.newJob }, "event applied to the manifest; deployment queued");
+                    done(body.type, "accepted");
+                    return reply.code(202).send({ eventId: body.id, result: outcome.changed ? "accepted" : "unchanged", tenantId: tenantId ?? null, jobId: job?.id ?? null });
+                }
             }
         },
     );
@@ -349,6 +336,8 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         async close() {
             if (interval) clearInterval(interval);
             await app.close();
+            // Deliveries still waiting for their batch (their client may be gone) are committed before the store closes.
+            await committer.idle();
             await queue.stop();
             await flushOutbox();
             await publisher.close();

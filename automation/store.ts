@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { JobState, TenantState } from "./schemas";
 
 export interface EventRecord {
@@ -160,6 +160,18 @@ export class Store {
         this.db.exec(SCHEMA);
     }
 
+    private readonly statements = new Map<string, StatementSync>();
+
+    /** A prepared statement, prepared once per connection. */
+    private stmt(sql: string): StatementSync {
+        let s = this.statements.get(sql);
+        if (!s) {
+            s = this.db.prepare(sql);
+            this.statements.set(sql, s);
+        }
+        return s;
+    }
+
     close(): void {
         if (this.db.isOpen) this.db.close();
     }
@@ -177,7 +189,7 @@ export class Store {
     }
 
     getEvent(id: string): EventRecord | undefined {
-        const row = this.db.prepare("SELECT * FROM events WHERE id = ?").get(id) as Row | undefined;
+        const row = this.stmt("SELECT * FROM events WHERE id = ?").get(id) as Row | undefined;
         if (!row) return undefined;
         return {
             id: String(row.id),
@@ -192,7 +204,7 @@ export class Store {
     }
 
     eventCount(): number {
-        return Number((this.db.prepare("SELECT count(*) AS n FROM events").get() as Row).n);
+        return Number((this.stmt("SELECT count(*) AS n FROM events").get() as Row).n);
     }
 
     /**
@@ -201,67 +213,88 @@ export class Store {
      * whether it is new (a new job must be announced to the queue).
      */
     acceptEvent(e: AcceptedEvent, now = new Date()): { job: JobRecord | null; newJob: boolean } {
-        return this.tx(() => {
-            const ts = now.toISOString();
-            let job: JobRecord | null = null;
-            let newJob = false;
-            if (e.deploy) {
-                const queued = this.db.prepare("SELECT * FROM jobs WHERE region = ? AND stack = ? AND state = 'queued' ORDER BY seq LIMIT 1").get(e.region, e.stack) as Row | undefined;
-                if (queued) {
-                    const j = jobFrom(queued);
-                    const tenants = j.tenants.includes(e.tenantId) ? j.tenants : [...j.tenants, e.tenantId];
-                    this.db.prepare("UPDATE jobs SET tenants = ?, events = ? WHERE id = ?").run(JSON.stringify(tenants), JSON.stringify([...j.events, e.id]), j.id);
-                    job = { ...j, tenants, events: [...j.events, e.id] };
-                } else {
-                    const id = `job_${randomUUID()}`;
-                    this.db
-                        .prepare("INSERT INTO jobs (id, region, stack, state, tenants, events, created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)")
-                        .run(id, e.region, e.stack, JSON.stringify([e.tenantId]), JSON.stringify([e.id]), ts);
-                    job = this.getJob(id)!;
-                    newJob = true;
-                }
-            }
-            this.db
-                .prepare("INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .run(e.id, e.type, e.tenantId, e.region, e.websiteId, job ? "accepted" : "unchanged", job?.id ?? null, ts);
-            const current = this.getTenant(e.tenantId);
-            this.db
-                .prepare(
-                    `INSERT INTO tenants (id, region, state, manifest_status, tier, website_id, last_job_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT(id) DO UPDATE SET region = excluded.region, state = excluded.state, manifest_status = excluded.manifest_status,
-                       tier = excluded.tier, website_id = excluded.website_id, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at`,
-                )
-                .run(
-                    e.tenantId,
+        return this.acceptEvents([e], now)[0];
+    }
+
+    /**
+     * acceptEvent for a batch of events, in order, in one transaction (one
+     * commit, one fsync): the group commit of the webhook service.
+     */
+    acceptEvents(events: readonly AcceptedEvent[], now = new Date()): { job: JobRecord | null; newJob: boolean }[] {
+        if (events.length === 0) return [];
+        const ts = now.toISOString();
+        return this.tx(() => events.map((e) => this.recordEvent(e, ts)));
+    }
+
+    private recordEvent(e: AcceptedEvent, ts: string): { job: JobRecord | null; newJob: boolean } {
+        let job: JobRecord | null = null;
+        let newJob = false;
+        if (e.deploy) {
+            const queued = this.stmt("SELECT * FROM jobs WHERE region = ? AND stack = ? AND state = 'queued' ORDER BY seq LIMIT 1").get(e.region, e.stack) as Row | undefined;
+            if (queued) {
+                const j = jobFrom(queued);
+                const tenants = j.tenants.includes(e.tenantId) ? j.tenants : [...j.tenants, e.tenantId];
+                this.stmt("UPDATE jobs SET tenants = ?, events = ? WHERE id = ?").run(JSON.stringify(tenants), JSON.stringify([...j.events, e.id]), j.id);
+                job = { ...j, tenants, events: [...j.events, e.id] };
+            } else {
+                const id = `job_${randomUUID()}`;
+                this.stmt("INSERT INTO jobs (id, region, stack, state, tenants, events, created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)").run(
+                    id,
                     e.region,
-                    job ? "pending" : (current?.state ?? "pending"),
-                    e.manifestStatus,
-                    e.tier,
-                    e.websiteId,
-                    job?.id ?? current?.lastJobId ?? null,
+                    e.stack,
+                    JSON.stringify([e.tenantId]),
+                    JSON.stringify([e.id]),
                     ts,
                 );
-            return { job, newJob };
-        });
+                job = this.getJob(id)!;
+                newJob = true;
+            }
+        }
+        this.stmt("INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+            e.id,
+            e.type,
+            e.tenantId,
+            e.region,
+            e.websiteId,
+            job ? "accepted" : "unchanged",
+            job?.id ?? null,
+            ts,
+        );
+        const current = this.getTenant(e.tenantId);
+        this.stmt(
+            `INSERT INTO tenants (id, region, state, manifest_status, tier, website_id, last_job_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET region = excluded.region, state = excluded.state, manifest_status = excluded.manifest_status,
+               tier = excluded.tier, website_id = excluded.website_id, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at`,
+        ).run(
+            e.tenantId,
+            e.region,
+            job ? "pending" : (current?.state ?? "pending"),
+            e.manifestStatus,
+            e.tier,
+            e.websiteId,
+            job?.id ?? current?.lastJobId ?? null,
+            ts,
+        );
+        return { job, newJob };
     }
 
     getJob(id: string): JobRecord | undefined {
-        const row = this.db.prepare("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+        const row = this.stmt("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
         return row ? jobFrom(row) : undefined;
     }
 
     jobs(): JobRecord[] {
-        return (this.db.prepare("SELECT * FROM jobs ORDER BY seq").all() as Row[]).map(jobFrom);
+        return (this.stmt("SELECT * FROM jobs ORDER BY seq").all() as Row[]).map(jobFrom);
     }
 
     /** Regions with queued or interrupted (running) jobs. */
     pendingRegions(): string[] {
-        return (this.db.prepare("SELECT DISTINCT region FROM jobs WHERE state IN ('queued', 'running')").all() as Row[]).map((r) => String(r.region));
+        return (this.stmt("SELECT DISTINCT region FROM jobs WHERE state IN ('queued', 'running')").all() as Row[]).map((r) => String(r.region));
     }
 
     queueDepth(): Map<string, number> {
         const out = new Map<string, number>();
-        for (const r of this.db.prepare("SELECT region, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY region").all() as Row[]) out.set(String(r.region), Number(r.n));
+        for (const r of this.stmt("SELECT region, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY region").all() as Row[]) out.set(String(r.region), Number(r.n));
         return out;
     }
 
@@ -272,9 +305,9 @@ export class Store {
      */
     claimNext(region: string, now = new Date()): JobRecord | undefined {
         return this.tx(() => {
-            const row = this.db
-                .prepare("SELECT * FROM jobs WHERE region = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1")
-                .get(region) as Row | undefined;
+            const row = this.stmt("SELECT * FROM jobs WHERE region = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1").get(
+                region,
+            ) as Row | undefined;
             if (!row) return undefined;
             return this.markRunning(jobFrom(row), now);
         });
@@ -291,21 +324,21 @@ export class Store {
 
     private markRunning(job: JobRecord, now: Date): JobRecord {
         const ts = now.toISOString();
-        this.db.prepare("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?").run(ts, job.id);
+        this.stmt("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?").run(ts, job.id);
         for (const t of job.tenants) {
-            this.db.prepare("UPDATE tenants SET state = 'provisioning', last_job_id = ?, updated_at = ? WHERE id = ?").run(job.id, ts, t);
+            this.stmt("UPDATE tenants SET state = 'provisioning', last_job_id = ?, updated_at = ? WHERE id = ?").run(job.id, ts, t);
         }
         return this.getJob(job.id)!;
     }
 
     /** Puts an interrupted job back in its queue (the service is stopping). */
     requeue(id: string): JobRecord {
-        this.db.prepare("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'").run(id);
+        this.stmt("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'").run(id);
         return this.getJob(id)!;
     }
 
     setTargeted(id: string, targeted: boolean): void {
-        this.db.prepare("UPDATE jobs SET targeted = ? WHERE id = ?").run(targeted ? 1 : 0, id);
+        this.stmt("UPDATE jobs SET targeted = ? WHERE id = ?").run(targeted ? 1 : 0, id);
     }
 
     /** Marks a job finished, sets its tenants' states and queues the events to publish, atomically. */
@@ -318,19 +351,17 @@ export class Store {
     ): JobRecord {
         return this.tx(() => {
             const ts = now.toISOString();
-            this.db
-                .prepare("UPDATE jobs SET state = ?, finished_at = ?, error = ?, log_tail = ? WHERE id = ?")
-                .run(result.state, ts, result.error ?? null, JSON.stringify(result.logTail.slice(-50)), id);
+            this.stmt("UPDATE jobs SET state = ?, finished_at = ?, error = ?, log_tail = ? WHERE id = ?").run(result.state, ts, result.error ?? null, JSON.stringify(result.logTail.slice(-50)), id);
             for (const [tenant, state] of tenantStates) {
-                this.db.prepare("UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND last_job_id = ?").run(state, ts, tenant, id);
+                this.stmt("UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND last_job_id = ?").run(state, ts, tenant, id);
             }
-            for (const o of outbox) this.db.prepare("INSERT INTO outbox (routing_key, body) VALUES (?, ?)").run(o.routingKey, o.body);
+            for (const o of outbox) this.stmt("INSERT INTO outbox (routing_key, body) VALUES (?, ?)").run(o.routingKey, o.body);
             return this.getJob(id)!;
         });
     }
 
     getTenant(id: string): TenantRecord | undefined {
-        const row = this.db.prepare("SELECT * FROM tenants WHERE id = ?").get(id) as Row | undefined;
+        const row = this.stmt("SELECT * FROM tenants WHERE id = ?").get(id) as Row | undefined;
         return row ? tenantFrom(row) : undefined;
     }
 
@@ -339,7 +370,7 @@ export class Store {
     }
 
     unpublished(limit = 100): OutboxRecord[] {
-        return (this.db.prepare("SELECT seq, routing_key, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?").all(limit) as Row[]).map((r) => ({
+        return (this.stmt("SELECT seq, routing_key, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?").all(limit) as Row[]).map((r) => ({
             seq: Number(r.seq),
             routingKey: String(r.routing_key),
             body: String(r.body),
@@ -347,6 +378,6 @@ export class Store {
     }
 
     markPublished(seq: number, now = new Date()): void {
-        this.db.prepare("UPDATE outbox SET published_at = ? WHERE seq = ?").run(now.toISOString(), seq);
+        this.stmt("UPDATE outbox SET published_at = ? WHERE seq = ?").run(now.toISOString(), seq);
     }
 }

@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import * as fs from "node:fs";
-import { applyEvent, EditError, type BillingEvent } from "../../../automation/manifestEdit";
+import { applyEvent, applyEvents, EditError, type BillingEvent } from "../../../automation/manifestEdit";
 import { validateManifest } from "../../../lib/manifest";
 import { REPO_MANIFEST } from "./helpers";
 
@@ -111,5 +112,64 @@ describe("applyEvent", () => {
         expect(err.message).toContain('duplicate domain: already served for tenant "abc"');
         const longId = { ...created, data: { ...created.data, tenantId: "a".repeat(40) } } as BillingEvent;
         expect(editError(() => applyEvent(source, longId, { today }))).toMatchObject({ status: 422, field: "data.tenantId" });
+    });
+});
+
+describe("applyEvents (group commit)", () => {
+    /** The reference: the events applied one after the other with applyEvent. */
+    function oneByOne(events: readonly BillingEvent[]) {
+        let current = source;
+        const results = events.map((e) => {
+            try {
+                const r = applyEvent(current, e, { today });
+                current = r.source;
+                return { changed: r.changed, tenant: r.tenant };
+            } catch (err) {
+                if (err instanceof EditError) return { status: err.status, code: err.code, field: err.field };
+                throw err;
+            }
+        });
+        return { source: current, results };
+    }
+
+    const ids = ["abc", "nordic", "fresh", "other"];
+    const eventArb: fc.Arbitrary<BillingEvent> = fc.oneof(
+        fc.record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business"), dup: fc.boolean() }).map(
+            ({ id, tier, dup }) =>
+                ({
+                    type: "subscription.created",
+                    data: { ...created.data, tenantId: id, websiteId: 9000 + ids.indexOf(id), billingId: `sub_${id}`, tier, domain: dup ? "client-abc.collectverything.com" : `client-${id}.collectverything.com`, customDomains: [] },
+                }) as BillingEvent,
+        ),
+        fc.record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business") }).map(({ id, tier }) => ({ type: "subscription.updated", data: { tenantId: id, tier } }) as BillingEvent),
+        fc.constantFrom(...ids).map((id) => ({ type: "subscription.cancelled", data: { tenantId: id } }) as BillingEvent),
+        fc.constantFrom(...ids).map((id) => ({ type: "subscription.reactivated", data: { tenantId: id } }) as BillingEvent),
+    );
+
+    it("gives every event the answer it gets applied one by one, and the same final manifest", () => {
+        fc.assert(
+            fc.property(fc.array(eventArb, { minLength: 1, maxLength: 8 }), (events) => {
+                const batch = applyEvents(source, events, { today });
+                const reference = oneByOne(events);
+                expect(batch.source).toBe(reference.source);
+                // An accepted event reports its tenant's entry as the whole batch leaves it: the reference's last one for that tenant.
+                const lastOf = new Map<string, unknown>();
+                for (const r of reference.results) if ("tenant" in r) lastOf.set(r.tenant.id, r.tenant);
+                expect(
+                    batch.results.map((r) => (r instanceof EditError ? { status: r.status, code: r.code, field: r.field } : { changed: r.changed, tenant: r.tenant })),
+                ).toEqual(reference.results.map((r) => ("tenant" in r ? { ...r, tenant: lastOf.get(r.tenant.id) } : r)));
+            }),
+            { numRuns: 150, seed: 4 },
+        );
+    });
+
+    it("validates the manifest once before and once after, whatever the number of events", () => {
+        const events: BillingEvent[] = [
+            created,
+            { type: "subscription.updated", data: { tenantId: "nordic", tier: "premium" } },
+            { type: "subscription.cancelled", data: { tenantId: "abc" } },
+        ];
+        expect(applyEvents(source, events, { today }).validations).toBe(2);
+        expect(applyEvents(source, events, { today, sourceIsValid: true }).validations).toBe(1);
     });
 });

@@ -104,19 +104,85 @@ describe("idempotency", () => {
     });
 });
 
+describe("group commit", () => {
+    const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+
+    it("applies concurrent deliveries in batches: one validation per batch, every event recorded once", async () => {
+        const svc = await startService(new FakeDeployer({ delayMs: 50 }));
+        try {
+            const events = Array.from({ length: 60 }, (_, i) => createdEvent(`batch-${i}`));
+            const results = await Promise.all(events.map((e) => post(svc, e)));
+            expect(results.map((r) => r.statusCode)).toEqual(events.map(() => 202));
+            const metrics = (await request(svc, { url: "/metrics" })).body;
+            const batches = metric(metrics, "billing_commit_batch_size_count");
+            expect(metric(metrics, "billing_commit_batch_size_sum")).toBe(60);
+            expect(batches).toBeLessThan(60);
+            // The manifest the service starts from is validated once; then one validation per batch.
+            expect(metric(metrics, "billing_manifest_validations_total")).toBeLessThanOrEqual(batches + 1);
+            const manifest = fs.readFileSync(svc.manifestPath, "utf8");
+            for (let i = 0; i < 60; i++) expect(manifest.match(new RegExp(`id: batch-${i}$`, "gm"))).toHaveLength(1);
+            expect(svc.store.eventCount()).toBe(60);
+            await settle(svc);
+            const deployed = svc.store.jobs().flatMap((j) => j.tenants);
+            expect(deployed.sort()).toEqual(events.map((e) => e.data.tenantId).sort());
+        } finally {
+            await svc.close();
+        }
+    });
+
+    it("a bad event in a batch gets its own 422; the good ones of the same batch still land", async () => {
+        const svc = await startService(new FakeDeployer());
+        try {
+            const good = Array.from({ length: 8 }, (_, i) => createdEvent(`good-${i}`));
+            // Valid bodies, but each makes the manifest invalid: a domain another tenant serves, a name too long for the derived names.
+            const bad = [createdEvent("bad-domain", { domain: "client-abc.collectverything.com" }), createdEvent(`b${"x".repeat(44)}`)];
+            const all = [good[0], bad[0], ...good.slice(1, 5), bad[1], ...good.slice(5)];
+            const results = await Promise.all(all.map((e) => post(svc, e)));
+            const byTenant = new Map(all.map((e, i) => [e.data.tenantId, results[i]]));
+            for (const e of good) expect(byTenant.get(e.data.tenantId)!.statusCode).toBe(202);
+            const domain = byTenant.get("bad-domain")!;
+            expect(domain.statusCode).toBe(422);
+            expect(domain.json()).toMatchObject({ error: "manifest-invalid", field: "data.domain" });
+            expect(domain.json().message).toContain('duplicate domain: already served for tenant "abc"');
+            expect(byTenant.get(bad[1].data.tenantId)!.json()).toMatchObject({ error: "manifest-invalid", field: "data.tenantId" });
+            const manifest = fs.readFileSync(svc.manifestPath, "utf8");
+            for (const e of good) expect(manifest).toContain(`id: ${e.data.tenantId}\n`);
+            expect(manifest).not.toContain("bad-domain");
+            expect(manifest).not.toContain(bad[1].data.tenantId);
+            expect(svc.store.eventCount()).toBe(8);
+            expect(svc.store.getEvent(bad[0].id)).toBeUndefined();
+        } finally {
+            await svc.close();
+        }
+    });
+});
+
 describe("ordering per region", () => {
     it("runs one region's jobs one after the other, coalesces waiting changes, and keeps regions apart", async () => {
-        const deployer = new FakeDeployer({ delayMs: 150 });
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let running!: () => void;
+        const firstRunning = new Promise<void>((r) => (running = r));
+        // The first deployment is held until the later events are in: they must wait, coalesced, behind it.
+        const deployer = new FakeDeployer({
+            delayMs: 20,
+            gate: (_req, call) => {
+                if (call !== 1) return undefined;
+                running();
+                return held;
+            },
+        });
         const svc = await startService(deployer, { stacks: { "eu-west": "local" } });
         try {
             const first = await post(svc, createdEvent("order-one"));
-            await new Promise((r) => setTimeout(r, 30)); // the first job is running now
+            await firstRunning;
             const second = await post(svc, event("subscription.updated", { tenantId: "nordic", tier: "premium" }));
             const third = await post(svc, event("subscription.cancelled", { tenantId: "abc" }));
             const us = await post(svc, createdEvent("order-us", { region: "us-east" }));
             expect([first, second, third, us].map((r) => r.statusCode)).toEqual([202, 202, 202, 202]);
             expect(second.json().jobId).toBe(third.json().jobId);
             expect(second.json().jobId).not.toBe(first.json().jobId);
+            release();
             await settle(svc);
             const jobs = svc.store.jobs();
             expect(jobs.map((j) => [j.stack, j.tenants, j.state])).toEqual([
