@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import * as fs from "node:fs";
 import { applyEvent, applyEvents, EditError, type BillingEvent } from "../../../automation/manifestEdit";
-import { validateManifest } from "../../../lib/manifest";
+import { validateManifest, type TenantSpec } from "../../../lib/manifest";
 import { REPO_MANIFEST } from "./helpers";
 
 const source = fs.readFileSync(REPO_MANIFEST, "utf8");
@@ -117,9 +117,10 @@ describe("applyEvent", () => {
 
 describe("applyEvents (group commit)", () => {
     /** The reference: the events applied one after the other with applyEvent. */
+    type Answer = { changed: boolean; tenant: TenantSpec } | { status: number; code: string; field?: string };
     function oneByOne(events: readonly BillingEvent[]) {
         let current = source;
-        const results = events.map((e) => {
+        const results = events.map((e): Answer => {
             try {
                 const r = applyEvent(current, e, { today });
                 current = r.source;
