@@ -33,7 +33,12 @@ function kubectlJson(env: Record<string, string>, resource: string): any {
     return JSON.parse(out);
 }
 
-/** A tiny kubeconfig-driven GET (no kubectl binary on this machine). Prints the JSON or {"notFound":true}. */
+/** Deletes the test's namespace: it is protected in the state, and the temp backend goes away with the test. */
+function kubectlDelete(env: Record<string, string>, resource: string): void {
+    execFileSync(process.execPath, ["-e", KUBE_GET, resource, "DELETE"], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, encoding: "utf8" });
+}
+
+/** A tiny kubeconfig-driven request, GET unless argv[2] says otherwise (no kubectl binary on this machine). Prints the JSON or {"notFound":true}. */
 const KUBE_GET = `
 const fs=require("fs"),https=require("https"),yaml=require("yaml");
 const kc=yaml.parse(fs.readFileSync(process.env.KUBECONFIG,"utf8"));
@@ -41,7 +46,7 @@ const ctx=kc.contexts.find(c=>c.name===kc["current-context"]).context;
 const cl=kc.clusters.find(c=>c.name===ctx.cluster).cluster, u=kc.users.find(x=>x.name===ctx.user).user;
 const b=(d,f)=>d?Buffer.from(d,"base64"):fs.readFileSync(f);
 const url=new URL(cl.server+process.argv[1]);
-https.get(url,{ca:b(cl["certificate-authority-data"],cl["certificate-authority"]),cert:b(u["client-certificate-data"],u["client-certificate"]),key:b(u["client-key-data"],u["client-key"])},r=>{let s="";r.on("data",d=>s+=d);r.on("end",()=>{process.stdout.write(r.statusCode===404?'{"notFound":true}':s)})}).on("error",e=>{console.error(e.message);process.exit(1)});
+https.request(url,{method:process.argv[2]||"GET",ca:b(cl["certificate-authority-data"],cl["certificate-authority"]),cert:b(u["client-certificate-data"],u["client-certificate"]),key:b(u["client-key-data"],u["client-key"])},r=>{let s="";r.on("data",d=>s+=d);r.on("end",()=>{process.stdout.write(r.statusCode===404?'{"notFound":true}':s)})}).on("error",e=>{console.error(e.message);process.exit(1)}).end();
 `;
 
 describe("webhooks on the real engine (stack local = eu-west)", () => {
@@ -51,6 +56,9 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
     const ns = `e-commerce-client-${tenant}`;
     let svc: TestService;
     let conn: amqp.ChannelModel;
+    const stackSettings = path.join(ROOT, "Pulumi.local.yaml");
+    const settingsBefore = fs.readFileSync(stackSettings, "utf8");
+    const repoManifestBefore = fs.readFileSync(path.join(ROOT, "tenants.yaml"), "utf8");
     const received: Record<string, unknown>[] = [];
 
     beforeAll(async () => {
@@ -98,6 +106,8 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
     afterAll(async () => {
         await svc?.close();
         await conn?.close();
+        if (process.env.CV_KEEP_NAMESPACES !== "1") kubectlDelete(env, `/api/v1/namespaces/${ns}`);
+        fs.rmSync(dir, { recursive: true, force: true });
     });
 
     async function settled(jobId: string) {
@@ -141,5 +151,14 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
         expect(namespace.metadata.labels["collectverything.com/lifecycle"]).toBe("cancelled");
         expect(namespace.metadata.labels["collectverything.com/deletion-date"]).toMatch(/^\d{4}-\d{2}-\d{2}$/);
         expect((await request(svc, { url: `/tenants/${tenant}` })).json()).toMatchObject({ state: "offboarding" });
+    });
+
+    it("never writes into the repository: Pulumi.local.yaml and tenants.yaml are untouched", () => {
+        // `stack init`, `stack history` and `stack output` write the passphrase salt into the settings file of the
+        // directory they run in: the deployer runs them in its scratch workspace, which holds the salt.
+        expect(fs.readFileSync(stackSettings, "utf8")).toBe(settingsBefore);
+        expect(fs.readFileSync(path.join(ROOT, "tenants.yaml"), "utf8")).toBe(repoManifestBefore);
+        expect(fs.existsSync(path.join(dir, "workspaces", "local", "Pulumi.local.yaml"))).toBe(true);
+        expect(fs.readFileSync(path.join(dir, "workspaces", "local", "Pulumi.local.yaml"), "utf8")).toContain("encryptionsalt");
     });
 });
