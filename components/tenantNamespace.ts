@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { namespaceAnnotations, namespaceLabels, tenantLabels } from "../lib/labels";
+import { namespaceAnnotations, namespaceLabels, podLabels, tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
 import {
     APP_SERVICE_ACCOUNT,
@@ -176,6 +176,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
         const services = args.services ?? DEFAULT_SERVICES;
         const ctx = { environment: args.environment, region: args.region };
         const labels = tenantLabels(t, ctx);
+        const backupPodLabels = podLabels(t, ctx);
         const ns = namespaceName(t.id);
         const child = { parent: this };
 
@@ -189,18 +190,22 @@ export class TenantNamespace extends pulumi.ComponentResource {
         const inNs = { parent: this, dependsOn: [this.namespace] };
         const meta = (objectName: string) => ({ name: objectName, namespace: this.namespaceName, labels });
 
-        new k8s.core.v1.ResourceQuota(`${name}-quota`, { metadata: meta("client-quota"), spec: { hard: { ...tier.quota } } }, inNs);
-        new k8s.core.v1.LimitRange(
+        // The isolation objects are protected too: a `pulumi destroy` that stops at
+        // the protected namespace must not leave a live tenant without its quota,
+        // limits, network isolation or RBAC.
+        const guard = { ...inNs, protect: true };
+        const quota = new k8s.core.v1.ResourceQuota(`${name}-quota`, { metadata: meta("client-quota"), spec: { hard: { ...tier.quota } } }, guard);
+        const limits = new k8s.core.v1.LimitRange(
             `${name}-limits`,
             { metadata: meta("pod-limits"), spec: { limits: [{ type: "Container", ...tier.containerLimits }] } },
-            inNs,
+            guard,
         );
         new k8s.networking.v1.NetworkPolicy(
             `${name}-isolation`,
             { metadata: meta("client-isolation"), spec: isolationPolicySpec(args.ingressControllerNamespace ?? "ingress-nginx") },
-            inNs,
+            guard,
         );
-        const role = new k8s.rbac.v1.Role(`${name}-client-admin`, { metadata: meta(CLIENT_ADMIN_ROLE), rules: clientAdminRules() }, inNs);
+        const role = new k8s.rbac.v1.Role(`${name}-client-admin`, { metadata: meta(CLIENT_ADMIN_ROLE), rules: clientAdminRules() }, guard);
         new k8s.rbac.v1.RoleBinding(
             `${name}-client-admin`,
             {
@@ -208,8 +213,10 @@ export class TenantNamespace extends pulumi.ComponentResource {
                 roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
                 subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: adminGroup(t.id) }],
             },
-            inNs,
+            guard,
         );
+        // Storage and pods are created once the quota and limits are in place, so they are counted and defaulted.
+        const sized = { parent: this, dependsOn: [this.namespace, quota, limits] };
         new k8s.core.v1.ServiceAccount(`${name}-app`, { metadata: meta(APP_SERVICE_ACCOUNT), automountServiceAccountToken: false }, inNs);
 
         const replicas = replicaRange(t, tier);
@@ -243,7 +250,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
                 },
             },
             // The volume is sized once; growing it is an operator action, shrinking is impossible.
-            { ...inNs, protect: true, ignoreChanges: ["spec.resources"] },
+            { ...sized, protect: true, ignoreChanges: ["spec.resources"] },
         );
         const image = args.backupImage ?? "mysql:8.0";
         const uid = args.backupUid ?? 999;
@@ -263,14 +270,14 @@ export class TenantNamespace extends pulumi.ComponentResource {
                         spec: {
                             backoffLimit: 2,
                             template: {
-                                metadata: { labels },
+                                metadata: { labels: backupPodLabels },
                                 spec: backupPodSpec({ tenantId: t.id, services, retentionDays: tier.backupRetentionDays, label: "daily", image, uid }),
                             },
                         },
                     },
                 },
             },
-            { ...inNs, dependsOn: [this.namespace, pvc] },
+            { ...sized, dependsOn: [...sized.dependsOn, pvc] },
         );
         if (t.status === "cancelled") {
             new k8s.batch.v1.Job(
@@ -280,13 +287,13 @@ export class TenantNamespace extends pulumi.ComponentResource {
                     spec: {
                         backoffLimit: 6,
                         template: {
-                            metadata: { labels },
+                            metadata: { labels: backupPodLabels },
                             spec: backupPodSpec({ tenantId: t.id, services, retentionDays: tier.backupRetentionDays, label: "final", image, uid }),
                         },
                     },
                 },
                 // Once it ran, the Job is the record of the final backup: keep it.
-                { ...inNs, dependsOn: [this.namespace, pvc], retainOnDelete: true, ignoreChanges: ["spec"] },
+                { ...sized, dependsOn: [...sized.dependsOn, pvc], retainOnDelete: true, ignoreChanges: ["spec"] },
             );
         }
 

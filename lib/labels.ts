@@ -23,11 +23,14 @@ export interface LabelContext {
     readonly region: Region;
 }
 
-/** Labels for every object of a tenant: who it belongs to, what it costs, where it lives. */
+/**
+ * Labels for every object of a tenant: who it belongs to, what it costs,
+ * where it lives. Only stable facts: a tier or status change must not touch
+ * every object of the tenant.
+ */
 export function tenantLabels(t: TenantSpec, ctx: LabelContext): Record<string, string> {
     return {
         [TENANT_LABEL]: tenantSlug(t.id),
-        tier: t.tier,
         environment: ctx.environment,
         "managed-by": "pulumi",
         "app.kubernetes.io/managed-by": "pulumi",
@@ -35,13 +38,20 @@ export function tenantLabels(t: TenantSpec, ctx: LabelContext): Record<string, s
         "billing-id": t.billingId,
         department: t.department,
         [REGION_LABEL]: ctx.region,
-        [LIFECYCLE_LABEL]: t.status,
     };
 }
 
-/** Namespace labels: the tenant labels, Pod Security `restricted`, and the deletion date once cancelled. */
+/** Labels of the pods the platform runs for a tenant: the seed's Prometheus relabelling reads `tenant` and `tier`. */
+export function podLabels(t: TenantSpec, ctx: LabelContext): Record<string, string> {
+    return { ...tenantLabels(t, ctx), tier: t.tier };
+}
+
+/**
+ * Namespace labels: the tenant labels plus tier and lifecycle, Pod Security
+ * `restricted`, and the deletion date once cancelled.
+ */
 export function namespaceLabels(t: TenantSpec, ctx: LabelContext): Record<string, string> {
-    const labels: Record<string, string> = { ...tenantLabels(t, ctx), ...POD_SECURITY_LABELS };
+    const labels: Record<string, string> = { ...tenantLabels(t, ctx), tier: t.tier, [LIFECYCLE_LABEL]: t.status, ...POD_SECURITY_LABELS };
     if (t.status === "cancelled" && t.cancelledAt !== undefined) {
         labels[DELETION_DATE_LABEL] = deletionDate(t.cancelledAt);
     }
