@@ -103,7 +103,8 @@ program
     .requiredOption("--tenant <id>", "tenant id")
     .option("--today <date>", "evaluate the grace period as of this date (YYYY-MM-DD)")
     .option("--yes", "apply: unprotect, remove from the manifest, delete")
-    .action(async (opts: { stack: string; tenant: string; today?: string; yes?: boolean }) => {
+    .option("--config-file <file>", "stack settings file instead of Pulumi.<stack>.yaml")
+    .action(async (opts: { stack: string; tenant: string; today?: string; yes?: boolean; configFile?: string }) => {
         const { purge, PurgeRefused } = await import("./purge");
         try {
             await purge(opts);

@@ -27,6 +27,8 @@ export interface PurgeOptions {
     readonly today?: string;
     readonly yes?: boolean;
     readonly projectDir?: string;
+    /** Stack settings file to use instead of Pulumi.<stack>.yaml (as `pulumi --config-file`). */
+    readonly configFile?: string;
     readonly log?: (line: string) => void;
 }
 
@@ -97,7 +99,7 @@ async function finalBackupRecorded(access: KubeAccess, ns: string): Promise<stri
 export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; applied: boolean }> {
     const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const projectDir = opts.projectDir ?? PROJECT_DIR;
-    const config = parseStackConfig(opts.stack, namespacedConfig(stackConfig(opts.stack, projectDir).config));
+    const config = parseStackConfig(opts.stack, namespacedConfig(stackConfig(opts.stack, projectDir, opts.configFile).config));
     const manifestPath = path.resolve(projectDir, config.manifest);
     const source = fs.readFileSync(manifestPath, "utf8");
     const result = validateManifest(source, manifestPath, { services: config.services });
@@ -134,7 +136,7 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     fs.writeFileSync(tmp, removeTenantFromSource(source, tenant.id));
     fs.renameSync(tmp, manifestPath);
     log(`removed "${tenant.id}" from ${manifestPath}; running up`);
-    const up = await stack.up({ onOutput: (o) => process.stdout.write(o) });
+    const up = await stack.up({ onOutput: (o) => process.stdout.write(o), configFile: opts.configFile });
     log(`purge of "${tenant.id}" done: ${JSON.stringify(up.summary.resourceChanges ?? {})}`);
     return { urns, applied: true };
 }

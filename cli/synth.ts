@@ -64,8 +64,8 @@ export function plainValue(value: unknown): unknown {
 }
 
 /** Reads a stack file's config into the runtime's string form, marking `secure:` values as secrets. */
-export function stackConfig(stack: string, projectDir = PROJECT_DIR): { config: Record<string, string>; secretKeys: string[] } {
-    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
+export function stackConfig(stack: string, projectDir = PROJECT_DIR, configFile?: string): { config: Record<string, string>; secretKeys: string[] } {
+    const file = configFile ? path.resolve(configFile) : path.join(projectDir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
         throw new SynthError(`no stack file ${path.basename(file)} in ${projectDir}; stacks: ${listStacks(projectDir).join(", ")}`);
     }
