@@ -11,8 +11,6 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-// The SDK's generated gRPC messages, to answer registrations without its mock's serialization round trip.
-import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { CONFIG_NAMESPACE, SECRET_KEYS } from "../stacks/config";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -123,12 +121,8 @@ interface Registration {
     parent: string;
     protect: boolean;
     custom: boolean;
-    /** The serialized inputs; converted to JSON only when the resources are read. */
-    object: { toJavaScript(): unknown } | undefined;
+    object: unknown;
 }
-
-/** Types whose mocked outputs differ from their inputs (see mockState). */
-const MOCKED_OUTPUT_TYPES = new Set(["random:index/randomPassword:RandomPassword", "minio:index/s3Bucket:S3Bucket", "aws:secretsmanager/secret:Secret"]);
 
 export interface SynthOptions {
     readonly stack: string;
@@ -166,40 +160,19 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
 
     const registrations: Registration[] = [];
     const monitor = pulumi.runtime.getMonitor() as unknown as {
-        registerResource: (req: RegisterRequest, cb: (err: unknown, res?: unknown) => void) => unknown;
-        registerResourceOutputs: (req: unknown, cb: (err: unknown, res?: unknown) => void) => unknown;
+        registerResource: (req: RegisterRequest, cb: unknown) => unknown;
     };
-    // Component outputs are not recorded; acknowledge them.
-    monitor.registerResourceOutputs = (_req, cb) => {
-        queueMicrotask(() => cb(null, {}));
-        return undefined;
-    };
-    const mockRegister = monitor.registerResource.bind(monitor);
-    const qualifiedTypes = new Map<string, string>();
+    const original = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, cb) => {
-        const type = req.getType();
-        const object = req.getObject();
         registrations.push({
-            type,
+            type: req.getType(),
             name: req.getName(),
             parent: req.getParent(),
             protect: req.getProtect?.() ?? false,
             custom: req.getCustom(),
-            object,
+            object: req.getObject()?.toJavaScript() ?? {},
         });
-        if (MOCKED_OUTPUT_TYPES.has(type)) return mockRegister(req, cb);
-        // Every other resource echoes its inputs as its outputs, as the SDK's
-        // mock does, without a deserialize/serialize round trip per resource.
-        const parent = req.getParent();
-        const qualified = parent ? `${qualifiedTypes.get(parent) ?? parent.split("::")[2]}$${type}` : type;
-        const urn = `urn:pulumi:${options.stack}::${PROJECT_NAME}::${qualified}::${req.getName()}`;
-        qualifiedTypes.set(urn, qualified);
-        const response = new resproto.RegisterResourceResponse();
-        response.setUrn(urn);
-        response.setId(`${req.getName()}-id`);
-        if (object) response.setObject(object as Parameters<typeof response.setObject>[0]);
-        queueMicrotask(() => cb(null, response));
-        return undefined;
+        return original(req, cb);
     };
 
     const failures: unknown[] = [];
@@ -256,7 +229,7 @@ function toResources(registrations: readonly Registration[], stack: string): Syn
             tenant,
             protect: r.protect,
             custom: r.custom,
-            inputs: plainValue(r.object?.toJavaScript() ?? {}) as Record<string, unknown>,
+            inputs: plainValue(r.object) as Record<string, unknown>,
         };
         byUrn.set(urn, res);
         resources.push(res);
