@@ -172,10 +172,13 @@ async function ackLatency(rate: number, duration: number, connections: number): 
     }
 }
 
-/** The region's synthetic tenants (cli/bench.ts), renamed `wb…` so they never collide with another run's `t…` tenants on the shared cluster. */
-export function benchManifest(count: number): string {
+/**
+ * The region's synthetic tenants (cli/bench.ts), renamed `w<tag>…`: the
+ * cluster is shared, and an earlier run's namespaces may still be terminating.
+ */
+export function benchManifest(count: number, tag: string): string {
     const text = stringify(syntheticManifest(count, "eu-west"));
-    return `# bench-webhooks: ${count} synthetic tenants in eu-west\n${text.replace(/\bt(\d{6})\b/g, "wb$1")}`;
+    return `# bench-webhooks: ${count} synthetic tenants in eu-west\n${text.replace(/\bt(\d{6})\b/g, `w${tag}$1`)}`;
 }
 
 function pulumiEnv(): Record<string, string> {
@@ -239,11 +242,11 @@ async function engineBench(opts: WebhookBenchOptions): Promise<void> {
     const envVars = pulumiEnv();
     const dir = tempDir();
     const manifestPath = path.join(dir, "tenants.yaml");
-    fs.writeFileSync(manifestPath, benchManifest(opts.tenants));
+    const tag = Date.now().toString(36).slice(-4);
+    fs.writeFileSync(manifestPath, benchManifest(opts.tenants, tag));
     fs.mkdirSync(path.join(dir, "state"));
     envVars.PULUMI_BACKEND_URL = `file://${path.join(dir, "state")}`;
     const created: string[] = [];
-    const tag = Date.now().toString(36).slice(-5);
     try {
         process.stdout.write(`prefill: full up of ${opts.tenants} tenants to stack ${opts.stack} (eu-west)...\n`);
         const prefill = new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir: dir, envVars, targetMode: "never" });
@@ -257,7 +260,7 @@ async function engineBench(opts: WebhookBenchOptions): Promise<void> {
         const results: ReadyFigures[] = [];
         for (let round = 0; round < opts.repeat; round++) {
             for (const mode of ["existing", "never"] as TargetMode[]) {
-                const id = `wbn${tag}${mode === "never" ? "f" : "t"}${round}`;
+                const id = `w${tag}new${mode === "never" ? "f" : "t"}${round}`;
                 created.push(id);
                 results.push(await onboard(opts, dir, manifestPath, envVars, mode, id, round));
                 const r = results[results.length - 1];
