@@ -90,6 +90,29 @@ export const webhookBody = {
         if: { properties: { type: { const: type } }, required: ["type"] },
         then: { properties: { data: DATA_SCHEMAS[type] } },
     })),
+    // Published in the OpenAPI document: a new tenant's lifecycle (the API fuzzer starts from them too).
+    examples: [
+        {
+            id: "evt_example_created",
+            type: "subscription.created",
+            created: 1737000000,
+            data: {
+                tenantId: "exshop",
+                websiteId: 990001,
+                name: "Example Shop",
+                domain: "client-exshop.collectverything.com",
+                customDomains: ["shop.exshop.com"],
+                tier: "premium",
+                region: "eu-west",
+                billingId: "sub_example1",
+                costCenter: "CC-EX-001",
+                department: "retail",
+            },
+        },
+        { id: "evt_example_upgraded", type: "subscription.updated", created: 1737000100, data: { tenantId: "exshop", tier: "business" } },
+        { id: "evt_example_cancelled", type: "subscription.cancelled", created: 1737000200, data: { tenantId: "exshop" } },
+        { id: "evt_example_reactivated", type: "subscription.reactivated", created: 1737000300, data: { tenantId: "exshop" } },
+    ],
 } as const;
 
 export const errorBody = {

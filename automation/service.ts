@@ -4,7 +4,7 @@
  * reports status. `createService` wires the parts; `./tenantctl serve` calls it.
  */
 import swagger from "@fastify/swagger";
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type RawServerDefault } from "fastify";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from "fastify";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
@@ -92,6 +92,18 @@ function validationMessage(err: FastifyError, field: string | undefined): string
     return `${field ?? "body"}: ${v.message ?? "is invalid"}`;
 }
 
+/** The methods of each published path: any other method gets 405 with these in `Allow`. */
+const PATH_METHODS: readonly (readonly [RegExp, string])[] = [
+    [/^\/webhooks\/billing\/?$/, "POST"],
+    [/^\/(?:tenants|jobs)\/[^/]+\/?$/, "GET, HEAD"],
+    [/^\/(?:healthz|metrics|openapi\.json)\/?$/, "GET, HEAD"],
+];
+
+function allowedMethods(url: string): string | undefined {
+    const p = url.split("?")[0];
+    return PATH_METHODS.find(([re]) => re.test(p))?.[1];
+}
+
 export async function createService(opts: ServiceOptions): Promise<Service> {
     const log = opts.logger ?? pino({ level: "info" });
     const manifestPath = path.resolve(opts.manifestPath);
@@ -143,6 +155,8 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         // The webhook handler logs one line per delivery itself, with the event and tenant ids.
         logController: new LogController({ disableRequestLogging: true }),
         bodyLimit: 256 * 1024,
+        // Longer than any id the schemas allow, even percent-encoded: a too-long id gets the schema's 400, not a 414.
+        routerOptions: { maxParamLength: 4096 },
         ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
     });
 
@@ -163,13 +177,26 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         }
     });
 
+    const methodNotAllowed = (req: FastifyRequest, reply: FastifyReply, allow: string) =>
+        reply.code(405).header("allow", allow).send({ error: "method-not-allowed", message: `${req.method} is not allowed here; use ${allow}` });
+
+    app.setNotFoundHandler((req, reply) => {
+        const allow = allowedMethods(req.url);
+        if (allow) return methodNotAllowed(req, reply, allow);
+        return reply.code(404).send({ error: "not-found", message: `no route ${req.method} ${req.url.split("?")[0]}` });
+    });
+
     app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
         const isWebhook = req.routeOptions.url === "/webhooks/billing";
+        // A method no route has (e.g. QUERY without a body) fails before the not-found handler runs.
+        const allow = req.routeOptions.url === undefined ? allowedMethods(req.url) : undefined;
+        if (allow) return methodNotAllowed(req, reply, allow);
         if ("validation" in err && err.validation) {
             const field = fieldOf(err);
             if (isWebhook) metrics.webhooks.inc({ type: "unknown", result: "invalid" });
-            req.log.info({ field }, "request rejected: invalid body");
-            return reply.code(400).send({ error: "invalid-body", message: validationMessage(err, field), field });
+            const inBody = err.validationContext === "body";
+            req.log.info({ field }, inBody ? "request rejected: invalid body" : "request rejected: invalid request");
+            return reply.code(400).send({ error: inBody ? "invalid-body" : "invalid-request", message: validationMessage(err, field), field });
         }
         if (err instanceof HttpError) {
             if (isWebhook) metrics.webhooks.inc({ type: "unknown", result: err.statusCode === 401 ? "unauthorized" : "invalid" });
@@ -268,7 +295,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
 
     app.get(
         "/tenants/:id",
-        { schema: { summary: "A tenant's lifecycle state, last job and its log tail", params: idParam, response: { 200: tenantBody, 404: errorBody } } },
+        { schema: { summary: "A tenant's lifecycle state, last job and its log tail", params: idParam, response: { 200: tenantBody, 400: errorBody, 404: errorBody } } },
         async (req, reply) => {
             const { id } = req.params as { id: string };
             const t = store.getTenant(id);
@@ -284,7 +311,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         },
     );
 
-    app.get("/jobs/:id", { schema: { summary: "A deployment job", params: idParam, response: { 200: jobBody, 404: errorBody } } }, async (req, reply) => {
+    app.get("/jobs/:id", { schema: { summary: "A deployment job", params: idParam, response: { 200: jobBody, 400: errorBody, 404: errorBody } } }, async (req, reply) => {
         const { id } = req.params as { id: string };
         const job = store.getJob(id);
         if (!job) return reply.code(404).send({ error: "job-not-found", message: `no job "${id}"` });

@@ -283,6 +283,29 @@ describe("operations endpoints", () => {
             expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/jobs/{id}", "/metrics", "/tenants/{id}", "/webhooks/billing"]);
             expect(doc.paths["/webhooks/billing"].post.requestBody.content["application/json"].schema.required).toEqual(["id", "type", "data"]);
             expect((await request(svc, { url: "/tenants/abc" })).json()).toMatchObject({ id: "abc", state: "active", lastJob: null });
+            // The published examples are a valid lifecycle: the API fuzzer starts from them.
+            expect(doc.paths["/webhooks/billing"].post.requestBody.content["application/json"].examples.example1.value).toMatchObject({ type: "subscription.created" });
+        } finally {
+            await svc.close();
+        }
+    });
+
+    it("answers a method a path does not have with 405 and Allow, an unknown path with 404, an over-long id with 400", async () => {
+        const svc = await startService(new FakeDeployer());
+        try {
+            const put = await request(svc, { method: "PUT", url: "/webhooks/billing", payload: "{}", headers: { "content-type": "application/json" } });
+            expect(put.statusCode).toBe(405);
+            expect(put.headers.get("allow")).toBe("POST");
+            expect(put.json()).toMatchObject({ error: "method-not-allowed" });
+            const del = await request(svc, { method: "DELETE", url: "/tenants/abc" });
+            expect([del.statusCode, del.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
+            // QUERY without a body fails in Fastify before any route is looked up.
+            const query = await request(svc, { method: "QUERY", url: "/jobs/x" });
+            expect([query.statusCode, query.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
+            expect((await request(svc, { url: "/nowhere" })).json()).toEqual({ error: "not-found", message: "no route GET /nowhere" });
+            const long = await request(svc, { url: `/tenants/${"%C3%A9".repeat(256)}` });
+            expect(long.statusCode).toBe(400);
+            expect(long.json()).toMatchObject({ error: "invalid-request", field: "id" });
         } finally {
             await svc.close();
         }
