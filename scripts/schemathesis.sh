@@ -68,10 +68,11 @@ done
 BASE="http://127.0.0.1:$PORT"
 echo "    $BASE (pid $SERVICE_PID)"
 
+# Runs in the temp dir: Schemathesis and Hypothesis keep their caches in the working directory.
 run() {
-  "$VENV/bin/schemathesis" --no-color --config-file "$ROOT/test/schemathesis/schemathesis.toml" run "$BASE/openapi.json" \
+  (cd "$WORK" && "$VENV/bin/schemathesis" --no-color --config-file "$ROOT/test/schemathesis/schemathesis.toml" run "$BASE/openapi.json" \
     --url "$BASE" --phases examples,coverage,fuzzing --max-examples "$EXAMPLES" --workers 1 \
-    ${SCHEMATHESIS_SEED:+--seed "$SCHEMATHESIS_SEED"} "$@"
+    ${SCHEMATHESIS_SEED:+--seed "$SCHEMATHESIS_SEED"} "$@")
 }
 
 # The service's own count of deliveries by result (billing_webhooks_total), summed over event types: "result=n ...".
