@@ -11,6 +11,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
+// The SDK's generated gRPC messages, to answer registrations without its mock's serialization round trip.
+import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { CONFIG_NAMESPACE, SECRET_KEYS } from "../stacks/config";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -121,8 +123,12 @@ interface Registration {
     parent: string;
     protect: boolean;
     custom: boolean;
+    /** The inputs as serialized for the engine (secrets and unknowns still marked). */
     object: unknown;
 }
+
+/** Types whose mocked outputs differ from their inputs (see mockState); they go through the SDK's mock. */
+const MOCKED_OUTPUT_TYPES = new Set(["random:index/randomPassword:RandomPassword", "minio:index/s3Bucket:S3Bucket", "aws:secretsmanager/secret:Secret"]);
 
 export interface SynthOptions {
     readonly stack: string;
@@ -144,6 +150,11 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     if (options.manifest) config[`${CONFIG_NAMESPACE}:manifest`] = path.resolve(options.manifest);
     Object.assign(config, options.configOverrides ?? {});
 
+    // The SDK records a source position for every resource by formatting a
+    // full stack trace; with source maps on, mapping those frames was a tenth
+    // of the evaluation time. Synth reports no source positions (its errors
+    // are messages), so this process formats plain JavaScript frames.
+    process.setSourceMapsEnabled(false);
     const started = process.hrtime.bigint();
     pulumi.runtime.setAllConfig(config, secretKeys);
     await pulumi.runtime.setMocks(
@@ -160,19 +171,42 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
 
     const registrations: Registration[] = [];
     const monitor = pulumi.runtime.getMonitor() as unknown as {
-        registerResource: (req: RegisterRequest, cb: unknown) => unknown;
+        registerResource: (req: RegisterRequest, cb: (err: unknown, res?: unknown) => void) => unknown;
+        registerResourceOutputs: (req: unknown, cb: (err: unknown, res?: unknown) => void) => unknown;
     };
-    const original = monitor.registerResource.bind(monitor);
+    const mockRegister = monitor.registerResource.bind(monitor);
+    const qualifiedTypes = new Map<string, string>();
     monitor.registerResource = (req, cb) => {
+        const type = req.getType();
+        const object = req.getObject();
         registrations.push({
-            type: req.getType(),
+            type,
             name: req.getName(),
             parent: req.getParent(),
             protect: req.getProtect?.() ?? false,
             custom: req.getCustom(),
-            object: req.getObject()?.toJavaScript() ?? {},
+            object: object?.toJavaScript() ?? {},
         });
-        return original(req, cb);
+        if (MOCKED_OUTPUT_TYPES.has(type)) return mockRegister(req, cb);
+        // Every other resource echoes its inputs as its outputs, as the SDK's
+        // mock does, but answered with the request's own serialized inputs:
+        // no deserialize/serialize round trip per resource (a tenth of the
+        // evaluation time at 1,000 tenants).
+        const parent = req.getParent();
+        const qualified = parent ? `${qualifiedTypes.get(parent) ?? parent.split("::")[2]}$${type}` : type;
+        const urn = `urn:pulumi:${options.stack}::${PROJECT_NAME}::${qualified}::${req.getName()}`;
+        qualifiedTypes.set(urn, qualified);
+        const response = new resproto.RegisterResourceResponse();
+        response.setUrn(urn);
+        response.setId(`${req.getName()}-id`);
+        if (object) response.setObject(object as Parameters<typeof response.setObject>[0]);
+        queueMicrotask(() => cb(null, response));
+        return undefined;
+    };
+    // Component outputs are not recorded; acknowledge them.
+    monitor.registerResourceOutputs = (_req, cb) => {
+        queueMicrotask(() => cb(null, {}));
+        return undefined;
     };
 
     const failures: unknown[] = [];
