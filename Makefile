@@ -8,7 +8,7 @@ export PATH := $(NODE_BIN):$(PATH)
 NPM := node $(shell bash $(ROOT)/scripts/npm-cli.sh)
 JEST := node node_modules/jest/bin/jest.js
 
-.PHONY: deps typecheck lint test test-unit test-contract test-engine toolchain local-up local-down demo synth bench clean
+.PHONY: deps typecheck lint test test-unit test-contract test-engine test-api toolchain local-up local-down demo synth bench bench-webhooks actionlint clean
 
 node_modules/.deps-stamp: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
@@ -40,6 +40,12 @@ test-contract: deps local-up
 test-engine: deps local-up
 	source .work/toolchain.env && $(JEST) --selectProjects engine --runInBand
 
+test-api: deps
+	bash scripts/schemathesis.sh
+
+actionlint:
+	bash scripts/actionlint.sh
+
 # Everything, with per-step timings; services are stopped afterwards.
 test: deps
 	bash scripts/test.sh
@@ -53,6 +59,9 @@ synth: deps
 
 bench: deps
 	./tenantctl bench --tenants 10,100,1000
+
+bench-webhooks: deps local-up
+	source .work/toolchain.env && ./tenantctl bench-webhooks
 
 clean:
 	bash scripts/local-down.sh || true

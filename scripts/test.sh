@@ -34,6 +34,7 @@ step "typecheck" node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit 
 step "lint" node node_modules/eslint/bin/eslint.js --max-warnings 0 .
 step "actionlint" bash scripts/actionlint.sh
 step "unit tests" "${JEST[@]}" --selectProjects unit
+step "api fuzzing" bash scripts/schemathesis.sh
 step "toolchain" bash scripts/bootstrap-toolchain.sh
 # shellcheck disable=SC1091
 source .work/toolchain.env
