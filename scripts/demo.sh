@@ -24,7 +24,8 @@ source scripts/lib/local-stack.sh
 
 echo "==> [3/4] pulumi up --stack local"
 pulumi stack select --create local --non-interactive >/dev/null
-pulumi up --yes --stack local --non-interactive --skip-preview --suppress-progress
+# --refresh: the control plane may have been reset since the last demo (make test starts a fresh one).
+pulumi up --yes --refresh --stack local --non-interactive --skip-preview --suppress-progress
 
 echo "==> [4/4] what exists per tenant (kubeconfig: $KUBECONFIG)"
 node --import tsx cli/report.ts --stack local
