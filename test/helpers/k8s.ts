@@ -3,17 +3,8 @@
  * of a kubeconfig (client certificate), optional impersonation, dry-run, and
  * SubjectAccessReview. Plain HTTPS, no client library.
  */
-import * as fs from "node:fs";
 import * as https from "node:https";
-import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
-
-interface KubeconfigDoc {
-    "current-context"?: string;
-    contexts: { name: string; context: { cluster: string; user: string } }[];
-    clusters: { name: string; cluster: { server: string; "certificate-authority-data"?: string; "certificate-authority"?: string } }[];
-    users: { name: string; user: { "client-certificate-data"?: string; "client-key-data"?: string; "client-certificate"?: string; "client-key"?: string; token?: string } }[];
-}
+import { kubeAccess } from "../../cli/kube";
 
 export interface KubeResponse<T = KubeObject> {
     readonly status: number;
@@ -38,23 +29,10 @@ export class KubeClient {
     private readonly token?: string;
 
     constructor(kubeconfigPath: string, context?: string) {
-        const doc = parseYaml(fs.readFileSync(kubeconfigPath, "utf8")) as KubeconfigDoc;
-        const name = context ?? doc["current-context"];
-        const ctx = doc.contexts.find((c) => c.name === name)?.context;
-        if (!ctx) throw new Error(`kubeconfig ${kubeconfigPath} has no context "${name}"`);
-        const cluster = doc.clusters.find((c) => c.name === ctx.cluster)?.cluster;
-        const user = doc.users.find((u) => u.name === ctx.user)?.user;
-        if (!cluster || !user) throw new Error(`kubeconfig ${kubeconfigPath}: context "${name}" names a missing cluster or user`);
-        const dir = path.dirname(kubeconfigPath);
-        const material = (data?: string, file?: string) => (data ? Buffer.from(data, "base64") : file ? fs.readFileSync(path.resolve(dir, file)) : undefined);
-        this.server = cluster.server.replace(/\/$/, "");
-        this.token = user.token;
-        this.agent = new https.Agent({
-            ca: material(cluster["certificate-authority-data"], cluster["certificate-authority"]),
-            cert: material(user["client-certificate-data"], user["client-certificate"]),
-            key: material(user["client-key-data"], user["client-key"]),
-            keepAlive: false,
-        });
+        const access = kubeAccess(kubeconfigPath, context);
+        this.server = access.server.replace(/\/$/, "");
+        this.token = access.token;
+        this.agent = access.agent;
     }
 
     /** Any request; never throws for an HTTP status, only for transport errors. */
