@@ -13,6 +13,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { SHARED_NAMESPACE } from "../../lib/naming";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { KubeClient, paths } from "./k8s";
 
@@ -225,7 +226,8 @@ export function manifestOf(ids: readonly string[], patch: Record<string, Record<
 /** Fails with the namespaces that already exist: another run (or a crashed one) holds the cluster. */
 export async function assertClusterFree(kube: KubeClient, namespaces: readonly string[]): Promise<void> {
     const taken: string[] = [];
-    for (const ns of namespaces) {
+    // The region's shared namespace may be left by another test file; `up` adopts it (server-side apply).
+    for (const ns of namespaces.filter((n) => n !== SHARED_NAMESPACE)) {
         if ((await kube.request("GET", paths.namespace(ns))).status !== 404) taken.push(ns);
     }
     if (taken.length > 0) {
