@@ -79,6 +79,17 @@ test("the base synth is the shipped manifest's", () => {
     expect(DATA_OF_ABC()).toHaveLength(11);
 });
 
+/** abc's objects whose values the tier sizes: quota, limits, HPAs, the backup volume and the daily backup. */
+const SIZED_BY_TIER = [
+    abcUrn(`${NS_CHAIN}$kubernetes:core/v1:ResourceQuota`, "abc-quota"),
+    abcUrn(`${NS_CHAIN}$kubernetes:core/v1:LimitRange`, "abc-limits"),
+    ...["api-gateway", "auth-service", "products-service", "orders-service"].map((w) => abcUrn(`${NS_CHAIN}$kubernetes:autoscaling/v2:HorizontalPodAutoscaler`, `abc-${w}-hpa`)),
+    // The PVC request follows the tier but is under ignoreChanges: the volume is never resized by an update.
+    abcUrn(`${NS_CHAIN}$kubernetes:core/v1:PersistentVolumeClaim`, "abc-backup-pvc"),
+    // The daily dump's retention follows the tier (30 -> 90 days).
+    abcUrn(`${NS_CHAIN}$kubernetes:batch/v1:CronJob`, "abc-db-backup"),
+];
+
 describe("(a) abc moves from premium to business", () => {
     /** Inputs without the tier's own marks: the tier label, AWS tag and namespace annotation. */
     const withoutTierMarks = (inputs: unknown): unknown => {
@@ -104,17 +115,7 @@ describe("(a) abc moves from premium to business", () => {
     });
 
     test("only quota, limits, HPAs, the backup sizing and retention change, besides the tier labels", () => {
-        expect(changedInputs(base, variant("business"), withoutTierMarks)).toEqual(
-            [
-                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:ResourceQuota`, "abc-quota"),
-                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:LimitRange`, "abc-limits"),
-                ...["api-gateway", "auth-service", "products-service", "orders-service"].map((w) => abcUrn(`${NS_CHAIN}$kubernetes:autoscaling/v2:HorizontalPodAutoscaler`, `abc-${w}-hpa`)),
-                // The PVC request follows the tier but is under ignoreChanges: the volume is never resized by an update.
-                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:PersistentVolumeClaim`, "abc-backup-pvc"),
-                // The daily dump's retention follows the tier (30 -> 90 days).
-                abcUrn(`${NS_CHAIN}$kubernetes:batch/v1:CronJob`, "abc-db-backup"),
-            ].sort(),
-        );
+        expect(changedInputs(base, variant("business"), withoutTierMarks)).toEqual([...SIZED_BY_TIER].sort());
     });
 
     test("the changed values are the business tier's", () => {
@@ -132,16 +133,7 @@ describe("(a) abc moves from premium to business", () => {
     test("exactly the tier's objects change: namespace, quota, limits, HPAs, backup volume and CronJob; nothing of other tenants", () => {
         // The tier is a label of the namespace and of the backup pods only, so a tier
         // change does not touch every object of the tenant.
-        expect(changedInputs(base, variant("business"))).toEqual(
-            [
-                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:Namespace`, "abc-namespace"),
-                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:ResourceQuota`, "abc-quota"),
-                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:LimitRange`, "abc-limits"),
-                ...["api-gateway", "auth-service", "products-service", "orders-service"].map((w) => abcUrn(`${NS_CHAIN}$kubernetes:autoscaling/v2:HorizontalPodAutoscaler`, `abc-${w}-hpa`)),
-                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:PersistentVolumeClaim`, "abc-backup-pvc"),
-                abcUrn(`${NS_CHAIN}$kubernetes:batch/v1:CronJob`, "abc-db-backup"),
-            ].sort(),
-        );
+        expect(changedInputs(base, variant("business"))).toEqual([abcUrn(`${NS_CHAIN}$kubernetes:core/v1:Namespace`, "abc-namespace"), ...SIZED_BY_TIER].sort());
     });
 });
 
