@@ -39,8 +39,7 @@ async function one(listPath: string, name: string): Promise<KubeObject> {
 }
 
 beforeAll(async () => {
-    // The region's shared namespace may be left by another run; the up adopts it (server-side apply).
-    await assertClusterFree(fixture.kube, NAMESPACES.filter((n) => n !== SHARED));
+    await assertClusterFree(fixture.kube, NAMESPACES);
     await fixture.init(repoManifest());
     const started = Date.now();
     firstUp = await fixture.stack.up({ ...fixture.opts });

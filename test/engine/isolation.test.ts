@@ -26,8 +26,7 @@ const ALICE = { user: "alice@client-abc.com", groups: ["client-abc-admins", "sys
 const fixture = new EngineFixture("isolation");
 
 beforeAll(async () => {
-    // The region's shared namespace may be left by another run; the up adopts it (server-side apply).
-    await assertClusterFree(fixture.kube, NAMESPACES.filter((n) => n !== SHARED));
+    await assertClusterFree(fixture.kube, NAMESPACES);
     await fixture.init(manifestOf(["abc", "nordic"]));
     const result = await fixture.stack.up({ ...fixture.opts });
     if (result.summary.result !== "succeeded") throw new Error(`up failed: ${result.stderr}`);
