@@ -7,7 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { registerServiceCommands } from "../automation/commands";
+import { registerServiceCommands } from "./serviceCommands";
 import { formatIssues, validateManifest } from "../lib/manifest";
 import { registerDriftCommands } from "./drift";
 
@@ -63,7 +63,7 @@ program
     .option("--manifest <file>", "manifest to use instead of the stack's")
     .option("--format <format>", "json or table", format, "table")
     .action(async (opts: { stack: string; manifest?: string; format: "json" | "table" }) => {
-        const { synthesize, synthJson, synthTable, SynthError } = await import("./synth");
+        const { synthesize, synthJson, synthTable, SynthError } = await import("../core/synth");
         try {
             const result = await synthesize({ stack: opts.stack, manifest: opts.manifest });
             process.stdout.write(`${opts.format === "json" ? synthJson(result) : synthTable(result)}\n`);
@@ -92,7 +92,7 @@ program
     .requiredOption("--tenants <list>", "comma-separated tenant counts, e.g. 10,100,1000", tenantCounts)
     .option("--stack <stack>", "stack whose config to use", "eu-west")
     .action(async (opts: { tenants: number[]; stack: string }) => {
-        const { runBench } = await import("./bench");
+        const { runBench } = await import("../bench/synth");
         await runBench(opts.tenants, opts.stack);
     });
 
@@ -124,7 +124,7 @@ program
     .option("--out <file>")
     .option("--full", "write every resource instead of the figures")
     .action(async (opts: { stack: string; manifest?: string; out?: string; full?: boolean }) => {
-        const { synthWorker } = await import("./bench");
+        const { synthWorker } = await import("../bench/synth");
         await synthWorker(opts);
     });
 

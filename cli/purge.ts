@@ -17,8 +17,8 @@ import { isMap, isScalar, isSeq, parseDocument } from "yaml";
 import { deletionDate, formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { BACKUP_PVC, namespaceName } from "../lib/naming";
 import { namespacedConfig, parseStackConfig } from "../stacks/config";
-import { KubeError, kubeAccess, kubeGet, type KubeAccess } from "./kube";
-import { PROJECT_DIR, stackConfig } from "./synth";
+import { KubeError, kubeAccess, kubeGet, type KubeAccess } from "../core/kube";
+import { PROJECT_DIR, stackConfig } from "../core/synth";
 
 export interface PurgeOptions {
     readonly stack: string;

@@ -4,7 +4,7 @@
  */
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import * as path from "node:path";
-import { kubeAccess, kubeGet, type KubeAccess } from "./kube";
+import { kubeAccess, kubeGet, type KubeAccess } from "../core/kube";
 
 const get = (access: KubeAccess, apiPath: string) =>
     kubeGet<{ items?: { metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }[] } & Record<string, unknown>>(access, apiPath);

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_TOKENS } from "../lib/tokens";
 import { REGION_LABEL } from "../lib/labels";
 import { SHARED_NAMESPACE } from "../lib/naming";
 import type { Region } from "../lib/regions";
@@ -32,7 +33,7 @@ export class SharedRegion extends pulumi.ComponentResource {
     public readonly namespaceName: pulumi.Output<string>;
 
     constructor(name: string, args: SharedRegionArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("collectverything:tenant:SharedRegion", name, {}, opts);
+        super(COMPONENT_TOKENS.SharedRegion, name, {}, opts);
         const labels = { environment: args.environment, "managed-by": "pulumi", "app.kubernetes.io/managed-by": "pulumi", [REGION_LABEL]: args.region };
         const ns = new k8s.core.v1.Namespace(
             `${name}-namespace`,

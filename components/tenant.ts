@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_TOKENS } from "../lib/tokens";
 import { tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
 import { DEFAULT_QUEUES, DEFAULT_SERVICES } from "../lib/naming";
@@ -85,7 +86,7 @@ export class Tenant extends pulumi.ComponentResource {
     public readonly namespaceName: pulumi.Output<string>;
 
     constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("collectverything:tenant:Tenant", name, {}, opts);
+        super(COMPONENT_TOKENS.Tenant, name, {}, opts);
         const t = args.tenant;
         if (t.region !== args.region) {
             throw new Error(`tenant "${t.id}" belongs to region ${t.region}, not ${args.region}: data never leaves its region`);

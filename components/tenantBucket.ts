@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as minio from "@pulumi/minio";
 import * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as random from "@pulumi/random";
 import { BUCKET_CREDENTIALS_SECRET, BUCKET_PURPOSES, bucketName, bucketPolicyName, bucketUser } from "../lib/naming";
 
@@ -47,7 +48,7 @@ export class TenantBucket extends pulumi.ComponentResource {
     public readonly userName: string;
 
     constructor(name: string, args: TenantBucketArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("collectverything:tenant:TenantBucket", name, {}, opts);
+        super(COMPONENT_TOKENS.TenantBucket, name, {}, opts);
         const child = { parent: this };
         this.buckets = BUCKET_PURPOSES.map((p) => bucketName(args.tenantId, p));
         this.userName = bucketUser(args.tenantId);

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as mysql from "@pulumi/mysql";
 import * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as random from "@pulumi/random";
 import {
     DEFAULT_SERVICES,
@@ -78,7 +79,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
     public readonly databases: Record<string, string>;
 
     constructor(name: string, args: TenantDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("collectverything:tenant:TenantDatabase", name, {}, opts);
+        super(COMPONENT_TOKENS.TenantDatabase, name, {}, opts);
         const services = args.services ?? DEFAULT_SERVICES;
         const host = args.clusterHost ?? "mysql.e-commerce-shared.svc.cluster.local";
         const port = args.port ?? 3306;

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_TOKENS } from "../lib/tokens";
 import { ingressName, tlsSecretName } from "../lib/naming";
 
 export interface TenantIngressArgs {
@@ -43,7 +44,7 @@ export class TenantIngress extends pulumi.ComponentResource {
     public readonly hosts: string[];
 
     constructor(name: string, args: TenantIngressArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("collectverything:tenant:TenantIngress", name, {}, opts);
+        super(COMPONENT_TOKENS.TenantIngress, name, {}, opts);
         this.hosts = [args.domain, ...(args.customDomains ?? [])];
         const annotations: Record<string, string> = { "cert-manager.io/cluster-issuer": args.clusterIssuer ?? "letsencrypt-prod" };
         if (args.awaitLoadBalancer === false) annotations["pulumi.com/skipAwait"] = "true";

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_TOKENS } from "../lib/tokens";
 import { namespaceAnnotations, namespaceLabels, podLabels, tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
 import {
@@ -170,7 +171,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
 
     constructor(name: string, args: TenantNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("collectverything:tenant:TenantNamespace", name, {}, opts);
+        super(COMPONENT_TOKENS.TenantNamespace, name, {}, opts);
         const t = args.tenant;
         const tier = tierSpec(t.tier);
         const services = args.services ?? DEFAULT_SERVICES;

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as rabbitmq from "@pulumi/rabbitmq";
 import * as random from "@pulumi/random";
 import { DEFAULT_QUEUES, RABBITMQ_CREDENTIALS_SECRET, exchangeName, queueName, rabbitUser, vhostName } from "../lib/naming";
@@ -40,7 +41,7 @@ export class TenantVhost extends pulumi.ComponentResource {
     public readonly vhost: string;
 
     constructor(name: string, args: TenantVhostArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("collectverything:tenant:TenantVhost", name, {}, opts);
+        super(COMPONENT_TOKENS.TenantVhost, name, {}, opts);
         const child = { parent: this };
         this.vhost = vhostName(args.tenantId);
         const userName = rabbitUser(args.tenantId);

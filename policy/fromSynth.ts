@@ -3,7 +3,7 @@
  * runs in the engine, over exactly what the program registers (before any
  * provider touches it, so per-value secretness is intact).
  */
-import type { SynthResource } from "../cli/synth";
+import type { SynthResource } from "../core/synth";
 import { SYNTH_SECRET, type Subject } from "./model";
 
 /** Paths of the values the recorder redacted as secrets. */

@@ -9,8 +9,8 @@
  * Resource with `*`).
  */
 import { runSimulation, type Simulation } from "@cloud-copilot/iam-simulate";
-import type { SynthResource } from "../../cli/synth";
-import { TENANT_A, TENANT_B, declaredResources, input, ofType } from "../helpers/contract";
+import type { SynthResource } from "../../core/synth";
+import { TENANT_A, TENANT_B, declaredResources, input, ofType } from "../support/contract";
 
 jest.setTimeout(60_000);
 

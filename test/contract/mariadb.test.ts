@@ -13,8 +13,8 @@
  * and in its own tenant's other services' databases.
  */
 import * as mysql from "mysql2/promise";
-import type { SynthResource } from "../../cli/synth";
-import { TENANT_A, TENANT_B, declaredResources, input, localServices, ofType, rejection, testPassword, type LocalServices } from "../helpers/contract";
+import type { SynthResource } from "../../core/synth";
+import { TENANT_A, TENANT_B, declaredResources, input, localServices, ofType, rejection, testPassword, type LocalServices } from "../support/contract";
 
 jest.setTimeout(60_000);
 

@@ -15,9 +15,9 @@
  * its vhost over AMQP and is refused on the other tenant's.
  */
 import * as amqp from "amqplib";
-import type { SynthResource } from "../../cli/synth";
-import { amqpHandshake, type HandshakeOutcome } from "../helpers/contractAmqp";
-import { TENANT_A, TENANT_B, declaredResources, input, localServices, ofType, rejection, testPassword, type LocalServices } from "../helpers/contract";
+import type { SynthResource } from "../../core/synth";
+import { amqpHandshake, type HandshakeOutcome } from "../support/contractAmqp";
+import { TENANT_A, TENANT_B, declaredResources, input, localServices, ofType, rejection, testPassword, type LocalServices } from "../support/contract";
 
 jest.setTimeout(60_000);
 

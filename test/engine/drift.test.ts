@@ -6,8 +6,8 @@
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { detectDrift } from "../../cli/drift";
-import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, STACK, assertClusterFree, engineEnv, manifestOf } from "../helpers/engine";
-import { paths } from "../helpers/k8s";
+import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, STACK, assertClusterFree, engineEnv, manifestOf } from "../support/engine";
+import { paths } from "../support/k8s";
 
 const TENANT_NS = "e-commerce-client-nordic";
 const NAMESPACES = [TENANT_NS, "e-commerce-shared"];

@@ -11,8 +11,8 @@
 import type { OpType, UpResult } from "@pulumi/pulumi/automation";
 import { deletionDate } from "../../lib/manifest";
 import { tierSpec, type Tier } from "../../lib/tiers";
-import { EngineFixture, HOOK_TIMEOUT_MS, assertClusterFree, changeLog, changedUrns, manifestOf, repoManifest } from "../helpers/engine";
-import { paths, type KubeObject } from "../helpers/k8s";
+import { EngineFixture, HOOK_TIMEOUT_MS, assertClusterFree, changeLog, changedUrns, manifestOf, repoManifest } from "../support/engine";
+import { paths, type KubeObject } from "../support/k8s";
 
 jest.setTimeout(HOOK_TIMEOUT_MS);
 

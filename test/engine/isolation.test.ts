@@ -11,8 +11,8 @@
  * - ResourceQuota and LimitRange: objects over the tier's limits.
  */
 import { tierSpec } from "../../lib/tiers";
-import { EngineFixture, HOOK_TIMEOUT_MS, assertClusterFree, manifestOf } from "../helpers/engine";
-import { paths, type KubeObject } from "../helpers/k8s";
+import { EngineFixture, HOOK_TIMEOUT_MS, assertClusterFree, manifestOf } from "../support/engine";
+import { paths, type KubeObject } from "../support/k8s";
 
 jest.setTimeout(HOOK_TIMEOUT_MS);
 

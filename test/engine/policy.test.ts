@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, engineEnv, repoManifest } from "../helpers/engine";
+import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, engineEnv, repoManifest } from "../support/engine";
 
 /** The pack as a binary analyzer plugin: the project-built language host (v3.68.0) has no RunPlugin for a pack directory. */
 const POLICY_DIR = path.join(REPO_ROOT, "policy", "bin", "pulumi-analyzer-policy");

@@ -12,8 +12,8 @@
 import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { purge, PurgeRefused } from "../../cli/purge";
-import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, STACK, assertClusterFree, manifestOf } from "../helpers/engine";
-import { paths } from "../helpers/k8s";
+import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, STACK, assertClusterFree, manifestOf } from "../support/engine";
+import { paths } from "../support/k8s";
 
 jest.setTimeout(HOOK_TIMEOUT_MS);
 

@@ -10,11 +10,11 @@
 import * as amqp from "amqplib";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EVENTS_EXCHANGE } from "../../automation/events";
-import { jobQueueName } from "../../automation/queue";
-import { Store } from "../../automation/store";
-import { createdEvent, event, post, tempDir, tempManifest } from "../unit/automation/helpers";
-import { startFakeProcess, waitFor, type FakeProcess } from "../unit/automation/processHelpers";
+import { EVENTS_EXCHANGE } from "../../service/events";
+import { jobQueueName } from "../../service/queue";
+import { Store } from "../../service/store";
+import { createdEvent, event, post, tempDir, tempManifest } from "../support/service";
+import { startFakeProcess, waitFor, type FakeProcess } from "../support/process";
 
 jest.setTimeout(120_000);
 

@@ -11,10 +11,10 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
-import { PulumiDeployer } from "../../automation/deployer";
-import { EVENTS_EXCHANGE } from "../../automation/events";
-import { createdEvent, event, post, request, SECRET, tempDir, type TestService } from "../unit/automation/helpers";
-import { createService } from "../../automation/service";
+import { PulumiDeployer } from "../../core/deployer";
+import { EVENTS_EXCHANGE } from "../../service/events";
+import { createdEvent, event, post, request, SECRET, tempDir, type TestService } from "../support/service";
+import { createService } from "../../service/service";
 
 jest.setTimeout(900_000);
 

@@ -5,7 +5,7 @@
  * process-wide singleton).
  */
 import * as path from "node:path";
-import { synthesize } from "../../../cli/synth";
+import { synthesize } from "../../../core/synth";
 import { fromSynth } from "../../../policy/fromSynth";
 import { manifestRegions } from "../../../policy/context";
 import { checkAll } from "../../../policy/rules";

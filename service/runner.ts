@@ -1,0 +1,184 @@
+/**
+ * Runs one claimed deployment job: the region stack's update with retries
+ * (a stack locked by another update is waited out with exponential backoff),
+ * an AbortSignal deadline for a stuck run, then the job's final state, the
+ * tenants' states and the platform events, written in one transaction.
+ */
+import { backOff } from "exponential-backoff";
+import type { Logger } from "pino";
+import type { Deployer } from "../core/deployer";
+import { isConcurrentUpdate } from "../core/deployer";
+import { envelope, successEvent, type Envelope } from "./events";
+import type { Metrics } from "./metrics";
+import type { TenantState } from "./schemas";
+import type { JobRecord, Store, TenantRecord } from "./store";
+
+export interface RunnerOptions {
+    /** Attempts for errors other than a held stack lock. Default 3. */
+    readonly maxAttempts?: number;
+    /** Attempts while the stack is locked by another update. Default 40 (about 10 minutes with the default delays). */
+    readonly lockAttempts?: number;
+    /** First retry delay in ms. Default 1000. */
+    readonly retryDelayMs?: number;
+    /** Longest retry delay in ms. Default 20000. */
+    readonly maxRetryDelayMs?: number;
+    /** A run taking longer than this is cancelled through its AbortSignal. Default 30 minutes. */
+    readonly timeoutMs?: number;
+}
+
+const LOG_TAIL = 50;
+
+/** The tenant state after a successful deployment, from its manifest status. */
+export function settledState(manifestStatus: string | null): TenantState {
+    switch (manifestStatus) {
+        case "cancelled":
+            return "offboarding";
+        case "suspended":
+            return "suspended";
+        default:
+            return "active";
+    }
+}
+
+export class AbortError extends Error {
+    /** `requeue`: the service is stopping; the job goes back to its queue instead of ending cancelled. */
+    constructor(
+        message: string,
+        readonly requeue = false,
+    ) {
+        super(message);
+        this.name = "AbortError";
+    }
+}
+
+export class JobRunner {
+    /** Log tails of running jobs, by job id. */
+    readonly liveTails = new Map<string, string[]>();
+    private readonly controllers = new Map<string, AbortController>();
+
+    constructor(
+        private readonly store: Store,
+        private readonly deployer: Deployer,
+        private readonly metrics: Metrics,
+        private readonly log: Logger,
+        private readonly opts: RunnerOptions = {},
+        private readonly onFinished: () => void = () => undefined,
+    ) {}
+
+    /** Cancels a running job (or every running job): its update is interrupted through its AbortSignal. */
+    cancel(jobId?: string, reason = "cancelled by the service", requeue = false): void {
+        for (const [id, c] of this.controllers) if (jobId === undefined || id === jobId) c.abort(new AbortError(reason, requeue));
+    }
+
+    get running(): number {
+        return this.controllers.size;
+    }
+
+    async run(job: JobRecord): Promise<JobRecord> {
+        const log = this.log.child({ jobId: job.id, stack: job.stack, region: job.region, tenantId: job.tenants.join(",") });
+        const controller = new AbortController();
+        this.controllers.set(job.id, controller);
+        const timer = setTimeout(() => controller.abort(new AbortError(`the update ran longer than ${this.opts.timeoutMs ?? 1_800_000} ms`)), this.opts.timeoutMs ?? 1_800_000);
+        const tail: string[] = [];
+        this.liveTails.set(job.id, tail);
+        const started = process.hrtime.bigint();
+        const maxAttempts = this.opts.maxAttempts ?? 3;
+        const lockAttempts = this.opts.lockAttempts ?? 40;
+        let otherFailures = 0;
+        let lockFailures = 0;
+        log.info({ attempt: job.attempts, events: job.events }, "job started");
+        let targeted = false;
+        let error: string | undefined;
+        let state: "succeeded" | "failed" | "cancelled" = "succeeded";
+        try {
+            const result = await backOff(
+                () =>
+                    this.deployer.deploy({
+                        jobId: job.id,
+                        region: job.region,
+                        stack: job.stack,
+                        tenants: job.tenants,
+                        signal: controller.signal,
+                        onOutput: (line) => {
+                            tail.push(line);
+                            if (tail.length > LOG_TAIL) tail.shift();
+                        },
+                    }),
+                {
+                    numOfAttempts: maxAttempts + lockAttempts,
+                    startingDelay: this.opts.retryDelayMs ?? 1000,
+                    maxDelay: this.opts.maxRetryDelayMs ?? 20_000,
+                    timeMultiple: 2,
+                    jitter: "full",
+                    retry: (err: unknown, attempt: number) => {
+                        if (controller.signal.aborted) return false;
+                        if (isConcurrentUpdate(err)) {
+                            lockFailures++;
+                            this.metrics.lockRetries.inc({ stack: job.stack });
+                            log.warn({ attempt }, "stack locked by another update; waiting");
+                            return lockFailures < lockAttempts;
+                        }
+                        otherFailures++;
+                        log.warn({ attempt, err: errorText(err) }, "update failed; retrying");
+                        return otherFailures < maxAttempts;
+                    },
+                },
+            );
+            targeted = result.targeted;
+            log.info({ changes: result.changes, targeted }, "update succeeded");
+        } catch (err) {
+            state = controller.signal.aborted ? "cancelled" : "failed";
+            error = controller.signal.aborted ? errorText(controller.signal.reason) : errorText(err);
+            const shutdown = controller.signal.reason instanceof AbortError && controller.signal.reason.requeue;
+            if (!shutdown) log.error({ err: error, state }, "job did not succeed");
+        } finally {
+            clearTimeout(timer);
+            this.controllers.delete(job.id);
+            this.liveTails.delete(job.id);
+        }
+        const reason: unknown = controller.signal.reason;
+        if (state === "cancelled" && reason instanceof AbortError && reason.requeue) {
+            log.warn("update interrupted by shutdown; the job stays queued and resumes on restart");
+            return this.store.requeue(job.id);
+        }
+        this.store.setTargeted(job.id, targeted);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.metrics.jobSeconds.observe({ stack: job.stack, state, targeted: String(targeted) }, seconds);
+        if (state !== "succeeded") this.metrics.jobFailures.inc({ stack: job.stack, state });
+
+        const tenantStates = new Map<string, TenantState>();
+        const outbox: { routingKey: string; body: string }[] = [];
+        const now = new Date();
+        const tenants = new Map<string, TenantRecord>();
+        for (const id of job.tenants) {
+            const t = this.store.getTenant(id);
+            if (t) tenants.set(id, t);
+            tenantStates.set(id, state === "succeeded" ? settledState(t?.manifestStatus ?? null) : "failed");
+        }
+        const announced = new Set<string>();
+        for (const ev of this.store.eventsOf(job)) {
+            const t = tenants.get(ev.tenantId);
+            const info = { id: ev.tenantId, websiteId: ev.websiteId, region: ev.region };
+            let env: Envelope;
+            if (state === "succeeded") {
+                env = envelope(successEvent(ev.type), info, { job_id: job.id, billing_event_id: ev.id, billing_event: ev.type, tier: t?.tier, status: t?.manifestStatus }, now);
+            } else {
+                // One failure event per tenant, whatever number of events it had in the job.
+                if (announced.has(ev.tenantId)) continue;
+                announced.add(ev.tenantId);
+                env = envelope("tenant.provisioning_failed", info, { job_id: job.id, billing_event_id: ev.id, error: error ?? state }, now);
+            }
+            outbox.push({ routingKey: env.event, body: JSON.stringify(env) });
+        }
+        const done = this.store.finishJob(job.id, { state, error, logTail: tail }, tenantStates, outbox, now);
+        log.info({ state, seconds: Math.round(seconds * 1000) / 1000 }, "job finished");
+        this.onFinished();
+        return done;
+    }
+}
+
+export function errorText(err: unknown): string {
+    const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    // The engine's messages can be long; the tail is in the job's log.
+    return text.length > 2000 ? `${text.slice(0, 2000)}...` : text;
+}

@@ -1,0 +1,178 @@
+/**
+ * lib/tiers.ts: the catalog against the seed, and the orderings that make
+ * the catalog coherent (quantities parsed as Kubernetes quantities).
+ */
+import { GiB, parseQuantity } from "../../support/quantity";
+import { TIERS, isTier, tierRank, tierSpec, type ResourceQuotaHard, type Tier } from "../../../lib/tiers";
+
+const standard = tierSpec("standard");
+const premium = tierSpec("premium");
+const business = tierSpec("business");
+
+describe("parseQuantity (test helper)", () => {
+    test.each([
+        ["4", 4],
+        ["100m", 0.1],
+        ["250m", 0.25],
+        ["128Mi", 128 * 2 ** 20],
+        ["8Gi", 8 * GiB],
+        ["1k", 1000],
+        ["1.5", 1.5],
+    ])("%s = %d", (q, expected) => {
+        expect(parseQuantity(q)).toBeCloseTo(expected, 9);
+    });
+
+    test("refuses what is not a quantity", () => {
+        expect(() => parseQuantity("4 Gi")).toThrow("not a Kubernetes quantity");
+        expect(() => parseQuantity("")).toThrow("not a Kubernetes quantity");
+    });
+});
+
+describe("the catalog", () => {
+    test("has exactly the three tiers, in upgrade order", () => {
+        expect([...TIERS]).toEqual(["standard", "premium", "business"]);
+        expect(TIERS.map(tierRank)).toEqual([0, 1, 2]);
+        for (const t of TIERS) expect(tierSpec(t).tier).toBe(t);
+        expect(isTier("premium")).toBe(true);
+        expect(isTier("gold")).toBe(false);
+        expect(isTier(undefined)).toBe(false);
+    });
+
+    test("premium's ResourceQuota is the seed's, plus the storage quota the seed sells but did not enforce", () => {
+        expect(premium.quota).toEqual({
+            "requests.cpu": "4",
+            "requests.memory": "8Gi",
+            "limits.cpu": "8",
+            "limits.memory": "16Gi",
+            persistentvolumeclaims: "10",
+            "services.loadbalancers": "1",
+            pods: "50",
+            "requests.storage": "150Gi",
+        });
+    });
+
+    test("premium's LimitRange is the seed's", () => {
+        expect(premium.containerLimits).toEqual({
+            max: { cpu: "2", memory: "4Gi" },
+            min: { cpu: "100m", memory: "128Mi" },
+            default: { cpu: "500m", memory: "512Mi" },
+            defaultRequest: { cpu: "250m", memory: "256Mi" },
+        });
+    });
+
+    test("premium: 150 GiB storage, 124.99 EUR, 3-6 replicas, 6 CPU / 12 GiB allocation (the showback report)", () => {
+        expect(premium.storageGiB).toBe(150);
+        expect(parseQuantity(premium.quota["requests.storage"])).toBe(150 * GiB);
+        expect(premium.baseFeeEur).toBe(124.99);
+        expect(premium.replicas).toEqual({ min: 3, max: 6 });
+        expect(premium.allocation).toEqual({ cpu: 6, memoryGiB: 12 });
+        expect(premium.backupRetentionDays).toBe(30); // the seed's "daily backups: 30 days"
+    });
+
+    test("standard: 2 CPU / 4 GiB allocation, 2-3 replicas", () => {
+        expect(standard.allocation).toEqual({ cpu: 2, memoryGiB: 4 });
+        expect(standard.replicas).toEqual({ min: 2, max: 3 });
+    });
+
+    test("business: at least 12 CPU / 24 GiB allocation, 6-15 replicas", () => {
+        expect(business.allocation.cpu).toBeGreaterThanOrEqual(12);
+        expect(business.allocation.memoryGiB).toBeGreaterThanOrEqual(24);
+        expect(business.replicas).toEqual({ min: 6, max: 15 });
+    });
+});
+
+/** Every number a tier is sold or enforced by, as [what, value]. */
+function quantities(tier: Tier): [string, number][] {
+    const spec = tierSpec(tier);
+    const q = Object.entries(spec.quota).map(([k, v]): [string, number] => [`quota ${k}`, parseQuantity(v)]);
+    const limits = (["max", "default", "defaultRequest"] as const).flatMap((kind): [string, number][] => [
+        [`LimitRange ${kind}.cpu`, parseQuantity(spec.containerLimits[kind].cpu)],
+        [`LimitRange ${kind}.memory`, parseQuantity(spec.containerLimits[kind].memory)],
+    ]);
+    return [
+        ...q,
+        ...limits,
+        ["allocation cpu", spec.allocation.cpu],
+        ["allocation memoryGiB", spec.allocation.memoryGiB],
+        ["replicas min", spec.replicas.min],
+        ["replicas max", spec.replicas.max],
+        ["storageGiB", spec.storageGiB],
+        ["backupVolumeGiB", spec.backupVolumeGiB],
+        ["backupRetentionDays", spec.backupRetentionDays],
+        ["baseFeeEur", spec.baseFeeEur],
+    ];
+}
+
+describe("monotonic: standard < premium < business", () => {
+    const s = new Map(quantities("standard"));
+    const p = new Map(quantities("premium"));
+    const b = new Map(quantities("business"));
+
+    test("every tier has the same quantities", () => {
+        expect([...p.keys()]).toEqual([...s.keys()]);
+        expect([...b.keys()]).toEqual([...s.keys()]);
+        expect(s.size).toBe(8 + 6 + 8); // quota, LimitRange max/default/defaultRequest, the rest
+    });
+
+    test.each(quantities("standard").map(([what]) => [what]))("%s grows strictly", (what) => {
+        expect(s.get(what)).toBeLessThan(p.get(what) as number);
+        expect(p.get(what)).toBeLessThan(b.get(what) as number);
+    });
+
+    test.each(["cpu", "memory"] as const)("LimitRange min.%s never shrinks (premium and business share the seed's floor)", (resource) => {
+        // The floor is the smallest container a tenant may run, not capacity
+        // sold: the README's tier table keeps premium's 100m / 128Mi for business.
+        const min = (t: Tier) => parseQuantity(tierSpec(t).containerLimits.min[resource]);
+        expect(min("standard")).toBeLessThan(min("premium"));
+        expect(min("premium")).toBeLessThanOrEqual(min("business"));
+    });
+});
+
+describe.each([...TIERS])("%s: coherence of LimitRange and quota", (tier) => {
+    const spec = tierSpec(tier);
+    const l = spec.containerLimits;
+    const cpu = (x: { cpu: string }) => parseQuantity(x.cpu);
+    const mem = (x: { memory: string }) => parseQuantity(x.memory);
+    const hard = (key: keyof ResourceQuotaHard) => parseQuantity(spec.quota[key]);
+
+    test("the largest container fits within the namespace's quota limits and requests", () => {
+        expect(cpu(l.max)).toBeLessThanOrEqual(hard("limits.cpu"));
+        expect(mem(l.max)).toBeLessThanOrEqual(hard("limits.memory"));
+        expect(cpu(l.defaultRequest)).toBeLessThanOrEqual(hard("requests.cpu"));
+        expect(mem(l.defaultRequest)).toBeLessThanOrEqual(hard("requests.memory"));
+    });
+
+    test("min <= defaultRequest <= default <= max, for cpu and memory", () => {
+        for (const q of [cpu, mem]) {
+            expect(q(l.min)).toBeLessThanOrEqual(q(l.defaultRequest));
+            expect(q(l.defaultRequest)).toBeLessThanOrEqual(q(l.default));
+            expect(q(l.default)).toBeLessThanOrEqual(q(l.max));
+        }
+    });
+
+    test("requests <= limits in the quota", () => {
+        expect(hard("requests.cpu")).toBeLessThanOrEqual(hard("limits.cpu"));
+        expect(hard("requests.memory")).toBeLessThanOrEqual(hard("limits.memory"));
+    });
+
+    test("the allocation sold lies between the quota's requests and its limits", () => {
+        expect(spec.allocation.cpu).toBeGreaterThanOrEqual(hard("requests.cpu"));
+        expect(spec.allocation.cpu).toBeLessThanOrEqual(hard("limits.cpu"));
+        expect(spec.allocation.memoryGiB * GiB).toBeGreaterThanOrEqual(hard("requests.memory"));
+        expect(spec.allocation.memoryGiB * GiB).toBeLessThanOrEqual(hard("limits.memory"));
+    });
+
+    test("storage: the quota is storageGiB, and the backup volume fits in it", () => {
+        expect(hard("requests.storage")).toBe(spec.storageGiB * GiB);
+        expect(spec.backupVolumeGiB).toBeGreaterThan(0);
+        expect(spec.backupVolumeGiB).toBeLessThanOrEqual(spec.storageGiB);
+        expect(hard("persistentvolumeclaims")).toBeGreaterThanOrEqual(1);
+    });
+
+    test("replicas: 1 <= min < max, and the pod quota holds every service at max replicas", () => {
+        expect(spec.replicas.min).toBeGreaterThanOrEqual(1);
+        expect(spec.replicas.min).toBeLessThan(spec.replicas.max);
+        // api-gateway + the three default services, each at max replicas, plus a backup pod.
+        expect(4 * spec.replicas.max + 1).toBeLessThanOrEqual(hard("pods"));
+    });
+});

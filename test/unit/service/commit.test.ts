@@ -1,0 +1,137 @@
+/**
+ * The group commit (automation/commit.ts) on its own: deliveries submitted
+ * in one turn of the event loop form one batch, so what a batch does can be
+ * stated exactly: one read, one validation, one write, one transaction, and
+ * per event the same answer as if the events had been applied one by one.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { EventCommitter, type CommitOutcome } from "../../../service/commit";
+import type { BillingEvent } from "../../../lib/manifestEdit";
+import { ManifestFile } from "../../../core/manifestFile";
+import { Store } from "../../../service/store";
+import { tempManifest } from "../../support/service";
+
+interface Batch {
+    size: number;
+    validations: number;
+    written: boolean;
+}
+
+function setup() {
+    const file = tempManifest();
+    const store = new Store(":memory:");
+    const batches: Batch[] = [];
+    const committer = new EventCommitter(new ManifestFile(file), store, { file: path.basename(file), stackOf: (r) => r, onBatch: (b) => batches.push(b) });
+    return { file, store, batches, committer };
+}
+
+let websiteId = 70_000;
+const created = (tenantId: string, extra: Record<string, unknown> = {}): BillingEvent =>
+    ({
+        type: "subscription.created",
+        data: {
+            tenantId,
+            websiteId: ++websiteId,
+            name: `Shop ${tenantId}`,
+            domain: `client-${tenantId}.collectverything.com`,
+            tier: "standard",
+            region: "eu-west",
+            billingId: `sub_${tenantId}`,
+            costCenter: "CC-1",
+            department: "retail",
+            ...extra,
+        },
+    }) as BillingEvent;
+
+function kinds(outcomes: readonly CommitOutcome[]): string[] {
+    return outcomes.map((o) => (o.kind === "rejected" ? `rejected ${o.error.status}` : o.kind));
+}
+
+describe("EventCommitter", () => {
+    it("commits the deliveries of one turn as one batch: one validation, one write, one transaction, arrival order", async () => {
+        const { file, store, batches, committer } = setup();
+        const before = fs.readFileSync(file, "utf8");
+        const outcomes = await Promise.all([
+            committer.submit({ id: "e1", event: created("seq") }),
+            committer.submit({ id: "e2", event: { type: "subscription.updated", data: { tenantId: "seq", tier: "business" } } }),
+            committer.submit({ id: "e1", event: created("seq") }),
+            committer.submit({ id: "e3", event: { type: "subscription.cancelled", data: { tenantId: "nobody" } } }),
+            committer.submit({ id: "e4", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "premium" } } }),
+        ]);
+        expect(kinds(outcomes)).toEqual(["applied", "applied", "duplicate", "rejected 404", "applied"]);
+        // The second created of the same id is answered like a redelivery, with the first one's job.
+        const first = outcomes[0] as Extract<CommitOutcome, { kind: "applied" }>;
+        expect(outcomes[2]).toMatchObject({ kind: "duplicate", record: { id: "e1", jobId: first.job!.id } });
+        // The update saw the tenant created just before it in the same batch.
+        expect(outcomes[1]).toMatchObject({ kind: "applied", changed: true, tenant: { id: "seq", tier: "business" } });
+        expect(batches).toEqual([{ size: 5, validations: 2, written: true }]);
+        const after = fs.readFileSync(file, "utf8");
+        expect(after.split("\n").filter((line, i) => line !== before.split("\n")[i])[0]).toBe("    tier: premium");
+        expect(after).toMatch(/- id: seq\n(?:\s+.*\n)*?\s+tier: business\n/);
+        expect(store.eventCount()).toBe(3);
+        // All eu-west: one job, the events coalesced into it.
+        expect(store.jobs().map((j) => [j.tenants, j.events])).toEqual([[["seq", "nordic"], ["e1", "e2", "e4"]]]);
+    });
+
+    it("validates a manifest it has already validated or written only once: the next batch costs one validation", async () => {
+        const { batches, committer } = setup();
+        await Promise.all([committer.submit({ id: "a1", event: created("one") }), committer.submit({ id: "a2", event: created("two") })]);
+        await Promise.all([committer.submit({ id: "a3", event: created("three") }), committer.submit({ id: "a4", event: created("four") })]);
+        // The first batch checks the file it read (unknown to it) and the result; the second only its result.
+        expect(batches.map((b) => b.validations)).toEqual([2, 1]);
+        expect(batches.map((b) => b.size)).toEqual([2, 2]);
+    });
+
+    it("falls back to one event at a time when the batch result is invalid: only the bad events are refused", async () => {
+        const { file, store, batches, committer } = setup();
+        await committer.submit({ id: "warm", event: created("warm") });
+        const outcomes = await Promise.all([
+            committer.submit({ id: "g1", event: created("good-one") }),
+            committer.submit({ id: "b1", event: created("dup-domain", { domain: "client-abc.collectverything.com" }) }),
+            committer.submit({ id: "g2", event: created("good-two") }),
+            // Valid alone, but serves the domain good-two takes just before it.
+            committer.submit({ id: "b2", event: created("dup-later", { domain: "client-good-two.collectverything.com" }) }),
+            committer.submit({ id: "g3", event: { type: "subscription.updated", data: { tenantId: "good-one", tier: "premium" } } }),
+        ]);
+        expect(kinds(outcomes)).toEqual(["applied", "rejected 422", "applied", "rejected 422", "applied"]);
+        expect(outcomes[1]).toMatchObject({ error: { code: "manifest-invalid", field: "data.domain" } });
+        expect((outcomes[3] as { error: Error }).error.message).toContain('already served for tenant "good-two"');
+        // One validation of the combined result, then one per event in the fallback.
+        expect(batches[1]).toEqual({ size: 5, validations: 6, written: true });
+        const manifest = fs.readFileSync(file, "utf8");
+        expect(manifest).toContain("id: good-one\n");
+        expect(manifest).toContain("id: good-two\n");
+        expect(manifest).not.toContain("dup-domain");
+        expect(manifest).not.toContain("dup-later");
+        expect(["g1", "g2", "g3"].map((id) => store.getEvent(id)?.outcome)).toEqual(["accepted", "accepted", "accepted"]);
+        expect(store.getEvent("b1")).toBeUndefined();
+        expect(store.getEvent("b2")).toBeUndefined();
+    });
+
+    it("writes nothing and records nothing when every event of a batch is refused", async () => {
+        const { file, store, batches, committer } = setup();
+        const before = fs.readFileSync(file, "utf8");
+        const mtime = fs.statSync(file).mtimeMs;
+        const outcomes = await Promise.all([
+            committer.submit({ id: "x1", event: created("dup-domain", { domain: "client-abc.collectverything.com" }) }),
+            committer.submit({ id: "x2", event: { type: "subscription.reactivated", data: { tenantId: "ghost" } } }),
+        ]);
+        expect(kinds(outcomes)).toEqual(["rejected 422", "rejected 404"]);
+        expect(batches).toEqual([{ size: 2, validations: 2, written: false }]);
+        expect(fs.readFileSync(file, "utf8")).toBe(before);
+        expect(fs.statSync(file).mtimeMs).toBe(mtime);
+        expect(store.eventCount()).toBe(0);
+        expect(store.jobs()).toEqual([]);
+    });
+
+    it("refuses every event while the manifest on disk is invalid, and writes nothing", async () => {
+        const { file, store, committer } = setup();
+        fs.writeFileSync(file, "tenants:\n  - id: Broken\n");
+        const outcome = await committer.submit({ id: "y1", event: created("fine") });
+        expect(outcome).toMatchObject({ kind: "rejected", error: { status: 422, code: "manifest-invalid" } });
+        expect((outcome as { error: Error }).error.message).toContain("invalid before the change");
+        expect(fs.readFileSync(file, "utf8")).toBe("tenants:\n  - id: Broken\n");
+        expect(store.eventCount()).toBe(0);
+    });
+});
