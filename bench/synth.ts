@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { stringify } from "yaml";
 import type { TenantSpec } from "../lib/manifest";
 import type { Region } from "../lib/regions";
+import { loadStackConfig } from "../core/stackFile";
 import { TIERS } from "../lib/tiers";
 
 /** A valid manifest of `count` tenants in `region`, mixing tiers and statuses. */
@@ -64,8 +65,7 @@ export async function synthWorker(opts: { stack: string; manifest?: string; out?
 }
 
 export async function runBench(counts: readonly number[], stack: string): Promise<void> {
-    const { stackConfig } = await import("../core/synth");
-    const region = stackConfig(stack).config["tenant-platform:region"] as Region;
+    const region = loadStackConfig(stack).region;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tenantctl-bench-"));
     process.stdout.write("tenants,resources,seconds,peak_rss_mb\n");
     try {

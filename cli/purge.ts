@@ -16,9 +16,9 @@ import * as path from "node:path";
 import { isMap, isScalar, isSeq, parseDocument } from "yaml";
 import { deletionDate, formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { BACKUP_PVC, namespaceName } from "../lib/naming";
-import { namespacedConfig, parseStackConfig } from "../stacks/config";
 import { KubeError, kubeAccess, kubeGet, type KubeAccess } from "../core/kube";
-import { PROJECT_DIR, stackConfig } from "../core/synth";
+import { PROJECT_DIR } from "../core/project";
+import { loadStackConfig } from "../core/stackFile";
 
 export interface PurgeOptions {
     readonly stack: string;
@@ -99,7 +99,7 @@ async function finalBackupRecorded(access: KubeAccess, ns: string): Promise<stri
 export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; applied: boolean }> {
     const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const projectDir = opts.projectDir ?? PROJECT_DIR;
-    const config = parseStackConfig(opts.stack, namespacedConfig(stackConfig(opts.stack, projectDir, opts.configFile).config));
+    const config = loadStackConfig(opts.stack, { projectDir, configFile: opts.configFile });
     const manifestPath = path.resolve(projectDir, config.manifest);
     const source = fs.readFileSync(manifestPath, "utf8");
     const result = validateManifest(source, manifestPath, { services: config.services });

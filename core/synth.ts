@@ -4,26 +4,37 @@
  *
  * The recorder sits on the mock resource monitor and captures every
  * registration exactly as `pulumi up` would send it to the engine: type,
- * name, parent, options and inputs. Secret values are redacted at capture,
- * so nothing downstream (JSON, tables, diffs) can print them.
+ * name, parent, resource options and inputs. Secret values are redacted at
+ * capture, so nothing downstream (JSON, tables, diffs) can print them.
+ *
+ * This is the one module coupled to the SDK's internals (the mock monitor,
+ * the gRPC request and response messages, the wire sentinels, imported from
+ * the SDK rather than copied): an SDK upgrade that changes them breaks here,
+ * loudly, and nowhere else.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
 // The SDK's generated gRPC messages, to answer registrations without its mock's serialization round trip.
 import * as resproto from "@pulumi/pulumi/proto/resource_pb";
-import { CONFIG_NAMESPACE, SECRET_KEYS } from "../stacks/config";
+import { specialResourceSig, specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { TENANT_TYPE } from "../lib/tokens";
+import { CONFIG_NAMESPACE } from "../stacks/config";
+import { PROJECT_DIR, PROJECT_NAME } from "./project";
+import { runtimeConfig, StackFileError } from "./stackFile";
 
-export const PROJECT_DIR = path.resolve(__dirname, "..");
-export const PROJECT_NAME = "tenant-platform";
 export const REDACTED = "[secret]";
 export const UNKNOWN = "[computed]";
 
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+/** The resource options the engine receives with a registration (those the program uses; defaults omitted). */
+export interface SynthOptionsRecorded {
+    readonly ignoreChanges?: readonly string[];
+    readonly retainOnDelete?: boolean;
+    readonly deleteBeforeReplace?: boolean;
+    readonly replaceOnChanges?: readonly string[];
+    /** URNs of the explicit dependencies (dependsOn and the resources inputs refer to). */
+    readonly dependencies?: readonly string[];
+    readonly aliases?: number;
+}
 
 export interface SynthResource {
     readonly type: string;
@@ -35,6 +46,8 @@ export interface SynthResource {
     readonly tenant?: string;
     readonly protect: boolean;
     readonly custom: boolean;
+    /** The other resource options, as registered. */
+    readonly options: SynthOptionsRecorded;
     readonly inputs: Record<string, unknown>;
 }
 
@@ -50,12 +63,12 @@ export class SynthError extends Error {}
 
 /** Turns serialized property values into plain JSON, redacting secrets. */
 export function plainValue(value: unknown): unknown {
-    if (value === UNKNOWN_VALUE) return UNKNOWN;
+    if (value === unknownValue) return UNKNOWN;
     if (Array.isArray(value)) return value.map(plainValue);
     if (value !== null && typeof value === "object") {
         const obj = value as Record<string, unknown>;
-        if (obj[SIG_KEY] === SECRET_SIG) return REDACTED;
-        if (obj[SIG_KEY] === RESOURCE_SIG) return { urn: obj.urn };
+        if (obj[specialSigKey] === specialSecretSig) return REDACTED;
+        if (obj[specialSigKey] === specialResourceSig) return { urn: obj.urn };
         const out: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(obj)) out[k] = plainValue(v);
         return out;
@@ -63,43 +76,14 @@ export function plainValue(value: unknown): unknown {
     return value;
 }
 
-/** Reads a stack file's config into the runtime's string form, marking `secure:` values as secrets. */
-export function stackConfig(stack: string, projectDir = PROJECT_DIR, configFile?: string): { config: Record<string, string>; secretKeys: string[] } {
-    const file = configFile ? path.resolve(configFile) : path.join(projectDir, `Pulumi.${stack}.yaml`);
-    if (!fs.existsSync(file)) {
-        throw new SynthError(`no stack file ${path.basename(file)} in ${projectDir}; stacks: ${listStacks(projectDir).join(", ")}`);
-    }
-    const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    const config: Record<string, string> = {};
-    const secretKeys: string[] = [];
-    for (const [key, value] of Object.entries(doc.config ?? {})) {
-        const fullKey = key.includes(":") ? key : `${PROJECT_NAME}:${key}`;
-        if (value !== null && typeof value === "object" && "secure" in (value as object)) {
-            config[fullKey] = `synth-placeholder-${key}`;
-            secretKeys.push(fullKey);
-        } else {
-            config[fullKey] = typeof value === "string" ? value : JSON.stringify(value);
-        }
-    }
-    // Secrets are set per machine with `pulumi config set --secret`; synth supplies placeholders.
-    for (const key of Object.keys(SECRET_KEYS)) {
-        const fullKey = `${CONFIG_NAMESPACE}:${key}`;
-        if (!(fullKey in config)) {
-            config[fullKey] = `synth-placeholder-${key}`;
-            secretKeys.push(fullKey);
-        }
-    }
-    return { config, secretKeys };
+/**
+ * The URN the engine gives a resource: its type qualified by the chain of its
+ * ancestors' types, which the parent's URN carries (`a$b$type`).
+ */
+export function resourceUrn(stack: string, parentUrn: string, type: string, name: string): string {
+    const qualified = parentUrn ? `${parentUrn.split("::")[2]}$${type}` : type;
+    return `urn:pulumi:${stack}::${PROJECT_NAME}::${qualified}::${name}`;
 }
-
-export function listStacks(projectDir = PROJECT_DIR): string[] {
-    return fs
-        .readdirSync(projectDir)
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => s !== undefined)
-        .sort();
-}
-
 /** Mock outputs for the values providers compute, so dependent inputs are realistic. */
 function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
     switch (type) {
@@ -123,6 +107,7 @@ interface Registration {
     parent: string;
     protect: boolean;
     custom: boolean;
+    options: SynthOptionsRecorded;
     /** The inputs as serialized for the engine (secrets and unknowns still marked). */
     object: unknown;
 }
@@ -146,7 +131,14 @@ export interface SynthOptions {
  */
 export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     const projectDir = options.projectDir ?? PROJECT_DIR;
-    const { config, secretKeys } = stackConfig(options.stack, projectDir);
+    let loaded: ReturnType<typeof runtimeConfig>;
+    try {
+        loaded = runtimeConfig(options.stack, { projectDir });
+    } catch (err) {
+        if (err instanceof StackFileError) throw new SynthError(err.message);
+        throw err;
+    }
+    const { config, secretKeys } = loaded;
     if (options.manifest) config[`${CONFIG_NAMESPACE}:manifest`] = path.resolve(options.manifest);
     Object.assign(config, options.configOverrides ?? {});
 
@@ -175,7 +167,6 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
         registerResourceOutputs: (req: unknown, cb: (err: unknown, res?: unknown) => void) => unknown;
     };
     const mockRegister = monitor.registerResource.bind(monitor);
-    const qualifiedTypes = new Map<string, string>();
     monitor.registerResource = (req, cb) => {
         const type = req.getType();
         const object = req.getObject();
@@ -183,8 +174,9 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
             type,
             name: req.getName(),
             parent: req.getParent(),
-            protect: req.getProtect?.() ?? false,
+            protect: req.getProtect() ?? false,
             custom: req.getCustom(),
+            options: recordedOptions(req),
             object: object?.toJavaScript() ?? {},
         });
         if (MOCKED_OUTPUT_TYPES.has(type)) return mockRegister(req, cb);
@@ -192,10 +184,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
         // mock does, but answered with the request's own serialized inputs:
         // no deserialize/serialize round trip per resource (a tenth of the
         // evaluation time at 1,000 tenants).
-        const parent = req.getParent();
-        const qualified = parent ? `${qualifiedTypes.get(parent) ?? parent.split("::")[2]}$${type}` : type;
-        const urn = `urn:pulumi:${options.stack}::${PROJECT_NAME}::${qualified}::${req.getName()}`;
-        qualifiedTypes.set(urn, qualified);
+        const urn = resourceUrn(options.stack, req.getParent(), type, req.getName());
         const response = new resproto.RegisterResourceResponse();
         response.setUrn(urn);
         response.setId(`${req.getName()}-id`);
@@ -231,30 +220,45 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     return { stack: options.stack, region: config[`${CONFIG_NAMESPACE}:region`] ?? "", resources: toResources(registrations, options.stack), seconds };
 }
 
-interface RegisterRequest {
-    getType(): string;
-    getName(): string;
-    getParent(): string;
-    getProtect?(): boolean;
-    getCustom(): boolean;
-    getObject(): { toJavaScript(): unknown } | undefined;
-}
+type RegisterRequest = Pick<
+    resproto.RegisterResourceRequest,
+    | "getType"
+    | "getName"
+    | "getParent"
+    | "getProtect"
+    | "getCustom"
+    | "getObject"
+    | "getIgnorechangesList"
+    | "getRetainondelete"
+    | "getDeletebeforereplace"
+    | "getReplaceonchangesList"
+    | "getDependenciesList"
+    | "getAliasesList"
+>;
 
-function urnOf(stack: string, parentUrn: string, type: string, name: string, typeOf: Map<string, string>): string {
-    const parentChain = parentUrn ? `${typeOf.get(parentUrn)}$` : "";
-    return `urn:pulumi:${stack}::${PROJECT_NAME}::${parentChain}${type}::${name}`;
+/** The options of a registration that differ from their defaults. */
+function recordedOptions(req: RegisterRequest): SynthOptionsRecorded {
+    const out: { -readonly [K in keyof SynthOptionsRecorded]: SynthOptionsRecorded[K] } = {};
+    const ignore = req.getIgnorechangesList();
+    if (ignore.length > 0) out.ignoreChanges = [...ignore].sort();
+    if (req.getRetainondelete() === true) out.retainOnDelete = true;
+    if (req.getDeletebeforereplace()) out.deleteBeforeReplace = true;
+    const replace = req.getReplaceonchangesList();
+    if (replace.length > 0) out.replaceOnChanges = [...replace].sort();
+    const deps = req.getDependenciesList();
+    if (deps.length > 0) out.dependencies = [...new Set(deps)].sort();
+    const aliases = req.getAliasesList();
+    if (aliases.length > 0) out.aliases = aliases.length;
+    return out;
 }
 
 function toResources(registrations: readonly Registration[], stack: string): SynthResource[] {
-    // URN qualified type chains, as the engine builds them.
-    const chainOf = new Map<string, string>();
     const byUrn = new Map<string, SynthResource>();
     const resources: SynthResource[] = [];
     for (const r of registrations) {
-        const urn = urnOf(stack, r.parent, r.type, r.name, chainOf);
-        chainOf.set(urn, r.parent ? `${chainOf.get(r.parent)}$${r.type}` : r.type);
+        const urn = resourceUrn(stack, r.parent, r.type, r.name);
         const parentRes = r.parent ? byUrn.get(r.parent) : undefined;
-        const tenant = r.type === "collectverything:tenant:Tenant" ? r.name : parentRes?.tenant;
+        const tenant = r.type === TENANT_TYPE ? r.name : parentRes?.tenant;
         const res: SynthResource = {
             type: r.type,
             name: r.name,
@@ -263,6 +267,7 @@ function toResources(registrations: readonly Registration[], stack: string): Syn
             tenant,
             protect: r.protect,
             custom: r.custom,
+            options: r.options,
             inputs: plainValue(r.object) as Record<string, unknown>,
         };
         byUrn.set(urn, res);
@@ -284,6 +289,7 @@ export function synthJson(result: SynthResult): string {
                 parent: r.parent ?? null,
                 tenant: r.tenant ?? null,
                 protect: r.protect,
+                options: r.options,
                 inputs: r.inputs,
             })),
         },

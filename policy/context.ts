@@ -6,12 +6,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
+import { projectValues } from "../core/stackFile";
 import { validateManifest } from "../lib/manifest";
 import { isRegion } from "../lib/regions";
 import type { RuleContext } from "./model";
-
-export const CONFIG_NAMESPACE = "tenant-platform";
 
 /** The pack's own config (`--policy-pack-config`), under the residency policy. */
 export interface PackConfig {
@@ -21,18 +19,6 @@ export interface PackConfig {
     readonly manifest?: string;
     /** The Pulumi project directory. Default: the pack's parent directory. */
     readonly projectDir?: string;
-}
-
-/** The `tenant-platform:*` values of Pulumi.<stack>.yaml, or {} when there is none. */
-export function stackFileConfig(projectDir: string, stack: string): Record<string, unknown> {
-    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
-    if (!fs.existsSync(file)) return {};
-    const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(doc.config ?? {})) {
-        if (key.startsWith(`${CONFIG_NAMESPACE}:`)) out[key.slice(CONFIG_NAMESPACE.length + 1)] = value;
-    }
-    return out;
 }
 
 /** Region of every tenant in a manifest file; undefined when it cannot be read or is invalid. */
@@ -51,7 +37,7 @@ export function manifestRegions(file: string): Map<string, string> | undefined {
 /** Resolves the rule context for `stack`. */
 export function resolveContext(stack: string | undefined, pack: PackConfig, defaultProjectDir: string): RuleContext {
     const projectDir = pack.projectDir ?? defaultProjectDir;
-    const fileConfig = stack !== undefined ? stackFileConfig(projectDir, stack) : {};
+    const fileConfig = stack !== undefined ? projectValues(stack, { projectDir }) : {};
     const configured = typeof fileConfig.region === "string" ? fileConfig.region : undefined;
     const region = pack.region ?? configured ?? (isRegion(stack) ? stack : undefined);
     const manifestSetting = pack.manifest ?? (typeof fileConfig.manifest === "string" ? fileConfig.manifest : "tenants.yaml");

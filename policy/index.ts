@@ -8,7 +8,8 @@
  * every resource of the stack; the rules are unit-tested in test/unit/policy.
  */
 import { PolicyPack, type PolicyResource, type StackValidationPolicy } from "@pulumi/policy";
-import * as path from "node:path";
+import { PROJECT_DIR } from "../core/project";
+import { REGIONS } from "../lib/regions";
 import { resolveContext, type PackConfig } from "./context";
 import { urnStack, type Rule, type Subject } from "./model";
 import { RULES } from "./rules";
@@ -31,8 +32,6 @@ export function toSubject(r: PolicyResource): Subject {
     };
 }
 
-const PROJECT_DIR = path.resolve(__dirname, "..");
-
 function policyFor(rule: Rule): StackValidationPolicy {
     const residency = rule.name === RESIDENCY;
     return {
@@ -42,7 +41,7 @@ function policyFor(rule: Rule): StackValidationPolicy {
         configSchema: residency
             ? {
                   properties: {
-                      region: { type: "string", enum: ["eu-west", "us-east", "apac"] },
+                      region: { type: "string", enum: [...REGIONS] },
                       manifest: { type: "string" },
                       projectDir: { type: "string" },
                   },

@@ -7,6 +7,7 @@
  * tables and the same functions run inside the pack and over a synth.
  */
 import { namespaceName, tenantSlug } from "../lib/naming";
+import { TENANT_TYPE } from "../lib/tokens";
 
 /** One resource as a rule sees it. */
 export interface Subject {
@@ -74,7 +75,7 @@ export function isUnknown(value: unknown): boolean {
 /** The synth recorder's placeholder for a secret value. */
 export const SYNTH_SECRET = "[secret]";
 
-export const TENANT_COMPONENT = "collectverything:tenant:Tenant";
+export const TENANT_COMPONENT = TENANT_TYPE;
 export const TENANT_NAMESPACE_PREFIX = namespaceName("");
 
 export const K8S = {

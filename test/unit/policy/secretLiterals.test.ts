@@ -27,7 +27,7 @@ describe("secret-values-are-secrets", () => {
     it("reads secretness from the engine's serialized form and from the synth's redaction", () => {
         expect([...secretPathsOf({ stringData: { A: "a", B: { [SIG]: SECRET_SIG, value: "b" } }, list: [{ [SIG]: SECRET_SIG, value: 1 }] })]).toEqual(["stringData.B", "list.0"]);
         expect([...redactedPaths({ stringData: { A: "a", B: "[secret]" } })]).toEqual(["stringData.B"]);
-        const [s] = fromSynth([{ type: SECRET, name: "n", urn: "u", protect: false, custom: true, inputs: { stringData: { A: "[secret]" } } }]);
+        const [s] = fromSynth([{ type: SECRET, name: "n", urn: "u", protect: false, custom: true, options: {}, inputs: { stringData: { A: "[secret]" } } }]);
         expect(plainSecretKeys(s)).toEqual([]);
     });
 });
