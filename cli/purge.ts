@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { isMap, isScalar, isSeq, parseDocument } from "yaml";
 import { deletionDate, formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { BACKUP_PVC, namespaceName } from "../lib/naming";
-import { KubeError, kubeAccess, kubeGet, type KubeAccess } from "../core/kube";
+import { KubeError, kubeAccess, kubeGet } from "../core/kube";
 import { PROJECT_DIR } from "../core/project";
 import { loadStackConfig } from "../core/stackFile";
 
@@ -65,22 +65,30 @@ export function removeTenantFromSource(source: string, tenantId: string): string
     return doc.toString();
 }
 
-async function finalBackupRecorded(access: KubeAccess, ns: string): Promise<string[]> {
+/** Reads one Kubernetes object by API path; rejects with a KubeError (404 when absent). */
+export type KubeGetter = <T>(apiPath: string) => Promise<T>;
+
+/**
+ * Why no final backup is recorded in namespace `ns` (empty when one is): the
+ * `final-backup` Job must have succeeded, and the backup PVC must be bound to
+ * a PersistentVolume whose reclaim policy is Retain.
+ */
+export async function finalBackupProblems(get: KubeGetter, ns: string): Promise<string[]> {
     const problems: string[] = [];
     try {
-        const job = await kubeGet<{ status?: { succeeded?: number } }>(access, `/apis/batch/v1/namespaces/${ns}/jobs/final-backup`);
+        const job = await get<{ status?: { succeeded?: number } }>(`/apis/batch/v1/namespaces/${ns}/jobs/final-backup`);
         if ((job.status?.succeeded ?? 0) < 1) problems.push(`the final-backup Job in ${ns} has not succeeded yet; wait for it (kubectl -n ${ns} get job final-backup) or investigate its pods`);
     } catch (err) {
         if (err instanceof KubeError && err.status === 404) problems.push(`no final-backup Job in ${ns}: run \`pulumi up\` with the tenant cancelled first`);
         else throw err;
     }
     try {
-        const pvc = await kubeGet<{ spec?: { volumeName?: string } }>(access, `/api/v1/namespaces/${ns}/persistentvolumeclaims/${BACKUP_PVC}`);
+        const pvc = await get<{ spec?: { volumeName?: string } }>(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${BACKUP_PVC}`);
         const volume = pvc.spec?.volumeName;
         if (!volume) {
             problems.push(`${BACKUP_PVC} in ${ns} is not bound to a volume, so it holds no backup`);
         } else {
-            const pv = await kubeGet<{ spec?: { persistentVolumeReclaimPolicy?: string } }>(access, `/api/v1/persistentvolumes/${volume}`);
+            const pv = await get<{ spec?: { persistentVolumeReclaimPolicy?: string } }>(`/api/v1/persistentvolumes/${volume}`);
             const policy = pv.spec?.persistentVolumeReclaimPolicy;
             if (policy !== "Retain") {
                 problems.push(
@@ -96,6 +104,43 @@ async function finalBackupRecorded(access: KubeAccess, ns: string): Promise<stri
     return problems;
 }
 
+/** Where purge stands in the manifest: the stack it runs on and the day it runs. */
+export interface PurgeGateContext {
+    readonly tenantId: string;
+    readonly stack: string;
+    /** The stack's region. */
+    readonly region: string;
+    /** YYYY-MM-DD. */
+    readonly today: string;
+    /** For messages. */
+    readonly manifestPath: string;
+}
+
+/**
+ * The manifest's conditions of a purge: the tenant is in the manifest, in the
+ * stack's region, cancelled, and its deletion date (cancelledAt + 30 days) is
+ * today or earlier. Returns the tenant and that date; throws PurgeRefused otherwise.
+ */
+export function purgeGate(tenants: readonly TenantSpec[], ctx: PurgeGateContext): { tenant: TenantSpec; deleteAfter: string } {
+    const tenant = tenants.find((t) => t.id === ctx.tenantId);
+    if (!tenant) throw new PurgeRefused(`tenant "${ctx.tenantId}" is not in ${ctx.manifestPath}`);
+    if (tenant.region !== ctx.region) throw new PurgeRefused(`tenant "${tenant.id}" is in region ${tenant.region}, not ${ctx.region} (stack ${ctx.stack})`);
+    if (tenant.status !== "cancelled" || !tenant.cancelledAt) {
+        throw new PurgeRefused(`tenant "${tenant.id}" is ${tenant.status}: only a cancelled tenant's data can be removed, after its grace period`);
+    }
+    const deleteAfter = deletionDate(tenant.cancelledAt);
+    if (ctx.today < deleteAfter) {
+        throw new PurgeRefused(`tenant "${tenant.id}" is in its grace period until ${deleteAfter} (cancelled ${tenant.cancelledAt}); it can still be reactivated`);
+    }
+    return { tenant, deleteAfter };
+}
+
+/** Sets `protect: false` on exactly the resources whose URN is in `urns`; every other resource keeps its flag. */
+export function unprotect(resources: readonly { urn: string; protect?: boolean }[], urns: readonly string[]): void {
+    const inside = new Set(urns);
+    for (const r of resources) if (inside.has(r.urn)) r.protect = false;
+}
+
 export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; applied: boolean }> {
     const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const projectDir = opts.projectDir ?? PROJECT_DIR;
@@ -104,19 +149,11 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     const source = fs.readFileSync(manifestPath, "utf8");
     const result = validateManifest(source, manifestPath, { services: config.services });
     if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
-    const tenant: TenantSpec | undefined = result.manifest.tenants.find((t) => t.id === opts.tenant);
-    if (!tenant) throw new PurgeRefused(`tenant "${opts.tenant}" is not in ${manifestPath}`);
-    if (tenant.region !== config.region) throw new PurgeRefused(`tenant "${tenant.id}" is in region ${tenant.region}, not ${config.region} (stack ${opts.stack})`);
-    if (tenant.status !== "cancelled" || !tenant.cancelledAt) {
-        throw new PurgeRefused(`tenant "${tenant.id}" is ${tenant.status}: only a cancelled tenant's data can be removed, after its grace period`);
-    }
     const today = opts.today ?? new Date().toISOString().slice(0, 10);
-    const deleteAfter = deletionDate(tenant.cancelledAt);
-    if (today < deleteAfter) {
-        throw new PurgeRefused(`tenant "${tenant.id}" is in its grace period until ${deleteAfter} (cancelled ${tenant.cancelledAt}); it can still be reactivated`);
-    }
+    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, { tenantId: opts.tenant, stack: opts.stack, region: config.region, today, manifestPath });
     const kubeconfig = config.kubernetes.kubeconfig ? path.resolve(projectDir, config.kubernetes.kubeconfig) : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
-    const problems = await finalBackupRecorded(kubeAccess(kubeconfig, config.kubernetes.context), namespaceName(tenant.id));
+    const access = kubeAccess(kubeconfig, config.kubernetes.context);
+    const problems = await finalBackupProblems((apiPath) => kubeGet(access, apiPath), namespaceName(tenant.id));
     if (problems.length > 0) throw new PurgeRefused(`no final backup is recorded for tenant "${tenant.id}":\n${problems.map((p) => `  - ${p}`).join("\n")}`);
 
     const stack: Stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir });
@@ -129,8 +166,7 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
         log("dry run: nothing changed. Re-run with --yes to unprotect these resources, remove the tenant from the manifest and delete them.");
         return { urns, applied: false };
     }
-    const inside = new Set(urns);
-    for (const r of resources) if (inside.has(r.urn)) r.protect = false;
+    unprotect(resources, urns);
     await stack.importStack(state);
     const tmp = `${manifestPath}.purge-${process.pid}`;
     fs.writeFileSync(tmp, removeTenantFromSource(source, tenant.id));

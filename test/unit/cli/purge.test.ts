@@ -1,0 +1,225 @@
+/**
+ * cli/purge.ts: the refusals that guard a tenant's data (README, "Lifecycle"):
+ * only a cancelled tenant of the stack's region, only once its deletion date
+ * (cancelledAt + 30 days) has come, only with a final backup recorded, and
+ * then the tenant's resources are unprotected, nobody else's.
+ * The expected values are stated literally (dates, messages, URNs).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { KubeError } from "../../../core/kube";
+import { finalBackupProblems, purge, purgeGate, PurgeRefused, removeTenantFromSource, tenantUrns, unprotect, type KubeGetter } from "../../../cli/purge";
+import type { TenantSpec } from "../../../lib/manifest";
+import { manifestYaml, shippedEntries, tempDir, withTenant } from "../../support/manifests";
+
+function tenant(id: string, change: Partial<TenantSpec> = {}): TenantSpec {
+    return {
+        id,
+        websiteId: 1,
+        name: id,
+        domain: `client-${id}.collectverything.com`,
+        customDomains: [],
+        tier: "standard",
+        region: "eu-west",
+        billingId: `sub_${id}`,
+        costCenter: "CC-1",
+        department: "retail",
+        createdDate: "2025-01-01",
+        status: "active",
+        ...change,
+    };
+}
+
+const TENANTS: TenantSpec[] = [
+    tenant("atelier", { status: "cancelled", cancelledAt: "2026-11-10" }),
+    tenant("nordic"),
+    tenant("maple", { status: "suspended", region: "us-east" }),
+    tenant("far", { status: "cancelled", cancelledAt: "2026-01-01", region: "apac" }),
+    tenant("feb", { status: "cancelled", cancelledAt: "2028-01-31" }),
+];
+const at = (today: string, tenantId = "atelier") => ({ tenantId, stack: "eu-west", region: "eu-west", today, manifestPath: "tenants.yaml" });
+
+describe("purgeGate: what the manifest must say", () => {
+    test("refused during the 30-day grace period, up to the day before the deletion date", () => {
+        for (const today of ["2026-11-10", "2026-11-30", "2026-12-09"]) {
+            expect(() => purgeGate(TENANTS, at(today))).toThrow(
+                new PurgeRefused('tenant "atelier" is in its grace period until 2026-12-10 (cancelled 2026-11-10); it can still be reactivated'),
+            );
+        }
+    });
+
+    test("allowed from the deletion date on (2026-11-10 + 30 days = 2026-12-10)", () => {
+        for (const today of ["2026-12-10", "2026-12-11", "2027-06-01"]) {
+            expect(purgeGate(TENANTS, at(today))).toEqual({ tenant: TENANTS[0], deleteAfter: "2026-12-10" });
+        }
+    });
+
+    test("the deletion date counts calendar days across a month end and a leap day", () => {
+        expect(() => purgeGate(TENANTS, at("2028-02-29", "feb"))).toThrow("grace period until 2028-03-01");
+        expect(purgeGate(TENANTS, at("2028-03-01", "feb")).deleteAfter).toBe("2028-03-01");
+    });
+
+    test("an active or suspended tenant is never purged, whatever the date", () => {
+        expect(() => purgeGate(TENANTS, at("2099-01-01", "nordic"))).toThrow(
+            new PurgeRefused('tenant "nordic" is active: only a cancelled tenant\'s data can be removed, after its grace period'),
+        );
+        expect(() => purgeGate(TENANTS, { ...at("2099-01-01", "maple"), stack: "us-east", region: "us-east" })).toThrow(
+            new PurgeRefused('tenant "maple" is suspended: only a cancelled tenant\'s data can be removed, after its grace period'),
+        );
+    });
+
+    test("a cancelled tenant without cancelledAt is refused (no deletion date to have passed)", () => {
+        const odd = [tenant("odd", { status: "cancelled" })];
+        expect(() => purgeGate(odd, at("2099-01-01", "odd"))).toThrow(PurgeRefused);
+    });
+
+    test("a tenant of another region, or not in the manifest, is refused", () => {
+        expect(() => purgeGate(TENANTS, at("2099-01-01", "far"))).toThrow(new PurgeRefused('tenant "far" is in region apac, not eu-west (stack eu-west)'));
+        expect(() => purgeGate(TENANTS, at("2099-01-01", "ghost"))).toThrow(new PurgeRefused('tenant "ghost" is not in tenants.yaml'));
+    });
+});
+
+describe("purge() refuses before touching a cluster or a stack", () => {
+    const dir = tempDir("purge");
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const manifest = path.join(dir, "tenants.yaml");
+    fs.writeFileSync(manifest, manifestYaml(withTenant(shippedEntries(), "atelier", { status: "cancelled", cancelledAt: "2026-11-10" })));
+    // No cluster: a purge that went past the manifest's checks would fail reading this kubeconfig, not refuse.
+    const configFile = path.join(dir, "Pulumi.eu-west.yaml");
+    fs.writeFileSync(
+        configFile,
+        [
+            "config:",
+            "  tenant-platform:region: eu-west",
+            `  tenant-platform:manifest: ${manifest}`,
+            "  tenant-platform:features: { databases: false, buckets: false, vhosts: false }",
+            `  tenant-platform:kubernetes: { kubeconfig: ${path.join(dir, "no-such-kubeconfig")} }`,
+            "",
+        ].join("\n"),
+    );
+    const run = (tenantId: string, today: string) => purge({ stack: "eu-west", tenant: tenantId, today, yes: true, configFile, projectDir: dir, log: () => undefined });
+
+    test("during the grace period, even with --yes", async () => {
+        await expect(run("atelier", "2026-12-09")).rejects.toThrow(
+            new PurgeRefused('tenant "atelier" is in its grace period until 2026-12-10 (cancelled 2026-11-10); it can still be reactivated'),
+        );
+        expect(fs.readFileSync(manifest, "utf8")).toContain("id: atelier");
+    });
+
+    test("an active tenant", async () => {
+        await expect(run("abc", "2099-01-01")).rejects.toThrow(new PurgeRefused('tenant "abc" is active: only a cancelled tenant\'s data can be removed, after its grace period'));
+    });
+});
+
+describe("finalBackupProblems: a final backup is recorded", () => {
+    const NS = "e-commerce-client-atelier";
+    const JOB = `/apis/batch/v1/namespaces/${NS}/jobs/final-backup`;
+    const PVC = `/api/v1/namespaces/${NS}/persistentvolumeclaims/backup-pvc`;
+    const PV = "/api/v1/persistentvolumes/pv-1";
+    const getter =
+        (objects: Record<string, unknown>): KubeGetter =>
+        async <T>(apiPath: string) => {
+            if (!(apiPath in objects)) throw new KubeError(404, `${apiPath} not found`);
+            const o = objects[apiPath];
+            if (o instanceof Error) throw o;
+            return o as T;
+        };
+    const recorded = { [JOB]: { status: { succeeded: 1 } }, [PVC]: { spec: { volumeName: "pv-1" } }, [PV]: { spec: { persistentVolumeReclaimPolicy: "Retain" } } };
+
+    test("none when the Job succeeded and the PVC is bound to a Retain volume", async () => {
+        expect(await finalBackupProblems(getter(recorded), NS)).toEqual([]);
+    });
+
+    test("the Job has not succeeded yet", async () => {
+        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: { status: { active: 1 } } }), NS)).toEqual([
+            `the final-backup Job in ${NS} has not succeeded yet; wait for it (kubectl -n ${NS} get job final-backup) or investigate its pods`,
+        ]);
+        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: { status: { succeeded: 0, failed: 6 } } }), NS)).toHaveLength(1);
+    });
+
+    test("no Job, no PVC", async () => {
+        expect(await finalBackupProblems(getter({}), NS)).toEqual([
+            `no final-backup Job in ${NS}: run \`pulumi up\` with the tenant cancelled first`,
+            `no backup-pvc in ${NS}`,
+        ]);
+    });
+
+    test("an unbound PVC holds no backup", async () => {
+        expect(await finalBackupProblems(getter({ ...recorded, [PVC]: { spec: {} } }), NS)).toEqual([`backup-pvc in ${NS} is not bound to a volume, so it holds no backup`]);
+    });
+
+    test("a volume that a namespace deletion would delete (reclaim policy Delete) is refused, with the fix", async () => {
+        expect(await finalBackupProblems(getter({ ...recorded, [PV]: { spec: { persistentVolumeReclaimPolicy: "Delete" } } }), NS)).toEqual([
+            "the backup volume pv-1 has reclaim policy Delete: deleting the namespace would delete the final backup. " +
+                `Fix: kubectl patch pv pv-1 -p '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}' (or archive the dumps elsewhere first)`,
+        ]);
+    });
+
+    test("an API error other than 404 is not mistaken for a missing backup", async () => {
+        await expect(finalBackupProblems(getter({ ...recorded, [JOB]: new KubeError(403, "forbidden") }), NS)).rejects.toThrow("forbidden");
+        await expect(finalBackupProblems(getter({ ...recorded, [PV]: new KubeError(500, "boom") }), NS)).rejects.toThrow("boom");
+    });
+});
+
+describe("tenantUrns and unprotect: exactly the tenant's resources", () => {
+    const P = "urn:pulumi:eu-west::tenant-platform::";
+    const T = "collectverything:tenant:Tenant";
+    const NS = "collectverything:tenant:TenantNamespace";
+    const state = () => [
+        { urn: `${P}pulumi:pulumi:Stack::tenant-platform-eu-west`, type: "pulumi:pulumi:Stack", protect: false },
+        { urn: `${P}pulumi:providers:kubernetes::kubernetes`, type: "pulumi:providers:kubernetes", protect: false },
+        { urn: `${P}collectverything:tenant:SharedRegion::eu-west`, type: "collectverything:tenant:SharedRegion" },
+        { urn: `${P}collectverything:tenant:SharedRegion$kubernetes:core/v1:Namespace::eu-west-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}collectverything:tenant:SharedRegion::eu-west`, protect: true },
+        { urn: `${P}${T}::atelier`, type: T },
+        { urn: `${P}${T}$${NS}::atelier`, type: NS, parent: `${P}${T}::atelier` },
+        { urn: `${P}${T}$${NS}$kubernetes:core/v1:Namespace::atelier-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}${T}$${NS}::atelier`, protect: true },
+        { urn: `${P}${T}$${NS}$kubernetes:core/v1:ResourceQuota::atelier-quota`, type: "kubernetes:core/v1:ResourceQuota", parent: `${P}${T}$${NS}::atelier`, protect: true },
+        { urn: `${P}${T}::abc`, type: T },
+        { urn: `${P}${T}$${NS}::abc`, type: NS, parent: `${P}${T}::abc` },
+        { urn: `${P}${T}$${NS}$kubernetes:core/v1:Namespace::abc-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}${T}$${NS}::abc`, protect: true },
+        // A tenant whose id ends like another's: "xatelier" is not "atelier".
+        { urn: `${P}${T}::xatelier`, type: T },
+        { urn: `${P}${T}$kubernetes:core/v1:Namespace::xatelier-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}${T}::xatelier`, protect: true },
+    ];
+
+    test("tenantUrns: the Tenant component and everything under it, at any depth", () => {
+        expect(tenantUrns(state(), "atelier")).toEqual([
+            `${P}${T}::atelier`,
+            `${P}${T}$${NS}::atelier`,
+            `${P}${T}$${NS}$kubernetes:core/v1:Namespace::atelier-namespace`,
+            `${P}${T}$${NS}$kubernetes:core/v1:ResourceQuota::atelier-quota`,
+        ]);
+        expect(tenantUrns(state(), "ghost")).toEqual([]);
+    });
+
+    test("unprotect clears protect on the tenant's resources only; the region's and the other tenants' stay protected", () => {
+        const resources = state();
+        unprotect(resources, tenantUrns(resources, "atelier"));
+        expect(resources.filter((r) => r.protect === true).map((r) => r.urn)).toEqual([
+            `${P}collectverything:tenant:SharedRegion$kubernetes:core/v1:Namespace::eu-west-namespace`,
+            `${P}${T}$${NS}$kubernetes:core/v1:Namespace::abc-namespace`,
+            `${P}${T}$kubernetes:core/v1:Namespace::xatelier-namespace`,
+        ]);
+        expect(resources.filter((r) => r.protect === false).map((r) => r.urn)).toEqual([
+            `${P}pulumi:pulumi:Stack::tenant-platform-eu-west`,
+            `${P}pulumi:providers:kubernetes::kubernetes`,
+            `${P}${T}::atelier`,
+            `${P}${T}$${NS}::atelier`,
+            `${P}${T}$${NS}$kubernetes:core/v1:Namespace::atelier-namespace`,
+            `${P}${T}$${NS}$kubernetes:core/v1:ResourceQuota::atelier-quota`,
+        ]);
+    });
+});
+
+describe("removeTenantFromSource", () => {
+    const source = ["# tenants", "tenants:", "  # first", "  - id: abc", "    tier: premium", "  # the cancelled one", "  - id: atelier", "    tier: standard", "  - id: zed", "    tier: business", ""].join("\n");
+
+    test("removes exactly that entry, keeping the others, their order and comments", () => {
+        expect(removeTenantFromSource(source, "atelier")).toBe(["# tenants", "tenants:", "  # first", "  - id: abc", "    tier: premium", "  - id: zed", "    tier: business", ""].join("\n"));
+    });
+
+    test("refuses an unknown tenant and a file without a tenants list", () => {
+        expect(() => removeTenantFromSource(source, "ghost")).toThrow('tenant "ghost" is not in the manifest');
+        expect(() => removeTenantFromSource("other: 1\n", "abc")).toThrow("the manifest has no tenants list");
+    });
+});
