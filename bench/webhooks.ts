@@ -20,7 +20,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import pino from "pino";
 import { parse, stringify } from "yaml";
-import { syntheticManifest } from "./synth";
+import { syntheticManifest } from "./syntheticManifest";
 import { namespaceName } from "../lib/naming";
 import { PROJECT_DIR } from "../cli/serviceCommands";
 import { PulumiDeployer, type TargetMode } from "../core/deployer";

@@ -1,177 +1,64 @@
 /**
- * The pull-request comment of the preview workflow: one comment for the whole
- * PR (tests, the per-tenant manifest diff, and `pulumi preview --diff` of each
- * region), found again by a hidden marker and updated in place, kept under
- * GitHub's 65,536-character limit with a link to the full output.
+ * `tenantctl pr-comment`: builds the preview workflow's one pull-request
+ * comment (lib/prComment.ts) from the files the workflow's jobs wrote.
  *
- *   node --import tsx cli/prComment.ts --out comment.md --run-url URL \
+ *   tenantctl pr-comment --out comment.md --run-url URL [--sha SHA] \
  *     [--tests-outcome success] [--diff diff.md --diff-outcome success] \
  *     [--preview eu-west=preview-eu-west.txt --preview-outcome eu-west=failure ...]
- *
- * Pure except for the small file-reading entry point at the bottom.
  */
+import { InvalidArgumentError, type Command } from "commander";
 import * as fs from "node:fs";
-
-/** The hidden marker the workflow looks for to update the comment instead of adding one. */
-export const COMMENT_MARKER = "<!-- collectverything:pr-preview -->";
-/** GitHub refuses comment bodies longer than this. */
-export const GITHUB_COMMENT_LIMIT = 65_536;
-/** What we aim for: the limit minus room for the marker, headings and truncation notes. */
-export const DEFAULT_BUDGET = 60_000;
-
-export type Outcome = "success" | "failure" | "cancelled" | "skipped" | "unknown";
-
-export interface RegionPreview {
-    readonly region: string;
-    readonly outcome: Outcome;
-    /** The raw `pulumi preview --diff` output (ANSI colour codes are removed). */
-    readonly output: string;
-}
-
-export interface CommentInput {
-    /** Link to the workflow run: its summary page lists the artifacts with the full output. */
-    readonly runUrl: string;
-    readonly commitSha?: string;
-    readonly testsOutcome: Outcome;
-    /** Markdown from `tenantctl diff --format markdown`. */
-    readonly diffMarkdown?: string;
-    readonly diffOutcome?: Outcome;
-    readonly previews: readonly RegionPreview[];
-    /** Character budget of the whole body. Default: DEFAULT_BUDGET. */
-    readonly budget?: number;
-}
-
-const ICON: Record<Outcome, string> = { success: "✅", failure: "❌", cancelled: "⏹️", skipped: "⏭️", unknown: "❔" };
-
-/** Removes ANSI escape sequences. */
-export function stripAnsi(text: string): string {
-    // eslint-disable-next-line no-control-regex
-    return text.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
-}
-
-/** Cuts `text` to at most `max` characters on a line boundary, with a note pointing at the full output. */
-export function truncate(text: string, max: number, fullOutputUrl: string): string {
-    if (text.length <= max) return text;
-    const note = `\n… truncated (${text.length - max} more characters). Full output: ${fullOutputUrl}`;
-    const room = Math.max(0, max - note.length);
-    const cut = text.lastIndexOf("\n", room);
-    return `${text.slice(0, cut > room / 2 ? cut : room)}${note}`;
-}
-
-/** Violations of the policy pack in a preview's output, e.g. `[mandatory]  tenant-namespace-guards  (…)`. */
-export function policyViolationLines(output: string): string[] {
-    return stripAnsi(output)
-        .split("\n")
-        .filter((l) => /\[(mandatory|advisory)\]/.test(l))
-        .map((l) => l.trim());
-}
-
-/** A fenced block that no content can close early. */
-function fence(text: string, lang = ""): string {
-    const longest = Math.max(2, ...[...text.matchAll(/`{3,}/g)].map((m) => m[0].length));
-    const ticks = "`".repeat(longest + 1);
-    return `${ticks}${lang}\n${text}\n${ticks}`;
-}
-
-/**
- * Builds the comment body. Sections share the budget: the fixed parts first,
- * then the manifest diff and each region's preview get what is left, the
- * smaller ones in full, the larger ones truncated with a link.
- */
-export function buildComment(input: CommentInput): string {
-    const budget = Math.min(input.budget ?? DEFAULT_BUDGET, GITHUB_COMMENT_LIMIT - 1_000);
-    const full = `${input.runUrl}#artifacts`;
-    const head = [
-        COMMENT_MARKER,
-        "## Tenant platform preview",
-        "",
-        `${input.commitSha ? `Commit \`${input.commitSha.slice(0, 12)}\` · ` : ""}[workflow run](${input.runUrl}) · full output in the run's artifacts`,
-        "",
-        "| check | result |",
-        "| --- | --- |",
-        `| \`make test\` | ${ICON[input.testsOutcome]} ${input.testsOutcome} |`,
-        ...(input.diffOutcome ? [`| \`tenantctl diff\` (all regions) | ${ICON[input.diffOutcome]} ${input.diffOutcome} |`] : []),
-        ...input.previews.map((p) => `| \`pulumi preview\` ${p.region} | ${ICON[p.outcome]} ${p.outcome}${policyViolationLines(p.output).length ? ` (${policyViolationLines(p.output).length} policy violation${policyViolationLines(p.output).length === 1 ? "" : "s"})` : ""} |`),
-        "",
-    ].join("\n");
-
-    interface Section {
-        readonly title: string;
-        readonly body: string;
-        readonly render: (body: string) => string;
-    }
-    const sections: Section[] = [];
-    if (input.diffMarkdown !== undefined) {
-        sections.push({ title: "What changes, per region and tenant", body: input.diffMarkdown.trim(), render: (b) => b });
-    }
-    for (const p of input.previews) {
-        const violations = policyViolationLines(p.output);
-        const summary = violations.length ? `**Policy violations**\n\n${violations.map((v) => `- ${v}`).join("\n")}\n\n` : "";
-        sections.push({
-            title: `\`pulumi preview --diff\` ${p.region} ${ICON[p.outcome]}`,
-            body: stripAnsi(p.output).trim() || "(no output)",
-            render: (b) => `${summary}<details><summary>preview output</summary>\n\n${fence(b, "diff")}\n\n</details>`,
-        });
-    }
-
-    // Share what is left of the budget: small sections whole, the rest split evenly.
-    const overhead = (s: Section) => s.render("").length + s.title.length + 16;
-    let remaining = budget - head.length - sections.reduce((n, s) => n + overhead(s), 0);
-    const allowance = new Map<Section, number>();
-    const bySize = [...sections].sort((a, b) => a.body.length - b.body.length);
-    bySize.forEach((s, i) => {
-        const fair = Math.floor(Math.max(0, remaining) / (bySize.length - i));
-        const take = Math.min(s.body.length, fair);
-        allowance.set(s, take);
-        remaining -= take;
-    });
-    const rendered = sections.map((s) => `### ${s.title}\n\n${s.render(truncate(s.body, allowance.get(s) ?? 0, full))}\n`);
-    const body = [head, ...rendered].join("\n");
-    return body.length <= GITHUB_COMMENT_LIMIT ? body : truncate(body, GITHUB_COMMENT_LIMIT - 200, full);
-}
-
-function outcome(value: string | undefined): Outcome {
-    return value === "success" || value === "failure" || value === "cancelled" || value === "skipped" ? value : "unknown";
-}
+import { buildComment, parseOutcome } from "../lib/prComment";
 
 function readOptional(file: string | undefined): string | undefined {
     return file !== undefined && fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
 }
 
-/** `--key value` pairs; repeated keys collect into a list. */
-export function parseArgs(argv: readonly string[]): Map<string, string[]> {
-    const args = new Map<string, string[]>();
-    for (let i = 0; i < argv.length; i++) {
-        const key = argv[i];
-        if (!key.startsWith("--") || i + 1 >= argv.length) throw new Error(`pr-comment: expected --key value pairs, got ${key}`);
-        args.set(key.slice(2), [...(args.get(key.slice(2)) ?? []), argv[++i]]);
-    }
-    return args;
+/** Collects repeated `<region>=<value>` options into a map. */
+export function regionPair(value: string, previous: Map<string, string> = new Map()): Map<string, string> {
+    const eq = value.indexOf("=");
+    if (eq < 1) throw new InvalidArgumentError("expected <region>=<value>, e.g. eu-west=preview-eu-west.txt");
+    return new Map([...previous, [value.slice(0, eq), value.slice(eq + 1)]]);
 }
 
-export function main(argv: readonly string[]): void {
-    const args = parseArgs(argv);
-    const one = (k: string) => args.get(k)?.at(-1);
-    const pairs = (k: string) => new Map((args.get(k) ?? []).map((v) => [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)]));
-    const previewOutcomes = pairs("preview-outcome");
-    const previews = [...pairs("preview").entries()].map(([region, file]) => ({
-        region,
-        outcome: outcome(previewOutcomes.get(region)),
-        output: readOptional(file) ?? "(the preview produced no output; see the workflow run)",
-    }));
-    const body = buildComment({
-        runUrl: one("run-url") ?? "",
-        commitSha: one("sha"),
-        testsOutcome: outcome(one("tests-outcome")),
-        diffMarkdown: readOptional(one("diff")),
-        diffOutcome: one("diff-outcome") ? outcome(one("diff-outcome")) : undefined,
-        previews,
-    });
-    const out = one("out");
-    if (out) fs.writeFileSync(out, body);
-    else process.stdout.write(body);
+interface PrCommentOptions {
+    out?: string;
+    runUrl: string;
+    sha?: string;
+    testsOutcome?: string;
+    diff?: string;
+    diffOutcome?: string;
+    preview: Map<string, string>;
+    previewOutcome: Map<string, string>;
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2));
+export function register(program: Command): void {
+    program
+        .command("pr-comment")
+        .description("Build the preview workflow's pull-request comment (kept under GitHub's size limit) from the jobs' outputs.")
+        .requiredOption("--run-url <url>", "the workflow run, whose page lists the full outputs")
+        .option("--out <file>", "write the comment here instead of stdout")
+        .option("--sha <sha>", "the commit previewed")
+        .option("--tests-outcome <outcome>", "result of the test job (success, failure, cancelled, skipped)")
+        .option("--diff <file>", "markdown of tenantctl diff")
+        .option("--diff-outcome <outcome>", "result of the diff job")
+        .option("--preview <region=file>", "a region's `pulumi preview --diff` output (repeatable)", regionPair, new Map<string, string>())
+        .option("--preview-outcome <region=outcome>", "a region's preview result (repeatable)", regionPair, new Map<string, string>())
+        .action((opts: PrCommentOptions) => {
+            const previews = [...opts.preview.entries()].map(([region, file]) => ({
+                region,
+                outcome: parseOutcome(opts.previewOutcome.get(region)),
+                output: readOptional(file) ?? "(the preview produced no output; see the workflow run)",
+            }));
+            const body = buildComment({
+                runUrl: opts.runUrl,
+                commitSha: opts.sha,
+                testsOutcome: parseOutcome(opts.testsOutcome),
+                diffMarkdown: readOptional(opts.diff),
+                diffOutcome: opts.diffOutcome !== undefined ? parseOutcome(opts.diffOutcome) : undefined,
+                previews,
+            });
+            if (opts.out) fs.writeFileSync(opts.out, body);
+            else process.stdout.write(body);
+        });
 }

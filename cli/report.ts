@@ -1,21 +1,23 @@
 /**
- * Prints, per tenant of a deployed stack, what exists in the cluster: read
- * back from the API server, not from Pulumi's state. Used by `make demo`.
+ * `tenantctl report --stack S`: prints, per tenant of a deployed stack, what
+ * exists in the cluster, read back from the API server, not from Pulumi's
+ * state. Used by `make demo`.
  */
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import type { Command } from "commander";
 import * as path from "node:path";
 import { kubeAccess, kubeGet, type KubeAccess } from "../core/kube";
+import { PROJECT_DIR } from "../core/project";
 
 const get = (access: KubeAccess, apiPath: string) =>
     kubeGet<{ items?: { metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }[] } & Record<string, unknown>>(access, apiPath);
 
-async function main(): Promise<void> {
-    const stackName = process.argv[process.argv.indexOf("--stack") + 1] ?? "local";
-    const workDir = path.resolve(__dirname, "..");
+async function report(stackName: string, kubeconfigOption?: string): Promise<void> {
+    const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
+    const workDir = PROJECT_DIR;
     const stack = await LocalWorkspace.selectStack({ stackName, workDir });
     const outputs = await stack.outputs();
     const tenants = (outputs.tenants?.value ?? {}) as Record<string, { namespace: string; tier: string; status: string; hosts: string[] }>;
-    const kubeconfig = process.env.KUBECONFIG ?? path.join(workDir, ".work", "kubeconfig");
+    const kubeconfig = kubeconfigOption ?? process.env.KUBECONFIG ?? path.join(workDir, ".work", "kubeconfig");
     const access = kubeAccess(kubeconfig);
     console.log(`stack ${stackName}: region ${String(outputs.region?.value)}, ${Object.keys(tenants).length} tenants`);
     for (const [id, t] of Object.entries(tenants)) {
@@ -38,7 +40,13 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch((err: unknown) => {
-    console.error(`report: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-});
+export function register(program: Command): void {
+    program
+        .command("report")
+        .description("Print what exists in the cluster for each tenant of a deployed stack (read from the API server).")
+        .requiredOption("--stack <stack>", "the deployed stack, e.g. local")
+        .option("--kubeconfig <file>", "kubeconfig of the cluster (default: $KUBECONFIG, else .work/kubeconfig)")
+        .action(async (opts: { stack: string; kubeconfig?: string }) => {
+            await report(opts.stack, opts.kubeconfig);
+        });
+}

@@ -28,7 +28,7 @@ pulumi stack select --create local --non-interactive >/dev/null
 pulumi up --yes --refresh --stack local --non-interactive --skip-preview --suppress-progress
 
 echo "==> [4/4] what exists per tenant (kubeconfig: $KUBECONFIG)"
-node --import tsx cli/report.ts --stack local
+./tenantctl report --stack local
 echo
 echo "Done in $((SECONDS - t0))s. Check it yourself:"
 echo "  kubectl --kubeconfig $KUBECONFIG get ns -L tenant,tier,collectverything.com/lifecycle,collectverything.com/deletion-date"

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { detectDrift } from "../../cli/drift";
+import { detectDrift } from "../../core/drift";
 import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, STACK, assertClusterFree, engineEnv, manifestOf } from "../support/engine";
 import { paths } from "../support/k8s";
 

@@ -9,75 +9,27 @@
  * a run never writes into the repository.
  */
 import { LocalWorkspace, type EngineEvent, type OpType, type Stack } from "@pulumi/pulumi/automation";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { LOCAL_PASSPHRASE, localPulumiEnv, type LocalEnv } from "../../core/localEnv";
+import { PROJECT_DIR, PROJECT_NAME } from "../../core/project";
 import { SHARED_NAMESPACE } from "../../lib/naming";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { KubeClient, paths } from "./k8s";
 
-export const REPO_ROOT = path.resolve(__dirname, "../..");
+export const REPO_ROOT = PROJECT_DIR;
 export const STACK = "local";
-export const PROJECT = "tenant-platform";
-/** The documented passphrase of the local stack (Pulumi.local.yaml, README "Local stack"). */
-export const LOCAL_PASSPHRASE = "local-only-passphrase";
+export const PROJECT = PROJECT_NAME;
+export { LOCAL_PASSPHRASE };
 /** Generous: the first `up` of a region builds ~70 resources and loads the provider plugin. */
 export const HOOK_TIMEOUT_MS = 10 * 60_000;
 
-/**
- * The environment after sourcing a generated env file (toolchain.env is shell
- * code: a `case` guarding PATH, then `export` lines), starting from `base`.
- */
-function sourcedEnv(file: string, base: NodeJS.ProcessEnv): Record<string, string> {
-    const out = execFileSync("bash", ["-c", 'set -a; . "$1" >/dev/null; env -0', "sourced-env", file], { env: base, encoding: "utf8" });
-    const values: Record<string, string> = {};
-    for (const entry of out.split("\0")) {
-        const eq = entry.indexOf("=");
-        if (eq > 0) values[entry.slice(0, eq)] = entry.slice(eq + 1);
-    }
-    return values;
-}
+export type EngineEnv = LocalEnv;
 
-export interface EngineEnv {
-    /** Environment of every Pulumi CLI call (also applied to this process, for the Automation API's own `pulumi version`). */
-    readonly envVars: Record<string, string>;
-    readonly kubeconfig: string;
-}
-
-/**
- * The environment for the Pulumi CLI: .work/toolchain.env (pulumi, the
- * language host, PULUMI_HOME with the kubernetes plugin), the project's Node
- * first on PATH (the language host runs `node`), .work/local.env (KUBECONFIG).
- * Throws with the fix when the toolchain or the control plane is missing.
- */
+/** The local stack's environment over a test file's own backend (core/localEnv.ts). */
 export function engineEnv(backendDir: string): EngineEnv {
-    const toolchainFile = path.join(REPO_ROOT, ".work", "toolchain.env");
-    const localFile = path.join(REPO_ROOT, ".work", "local.env");
-    if (!fs.existsSync(localFile)) throw new Error(`${localFile} is missing. Fix: run \`make local-up\` first.`);
-    let merged: Record<string, string | undefined> = { ...process.env };
-    if (fs.existsSync(toolchainFile)) merged = sourcedEnv(toolchainFile, merged);
-    merged = sourcedEnv(localFile, merged);
-    const nodeDir = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "ensure-node.sh")], { encoding: "utf8" }).trim();
-    merged.PATH = `${nodeDir}:${merged.PATH ?? ""}`;
-    const kubeconfig = merged.KUBECONFIG ?? path.join(REPO_ROOT, ".work", "kubeconfig");
-    const envVars: Record<string, string> = {
-        PATH: merged.PATH,
-        KUBECONFIG: kubeconfig,
-        PULUMI_BACKEND_URL: `file://${backendDir}`,
-        PULUMI_CONFIG_PASSPHRASE: LOCAL_PASSPHRASE,
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    };
-    if (merged.PULUMI_HOME) envVars.PULUMI_HOME = merged.PULUMI_HOME;
-    // The Automation API runs `pulumi version` with this process's PATH.
-    Object.assign(process.env, envVars);
-    try {
-        execFileSync("pulumi", ["version"], { env: process.env, stdio: "pipe" });
-    } catch {
-        throw new Error(`no pulumi on PATH (read ${toolchainFile}). Fix: run \`make toolchain\` (scripts/bootstrap-toolchain.sh) first.`);
-    }
-    return { envVars, kubeconfig };
+    return localPulumiEnv(backendDir, REPO_ROOT);
 }
 
 function readSalt(file: string): string | undefined {

@@ -35,7 +35,18 @@ const badSource = writeManifest(
     withTenant(withTenant(withTenant(shippedEntries(), "abc", { tier: "gold" }), "xyz", { websiteId: 123 }), "nordic", { createdDate: "2025-02-30" }),
 );
 
-let runs: Record<"valid" | "invalid" | "unknownCommand" | "json" | "table" | "unknownStack", Run>;
+// A reviewed change that moves tenant abc (eu-west) to apac: refused on both stacks.
+const movedSource = writeManifest(dir, "moved", withTenant(shippedEntries(), "abc", { region: "apac" }));
+// A reviewed change that adds a us-east tenant: safe.
+const addedSource = writeManifest(dir, "added", [
+    ...shippedEntries(),
+    { ...shippedEntries().find((t) => t.region === "us-east")!, id: "fresh", websiteId: 990001, domain: "client-fresh.collectverything.com", customDomains: [], billingId: "sub_fresh" },
+]);
+const previewFile = path.join(dir, "preview-eu-west.txt");
+fs.writeFileSync(previewFile, "\u001b[32m+ kubernetes:core/v1:Namespace\u001b[0m\nResources:\n    + 1 to create\n");
+
+type RunName = "valid" | "invalid" | "unknownCommand" | "json" | "table" | "unknownStack" | "diffMoved" | "diffAdded" | "prComment" | "prCommentBad" | "reportNoStack" | "driftBadFormat";
+let runs: Record<RunName, Run>;
 
 beforeAll(async () => {
     // Independent processes: run them side by side.
@@ -47,7 +58,16 @@ beforeAll(async () => {
         tenantctl("synth", "--stack", "apac", "--format", "table"),
         tenantctl("synth", "--stack", "mars"),
     ]);
-    runs = { valid, invalid, unknownCommand, json, table, unknownStack };
+    // The diffs synthesize in child processes of their own: run them after the first batch.
+    const [diffMoved, diffAdded, prComment, prCommentBad, reportNoStack, driftBadFormat] = await Promise.all([
+        tenantctl("diff", "--stack", "eu-west,apac", "--base", "tenants.yaml", "--manifest", movedSource, "--format", "json"),
+        tenantctl("diff", "--stack", "us-east", "--base", "tenants.yaml", "--manifest", addedSource),
+        tenantctl("pr-comment", "--run-url", "https://ci.example/run/1", "--tests-outcome", "success", "--preview", `eu-west=${previewFile}`, "--preview-outcome", "eu-west=failure"),
+        tenantctl("pr-comment", "--run-url", "u", "--preview", "no-equals-sign"),
+        tenantctl("report"),
+        tenantctl("drift", "--stack", "local", "--format", "yaml"),
+    ]);
+    runs = { valid, invalid, unknownCommand, json, table, unknownStack, diffMoved, diffAdded, prComment, prCommentBad, reportNoStack, driftBadFormat };
 }, SYNTH_TIMEOUT_MS);
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -125,5 +145,51 @@ describe("tenantctl synth", () => {
         expect(runs.unknownStack.code).toBe(1);
         expect(runs.unknownStack.stdout).toBe("");
         expect(runs.unknownStack.stderr).toBe(`no stack file Pulumi.mars.yaml in ${PROJECT_DIR}; stacks: apac, eu-west, local, us-east\n`);
+    });
+});
+
+describe("tenantctl diff (the pull-request gate)", () => {
+    test("a region move: exit 1, refused on the stack it leaves and the one it enters", () => {
+        expect(runs.diffMoved.code).toBe(1);
+        expect(runs.diffMoved.stderr).toBe("tenantctl diff: this change is unsafe (see ⛔ / Refused above)\n");
+        const diffs = JSON.parse(runs.diffMoved.stdout) as { stack: string; findings: string[]; changes: { kind: string; tenant: string }[] }[];
+        expect(diffs.map((d) => d.stack)).toEqual(["eu-west", "apac"]);
+        for (const d of diffs) {
+            expect(d.findings).toEqual([
+                'tenant "abc" moves from eu-west to apac: refused, data never leaves its region. To move a client, onboard it under a new id in apac, migrate its data, then cancel "abc".',
+            ]);
+        }
+        // abc's resources leave eu-west and would appear in apac.
+        expect(new Set(diffs[0].changes.filter((c) => c.tenant === "abc").map((c) => c.kind))).toEqual(new Set(["remove"]));
+        expect(new Set(diffs[1].changes.filter((c) => c.tenant === "abc").map((c) => c.kind))).toEqual(new Set(["add"]));
+    });
+
+    test("a new tenant: exit 0, its resources added in its region only, nothing else touched", () => {
+        expect(runs.diffAdded.stderr).toBe("");
+        expect(runs.diffAdded.code).toBe(0);
+        const heading = runs.diffAdded.stdout.split("\n")[0];
+        expect(heading).toMatch(/^### Region `us-east` \(stack `us-east`\): \d+ to add, 0 to change, 0 to remove$/);
+        expect(runs.diffAdded.stdout).toContain("tenant <code>fresh</code>");
+        expect(runs.diffAdded.stdout).not.toContain("⛔");
+    });
+});
+
+describe("tenantctl pr-comment, report, drift: arguments", () => {
+    test("pr-comment builds the marked comment from the files, colours stripped", () => {
+        expect(runs.prComment.code).toBe(0);
+        expect(runs.prComment.stdout.startsWith("<!-- collectverything:pr-preview -->")).toBe(true);
+        expect(runs.prComment.stdout).toContain("+ kubernetes:core/v1:Namespace");
+        expect(runs.prComment.stdout).not.toContain("\u001b[");
+        expect(runs.prComment.stdout).toContain("https://ci.example/run/1");
+    });
+
+    test("a malformed <region>=<file> pair, a missing --stack, an unknown format: exit 2 naming the option", () => {
+        expect(runs.prCommentBad.code).toBe(2);
+        expect(runs.prCommentBad.stderr).toContain("expected <region>=<value>");
+        expect(runs.reportNoStack.code).toBe(2);
+        expect(runs.reportNoStack.stderr).toContain("required option '--stack <stack>' not specified");
+        expect(runs.driftBadFormat.code).toBe(2);
+        expect(runs.driftBadFormat.stderr).toContain("expected one of text, markdown, json");
+        for (const r of [runs.prCommentBad, runs.reportNoStack, runs.driftBadFormat]) expect(r.stderr).not.toContain(STACK_FRAME);
     });
 });

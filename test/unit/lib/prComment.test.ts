@@ -1,4 +1,4 @@
-import { COMMENT_MARKER, GITHUB_COMMENT_LIMIT, buildComment, parseArgs, policyViolationLines, stripAnsi, truncate } from "../../../cli/prComment";
+import { COMMENT_MARKER, GITHUB_COMMENT_LIMIT, buildComment, parseOutcome, policyViolationLines, stripAnsi, truncate } from "../../../lib/prComment";
 
 const RUN = "https://github.example/org/repo/actions/runs/42";
 
@@ -50,6 +50,6 @@ describe("PR comment", () => {
         expect(truncate("a".repeat(50) + "\n" + "b".repeat(200), 180, RUN)).toMatch(/^a{50}\n… truncated/);
         expect(stripAnsi("\u001b[31mred\u001b[0m")).toBe("red");
         expect(policyViolationLines("x\n  [advisory]  p  (t: n)\n")).toEqual(["[advisory]  p  (t: n)"]);
-        expect(parseArgs(["--preview", "a=1", "--preview", "b=2"]).get("preview")).toEqual(["a=1", "b=2"]);
+        expect(["success", "failure", "cancelled", "skipped", "neutral", undefined].map(parseOutcome)).toEqual(["success", "failure", "cancelled", "skipped", "unknown", "unknown"]);
     });
 });

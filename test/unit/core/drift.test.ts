@@ -1,4 +1,4 @@
-import { driftFromSteps, formatDrift } from "../../../cli/drift";
+import { driftFromSteps, formatDrift } from "../../../core/drift";
 
 const QUOTA = "urn:pulumi:local::tenant-platform::collectverything:tenant:Tenant$collectverything:tenant:TenantNamespace$kubernetes:core/v1:ResourceQuota::abc-quota";
 

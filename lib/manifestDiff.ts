@@ -1,0 +1,159 @@
+/**
+ * What a manifest change does to a region stack, per tenant: the comparison
+ * of two synths (base and changed manifest) and its markdown for the pull
+ * request. Pure: cli/diff.ts runs the synths. Unsafe changes (a protected
+ * data resource would be deleted, a tenant moves region) are flagged.
+ */
+import type { TenantSpec } from "./manifest";
+import type { Region } from "./regions";
+
+export interface DiffResource {
+    readonly type: string;
+    readonly name: string;
+    readonly urn?: string;
+    readonly tenant?: string | null;
+    readonly protect?: boolean;
+    readonly inputs: Record<string, unknown>;
+}
+
+export interface ResourceChange {
+    readonly kind: "add" | "remove" | "update";
+    readonly type: string;
+    readonly name: string;
+    readonly tenant: string;
+    /** For updates: the input paths that differ, with old and new values. */
+    readonly fields: readonly { path: string; before: unknown; after: unknown }[];
+    /** Why this change must not be applied, if it must not. */
+    readonly blocked?: string;
+}
+
+export interface StackDiff {
+    readonly stack: string;
+    readonly region: string;
+    readonly changes: readonly ResourceChange[];
+    /** Manifest-level findings, e.g. a tenant moving between regions. */
+    readonly findings: readonly string[];
+}
+
+function keyOf(r: DiffResource): string {
+    return r.urn ?? `${r.type}::${r.name}`;
+}
+
+/** Leaf-level differences between two input trees, as dotted paths. */
+export function inputDifferences(before: unknown, after: unknown, prefix = ""): { path: string; before: unknown; after: unknown }[] {
+    if (JSON.stringify(before) === JSON.stringify(after)) return [];
+    const isObj = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+    if (isObj(before) && isObj(after)) {
+        const b = before as Record<string, unknown>;
+        const a = after as Record<string, unknown>;
+        const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])].sort();
+        return keys.flatMap((k) => inputDifferences(b[k], a[k], prefix ? `${prefix}.${k}` : k));
+    }
+    return [{ path: prefix || "(value)", before, after }];
+}
+
+/** Compares two synths of one stack. Pure. */
+export function diffResources(base: readonly DiffResource[], next: readonly DiffResource[]): ResourceChange[] {
+    const before = new Map(base.map((r) => [keyOf(r), r]));
+    const after = new Map(next.map((r) => [keyOf(r), r]));
+    const changes: ResourceChange[] = [];
+    for (const [key, r] of after) {
+        const old = before.get(key);
+        if (!old) {
+            changes.push({ kind: "add", type: r.type, name: r.name, tenant: r.tenant ?? "(shared)", fields: [] });
+        } else {
+            const fields = inputDifferences(old.inputs, r.inputs);
+            if (fields.length > 0) changes.push({ kind: "update", type: r.type, name: r.name, tenant: r.tenant ?? "(shared)", fields });
+        }
+    }
+    for (const [key, r] of before) {
+        if (!after.has(key)) {
+            changes.push({
+                kind: "remove",
+                type: r.type,
+                name: r.name,
+                tenant: r.tenant ?? "(shared)",
+                fields: [],
+                blocked: r.protect ? "protected data resource: `pulumi up` refuses to delete it; offboard through the cancellation grace period instead" : undefined,
+            });
+        }
+    }
+    const order = { remove: 0, update: 1, add: 2 };
+    return changes.sort((a, b) => a.tenant.localeCompare(b.tenant) || order[a.kind] - order[b.kind] || a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
+}
+
+/** A tenant whose region differs between the two manifests. */
+export interface RegionMove {
+    readonly tenant: string;
+    readonly from: Region;
+    readonly to: Region;
+    readonly message: string;
+}
+
+/** Tenants that changed region between the two manifests: data never crosses regions. */
+export function regionMoves(base: readonly TenantSpec[], next: readonly TenantSpec[]): RegionMove[] {
+    const was = new Map(base.map((t) => [t.id, t.region]));
+    const moves: RegionMove[] = [];
+    for (const t of next) {
+        const from = was.get(t.id);
+        if (from === undefined || from === t.region) continue;
+        moves.push({
+            tenant: t.id,
+            from,
+            to: t.region,
+            message:
+                `tenant "${t.id}" moves from ${from} to ${t.region}: refused, data never leaves its region. ` +
+                `To move a client, onboard it under a new id in ${t.region}, migrate its data, then cancel "${t.id}".`,
+        });
+    }
+    return moves;
+}
+
+/** The moves a region's stack must refuse: the tenant leaves it or arrives in it. */
+export function movesTouching(moves: readonly RegionMove[], region: string): RegionMove[] {
+    return moves.filter((m) => m.from === region || m.to === region);
+}
+
+/** Whether a reviewed change must not be applied: a move refused, or a protected resource removed. */
+export function isUnsafe(diffs: readonly StackDiff[]): boolean {
+    return diffs.some((d) => d.findings.length > 0 || d.changes.some((c) => c.blocked !== undefined));
+}
+
+function render(value: unknown): string {
+    if (value === undefined) return "(none)";
+    const text = JSON.stringify(value);
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+const SYMBOL = { add: "+", remove: "-", update: "~" } as const;
+
+export function markdown(diffs: readonly StackDiff[]): string {
+    const lines: string[] = [];
+    for (const d of diffs) {
+        const count = (k: ResourceChange["kind"]) => d.changes.filter((c) => c.kind === k).length;
+        lines.push(`### Region \`${d.region}\` (stack \`${d.stack}\`): ${count("add")} to add, ${count("update")} to change, ${count("remove")} to remove`);
+        for (const f of d.findings) lines.push(`> **Refused:** ${f}`);
+        if (d.changes.length === 0) {
+            lines.push("No resource changes.", "");
+            continue;
+        }
+        const tenants = [...new Set(d.changes.map((c) => c.tenant))];
+        for (const tenant of tenants) {
+            const own = d.changes.filter((c) => c.tenant === tenant);
+            lines.push("", `<details${own.some((c) => c.blocked) ? " open" : ""}><summary>${tenant === "(shared)" ? "shared resources" : `tenant <code>${tenant}</code>`}: ${own.length} change${own.length === 1 ? "" : "s"}${own.some((c) => c.blocked) ? " ⛔" : ""}</summary>`, "");
+            lines.push("| | type | name | details |", "|---|---|---|---|");
+            for (const c of own) {
+                const details = c.blocked
+                    ? `⛔ ${c.blocked}`
+                    : c.fields
+                          .slice(0, 6)
+                          .map((f) => `\`${f.path}\`: ${render(f.before)} → ${render(f.after)}`)
+                          .join("<br>") + (c.fields.length > 6 ? `<br>…and ${c.fields.length - 6} more` : "");
+                lines.push(`| ${SYMBOL[c.kind]} | \`${c.type}\` | \`${c.name}\` | ${details.replace(/\|/g, "\\|")} |`);
+            }
+            lines.push("", "</details>");
+        }
+        lines.push("");
+    }
+    return lines.join("\n");
+}
