@@ -6,12 +6,10 @@
  */
 import fc from "fast-check";
 import { SHIPPED_MANIFEST } from "../../support/manifests";
-import { grantDatabasePattern, SERVICE_PRIVILEGES } from "../../../components/tenantDatabase";
-import { OBJECT_ACTIONS } from "../../../components/tenantBucket";
-import { clientAdminRules, isolationPolicySpec } from "../../../components/tenantNamespace";
-import { loadManifest, type TenantSpec } from "../../../lib/manifest";
+import { grantDatabasePattern } from "../../../components/tenantDatabase";
+import { type TenantSpec } from "../../../lib/manifest";
+import { loadManifest } from "../../../core/manifestSource";
 import { databaseName, DEFAULT_SERVICES } from "../../../lib/naming";
-import { tierSpec } from "../../../lib/tiers";
 import {
     COMPONENT_TYPES,
     SYNTH_TIMEOUT_MS,
@@ -42,7 +40,6 @@ beforeAll(async () => {
 }, SYNTH_TIMEOUT_MS);
 
 const NS = "e-commerce-client-abc";
-const PREMIUM = tierSpec("premium");
 const SERVICES = ["auth", "products", "orders"];
 
 describe("tenant abc in eu-west: what is registered", () => {
@@ -132,17 +129,42 @@ describe("TenantNamespace", () => {
         });
     });
 
-    test("ResourceQuota client-quota is the tier catalog's", () => {
-        const quota = one(abc, T.ResourceQuota);
+    // The README's tier table, column by column: abc is premium, nordic standard, lumiere business.
+    test.each([
+        ["abc", "premium", { "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi", "requests.storage": "150Gi", persistentvolumeclaims: "10", "services.loadbalancers": "1", pods: "50" }],
+        ["nordic", "standard", { "requests.cpu": "1", "requests.memory": "2Gi", "limits.cpu": "2", "limits.memory": "4Gi", "requests.storage": "50Gi", persistentvolumeclaims: "5", "services.loadbalancers": "0", pods: "20" }],
+        ["lumiere", "business", { "requests.cpu": "12", "requests.memory": "24Gi", "limits.cpu": "24", "limits.memory": "48Gi", "requests.storage": "500Gi", persistentvolumeclaims: "30", "services.loadbalancers": "2", pods: "150" }],
+    ])("ResourceQuota client-quota of %s (%s) is the README's tier table", (id, _tier, hard) => {
+        const quota = one(ofTenant(euWest, id), T.ResourceQuota);
         expect(at(quota.inputs, "metadata", "name")).toBe("client-quota");
-        expect(at(quota.inputs, "spec")).toEqual({ hard: { ...PREMIUM.quota } });
+        expect(at(quota.inputs, "metadata", "namespace")).toBe(`e-commerce-client-${id}`);
+        expect(at(quota.inputs, "spec")).toEqual({ hard });
     });
 
-    test("LimitRange pod-limits is the tier catalog's, for containers", () => {
-        const limits = one(abc, T.LimitRange);
-        expect(at(limits.inputs, "metadata", "name")).toBe("pod-limits");
-        expect(at(limits.inputs, "spec")).toEqual({ limits: [{ type: "Container", ...PREMIUM.containerLimits }] });
+    test.each([
+        ["abc", "premium", { max: { cpu: "2", memory: "4Gi" }, min: { cpu: "100m", memory: "128Mi" }, default: { cpu: "500m", memory: "512Mi" }, defaultRequest: { cpu: "250m", memory: "256Mi" } }],
+        ["nordic", "standard", { max: { cpu: "1", memory: "2Gi" }, min: { cpu: "50m", memory: "64Mi" }, default: { cpu: "250m", memory: "256Mi" }, defaultRequest: { cpu: "100m", memory: "128Mi" } }],
+        ["lumiere", "business", { max: { cpu: "4", memory: "8Gi" }, min: { cpu: "100m", memory: "128Mi" }, default: { cpu: "1", memory: "1Gi" }, defaultRequest: { cpu: "500m", memory: "512Mi" } }],
+    ])("LimitRange pod-limits of %s (%s) is the README's tier table, for containers", (id, _tier, limits) => {
+        const range = one(ofTenant(euWest, id), T.LimitRange);
+        expect(at(range.inputs, "metadata", "name")).toBe("pod-limits");
+        expect(at(range.inputs, "spec")).toEqual({ limits: [{ type: "Container", ...limits }] });
     });
+
+    test.each([
+        ["abc", "30Gi", 3, 6, 30],
+        ["nordic", "10Gi", 2, 3, 14],
+        ["lumiere", "100Gi", 6, 15, 90],
+    ] as const)(
+        "%s: backup volume %s, HPA %d-%d replicas, %d days of daily backups (the tier table)",
+        (id, volume, min, max, days) => {
+            const own = ofTenant(euWest, id);
+            expect(at(one(own, T.PVC).inputs, "spec", "resources", "requests", "storage")).toBe(volume);
+            for (const h of ofType(own, T.HPA)) expect([at(h.inputs, "spec", "minReplicas"), at(h.inputs, "spec", "maxReplicas")]).toEqual([min, max]);
+            const script = (at(one(own, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command", 2) as string).split("\n");
+            expect(script).toContain(`find /backup/daily -name '*.sql.gz' -mtime +${days} -print -delete`);
+        },
+    );
 
     describe("NetworkPolicy client-isolation", () => {
         const policy = () => one(abc, T.NetworkPolicy);
@@ -154,11 +176,46 @@ describe("TenantNamespace", () => {
             return found;
         };
 
-        test("is the exported isolation spec, for both directions, on every pod of the namespace", () => {
+        test("is the README's policy (seed deviations 1-3), for both directions, on every pod of the namespace", () => {
+            const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
             expect(at(policy().inputs, "metadata", "name")).toBe("client-isolation");
-            expect(at(policy().inputs, "spec")).toEqual(isolationPolicySpec("ingress-nginx"));
-            expect(at(policy().inputs, "spec", "podSelector")).toEqual({});
-            expect(at(policy().inputs, "spec", "policyTypes")).toEqual(["Ingress", "Egress"]);
+            expect(at(policy().inputs, "spec")).toEqual({
+                podSelector: {},
+                policyTypes: ["Ingress", "Egress"],
+                ingress: [
+                    { from: [ns("ingress-nginx")] },
+                    { from: [{ podSelector: {} }] },
+                    { from: [{ ...ns("e-commerce-shared"), podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } }] },
+                ],
+                egress: [
+                    { to: [{ podSelector: {} }] },
+                    {
+                        to: [ns("e-commerce-shared")],
+                        ports: [
+                            { protocol: "TCP", port: 5672 },
+                            { protocol: "TCP", port: 3306 },
+                            { protocol: "TCP", port: 9000 },
+                        ],
+                    },
+                    {
+                        to: [ns("kube-system")],
+                        ports: [
+                            { protocol: "UDP", port: 53 },
+                            { protocol: "TCP", port: 53 },
+                        ],
+                    },
+                ],
+            });
+        });
+
+        test("egress to the shared namespace: TCP 5672 (RabbitMQ), 3306 (MySQL), 9000 (MinIO), and no other port", () => {
+            const egress = at(policy().inputs, "spec", "egress") as { to: unknown[]; ports?: { protocol: string; port: number }[] }[];
+            const shared = egress.filter((rule) => rule.to.some((peer) => at(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") === "e-commerce-shared"));
+            expect(shared).toHaveLength(1);
+            expect(shared[0].ports?.map((p) => `${p.protocol}/${p.port}`).sort()).toEqual(["TCP/3306", "TCP/5672", "TCP/9000"]);
+            // Every egress rule that leaves the namespace names its ports: none is open to all ports.
+            const leaving = egress.filter((rule) => rule.to.some((peer) => at(peer, "namespaceSelector") !== undefined));
+            expect(leaving.map((rule) => (rule.ports ?? []).length)).toEqual([3, 2]);
         });
 
         test("selects namespaces by kubernetes.io/metadata.name only, never by a `name` label", () => {
@@ -211,7 +268,11 @@ describe("TenantNamespace", () => {
         const role = one(abc, T.Role);
         expect(at(role.inputs, "metadata", "name")).toBe("client-admin");
         const rules = at(role.inputs, "rules") as { verbs: string[]; resources: string[] }[];
-        expect(rules).toEqual(clientAdminRules());
+        expect(rules).toEqual([
+            { apiGroups: [""], resources: ["pods", "pods/log", "services", "configmaps"], verbs: ["get", "list", "watch"] },
+            { apiGroups: ["apps"], resources: ["deployments", "replicasets"], verbs: ["get", "list", "watch"] },
+        ]);
+        expect(rules.flatMap((r) => r.resources)).not.toContain("*");
         expect(new Set(rules.flatMap((r) => r.verbs))).toEqual(new Set(["get", "list", "watch"]));
         expect(rules.flatMap((r) => r.resources)).not.toContain("secrets");
     });
@@ -248,7 +309,8 @@ describe("TenantNamespace", () => {
         const pvc = one(abc, T.PVC);
         expect(pvc.protect).toBe(true);
         expect(at(pvc.inputs, "metadata", "name")).toBe("backup-pvc");
-        expect(at(pvc.inputs, "spec", "resources", "requests", "storage")).toBe(`${PREMIUM.backupVolumeGiB}Gi`);
+        expect(at(pvc.inputs, "spec", "resources", "requests", "storage")).toBe("30Gi");
+        expect(at(pvc.inputs, "spec", "accessModes")).toEqual(["ReadWriteOnce"]);
     });
 
     describe("CronJob db-backup", () => {
@@ -268,12 +330,12 @@ describe("TenantNamespace", () => {
         test("the script dumps each of the 3 databases, with the password in MYSQL_PWD and pipefail", () => {
             expect(container().command).toEqual(["/bin/bash", "-c", expect.any(String)]); // bash: pipefail is not POSIX sh
             expect(script().split("\n")[0]).toBe("set -euo pipefail");
-            for (const service of SERVICES) expect(script()).toContain(databaseName("abc", service));
+            expect(script().split("\n").at(-1)).toBe('echo "backup of tenant abc complete: client_abc_auth_db, client_abc_products_db, client_abc_orders_db"');
             expect(script()).toContain("for svc in auth products orders; do");
             expect(script()).toContain('export MYSQL_PWD="$(cat "${creds}/DB_PASSWORD")"');
             expect(script()).not.toContain("-p$");
             expect(script()).not.toMatch(/--password/);
-            expect(script()).toContain(`-mtime +${PREMIUM.backupRetentionDays}`);
+            expect(script()).toContain("find /backup/daily -name '*.sql.gz' -mtime +30 -print -delete");
         });
 
         test("the pod satisfies Pod Security restricted", () => {
@@ -320,7 +382,23 @@ describe("TenantDatabase", () => {
             user: `client_abc_${service}_user`,
             host: "%",
             database: `client\\_abc\\_${service}\\_db`,
-            privileges: [...SERVICE_PRIVILEGES],
+            privileges: [
+                "SELECT",
+                "INSERT",
+                "UPDATE",
+                "DELETE",
+                "CREATE",
+                "ALTER",
+                "INDEX",
+                "DROP",
+                "REFERENCES",
+                "CREATE TEMPORARY TABLES",
+                "LOCK TABLES",
+                "EXECUTE",
+                "CREATE VIEW",
+                "SHOW VIEW",
+                "TRIGGER",
+            ],
         });
         const privileges = grant.inputs.privileges as string[];
         for (const p of ["ALL", "ALL PRIVILEGES", "GRANT OPTION", "SUPER", "FILE", "PROCESS", "CREATE USER", "RELOAD", "SHUTDOWN"]) {
@@ -428,6 +506,32 @@ describe("TenantBucket", () => {
         }
     });
 
+    test("each bucket's logical name is <tenant>-<purpose>, never a position", () => {
+        expect(Object.fromEntries(ofType(abc, T.S3Bucket).map((b) => [b.name, b.inputs.bucket]))).toEqual({
+            "abc-newsletters": "client-abc-newsletters",
+            "abc-products": "client-abc-products",
+            "abc-sav": "client-abc-sav",
+        });
+    });
+
+    test("reordering the purpose list keeps every bucket's URN and name", async () => {
+        const record = async (purposes: readonly string[]) => {
+            jest.doMock("../../../lib/naming", () => ({ ...jest.requireActual("../../../lib/naming"), BUCKET_PURPOSES: purposes }));
+            try {
+                const recorded = await recordComponent(() => {
+                    const { TenantBucket } = require("../../../components/tenantBucket") as typeof import("../../../components/tenantBucket");
+                    new TenantBucket("kiwi", { tenantId: "kiwi", namespace: "e-commerce-client-kiwi" });
+                });
+                return Object.fromEntries(recorded.filter((r) => r.type === T.S3Bucket).map((r) => [r.name, r.serialized.bucket]));
+            } finally {
+                jest.dontMock("../../../lib/naming");
+            }
+        };
+        const expected = { "kiwi-newsletters": "client-kiwi-newsletters", "kiwi-products": "client-kiwi-products", "kiwi-sav": "client-kiwi-sav" };
+        expect(await record(["products", "sav", "newsletters"])).toEqual(expected);
+        expect(await record(["newsletters", "sav", "products"])).toEqual(expected);
+    }, SYNTH_TIMEOUT_MS);
+
     test("the app user's policy allows exactly Get/Put/DeleteObject on the objects of its 3 buckets", () => {
         const policy = one(abc, T.IamPolicy);
         expect(policy.inputs.name).toBe("client-abc-app-objects");
@@ -438,7 +542,6 @@ describe("TenantBucket", () => {
         expect(statement.Effect).toBe("Allow");
         expect(statement.Principal).toBeUndefined();
         expect([...(statement.Action as string[])].sort()).toEqual(["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]);
-        expect([...(statement.Action as string[])].sort()).toEqual([...OBJECT_ACTIONS].sort());
         expect([...(statement.Resource as string[])].sort()).toEqual([
             "arn:aws:s3:::client-abc-newsletters/*",
             "arn:aws:s3:::client-abc-products/*",

@@ -81,6 +81,108 @@ describe("the catalog", () => {
     });
 });
 
+describe("the README's tier table, literally, for every tier", () => {
+    // Each row of the README's "Tiers" table, column standard / premium / business.
+    test.each([
+        [
+            "standard",
+            {
+                tier: "standard",
+                allocation: { cpu: 2, memoryGiB: 4 },
+                quota: {
+                    "requests.cpu": "1",
+                    "requests.memory": "2Gi",
+                    "limits.cpu": "2",
+                    "limits.memory": "4Gi",
+                    "requests.storage": "50Gi",
+                    persistentvolumeclaims: "5",
+                    "services.loadbalancers": "0",
+                    pods: "20",
+                },
+                containerLimits: {
+                    max: { cpu: "1", memory: "2Gi" },
+                    min: { cpu: "50m", memory: "64Mi" },
+                    default: { cpu: "250m", memory: "256Mi" },
+                    defaultRequest: { cpu: "100m", memory: "128Mi" },
+                },
+                replicas: { min: 2, max: 3 },
+                storageGiB: 50,
+                backupVolumeGiB: 10,
+                backupRetentionDays: 14,
+                baseFeeEur: 49.99,
+            },
+        ],
+        [
+            "premium",
+            {
+                tier: "premium",
+                allocation: { cpu: 6, memoryGiB: 12 },
+                quota: {
+                    "requests.cpu": "4",
+                    "requests.memory": "8Gi",
+                    "limits.cpu": "8",
+                    "limits.memory": "16Gi",
+                    "requests.storage": "150Gi",
+                    persistentvolumeclaims: "10",
+                    "services.loadbalancers": "1",
+                    pods: "50",
+                },
+                containerLimits: {
+                    max: { cpu: "2", memory: "4Gi" },
+                    min: { cpu: "100m", memory: "128Mi" },
+                    default: { cpu: "500m", memory: "512Mi" },
+                    defaultRequest: { cpu: "250m", memory: "256Mi" },
+                },
+                replicas: { min: 3, max: 6 },
+                storageGiB: 150,
+                backupVolumeGiB: 30,
+                backupRetentionDays: 30,
+                baseFeeEur: 124.99,
+            },
+        ],
+        [
+            "business",
+            {
+                tier: "business",
+                allocation: { cpu: 12, memoryGiB: 24 },
+                quota: {
+                    "requests.cpu": "12",
+                    "requests.memory": "24Gi",
+                    "limits.cpu": "24",
+                    "limits.memory": "48Gi",
+                    "requests.storage": "500Gi",
+                    persistentvolumeclaims: "30",
+                    "services.loadbalancers": "2",
+                    pods: "150",
+                },
+                containerLimits: {
+                    max: { cpu: "4", memory: "8Gi" },
+                    min: { cpu: "100m", memory: "128Mi" },
+                    default: { cpu: "1", memory: "1Gi" },
+                    defaultRequest: { cpu: "500m", memory: "512Mi" },
+                },
+                replicas: { min: 6, max: 15 },
+                storageGiB: 500,
+                backupVolumeGiB: 100,
+                backupRetentionDays: 90,
+                baseFeeEur: 349.99,
+            },
+        ],
+    ] as const)("%s", (tier, expected) => {
+        expect(tierSpec(tier)).toEqual(expected);
+    });
+
+    test("the tier order and ranks: standard 0, premium 1, business 2", () => {
+        expect(tierRank("standard")).toBe(0);
+        expect(tierRank("premium")).toBe(1);
+        expect(tierRank("business")).toBe(2);
+        expect(isTier("standard")).toBe(true);
+        expect(isTier("business")).toBe(true);
+        expect(isTier("Premium")).toBe(false);
+        expect(isTier(1)).toBe(false);
+    });
+});
+
 /** Every number a tier is sold or enforced by, as [what, value]. */
 function quantities(tier: Tier): [string, number][] {
     const spec = tierSpec(tier);
