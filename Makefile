@@ -8,7 +8,7 @@ export PATH := $(NODE_BIN):$(PATH)
 NPM := node $(shell bash $(ROOT)/scripts/npm-cli.sh)
 JEST := node node_modules/jest/bin/jest.js
 
-.PHONY: deps typecheck lint test test-unit test-contract test-engine test-api toolchain local-up local-down demo synth bench bench-webhooks actionlint clean
+.PHONY: deps typecheck lint format mutation test test-unit test-contract test-engine test-api toolchain local-up local-down demo synth bench bench-webhooks actionlint clean
 
 node_modules/.deps-stamp: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
@@ -17,10 +17,19 @@ node_modules/.deps-stamp: package.json package-lock.json
 deps: node_modules/.deps-stamp
 
 typecheck: deps
-	node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit --noCheck false
+	node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit
 
+# Typed lint (the dependency rule included, see CONTRIBUTING.md) and the formatting check.
 lint: deps
 	node node_modules/eslint/bin/eslint.js --max-warnings 0 .
+	node node_modules/prettier/bin/prettier.cjs --check --log-level warn .
+
+format: deps
+	node node_modules/prettier/bin/prettier.cjs --write --log-level warn .
+
+# Mutation testing of the unit suite (a benchmark, not part of `make test`): test/MUTATION.md.
+mutation: deps
+	node node_modules/@stryker-mutator/core/bin/stryker.js run
 
 test-unit: deps
 	$(JEST) --selectProjects unit

@@ -18,7 +18,7 @@ import { readManifestSource } from "./files";
 
 /** Runs `tasks` with at most `limit` at a time. */
 async function pool<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
-    const results: T[] = new Array(tasks.length);
+    const results = new Array<T>(tasks.length);
     let next = 0;
     await Promise.all(
         Array.from({ length: Math.min(limit, tasks.length) }, async () => {

@@ -102,5 +102,5 @@ export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
             if (meta) steps.push({ op: meta.op, urn: meta.urn, type: meta.type, diffs: meta.diffs, detailedDiff: meta.detailedDiff });
         },
     });
-    return { stack: options.stack, drifted: driftFromSteps(steps), summary: { ...result.changeSummary } as Record<string, number> };
+    return { stack: options.stack, drifted: driftFromSteps(steps), summary: { ...result.changeSummary } };
 }

@@ -151,7 +151,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
     pulumi.runtime.setAllConfig(config, secretKeys);
     await pulumi.runtime.setMocks(
         {
-            newResource: (args) => ({ id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) }),
+            newResource: (args) => ({ id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs as Record<string, unknown>) }),
             call: (args) => {
                 throw new Error(`synth: unexpected provider function call ${args.token}`);
             },
@@ -188,7 +188,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
         const response = new resproto.RegisterResourceResponse();
         response.setUrn(urn);
         response.setId(`${req.getName()}-id`);
-        if (object) response.setObject(object as Parameters<typeof response.setObject>[0]);
+        if (object) response.setObject(object);
         queueMicrotask(() => cb(null, response));
         return undefined;
     };

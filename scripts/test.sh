@@ -13,13 +13,16 @@ rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 jest_project() { "${JEST[@]}" --selectProjects "$1" "${@:2}" --json --outputFile="$RESULTS/$1.json"; }
 declare -a TIMINGS=()
 started_services=0
+current_step=""
 
 step() {
   local name="$1"; shift
   local t0=$SECONDS
+  current_step="$name"
   echo "==> $name"
   "$@"
   TIMINGS+=("$(printf '%-28s %5ds' "$name" $((SECONDS - t0)))")
+  current_step=""
 }
 
 finish() {
@@ -30,22 +33,28 @@ finish() {
   echo
   echo "==> timings"
   for t in "${TIMINGS[@]}"; do echo "    $t"; done
-  # One closing line over every jest project that ran: "N passed, N failed".
+  if [ "$rc" != 0 ] && [ -n "$current_step" ]; then echo "==> failed: $current_step (exit $rc)"; fi
+  # The very last line of the output: "N passed, N failed" over every jest
+  # project that ran; a failed step that is not a jest project (typecheck,
+  # lint, API fuzzing, a service that would not start) counts as one failure.
   node -e '
-    const fs = require("fs"), dir = process.argv[1];
+    const fs = require("fs"), dir = process.argv[1], rc = Number(process.argv[2]), step = process.argv[3];
     let passed = 0, failed = 0;
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
       const r = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"));
       passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
     }
-    console.log(`\ntests: ${passed} passed, ${failed} failed`);
-  ' "$RESULTS" || true
+    if (rc !== 0 && failed === 0) failed = 1;
+    console.log("");
+    console.log(`${passed} passed, ${failed} failed`);
+  ' "$RESULTS" "$rc" "$current_step" || echo "0 passed, 1 failed"
   exit $rc
 }
 trap finish EXIT
 
-step "typecheck" node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit --noCheck false
+step "typecheck" node node_modules/typescript/bin/tsc -p tsconfig.json --noEmit
 step "lint" node node_modules/eslint/bin/eslint.js --max-warnings 0 .
+step "format check" node node_modules/prettier/bin/prettier.cjs --check --log-level warn .
 step "actionlint" bash scripts/actionlint.sh
 step "unit tests" jest_project unit
 step "api fuzzing" bash scripts/schemathesis.sh

@@ -12,7 +12,8 @@ import * as rabbitmq from "@pulumi/rabbitmq";
 import * as path from "node:path";
 import type { SharedRegionArgs } from "../components/sharedRegion";
 import type { TenantArgs } from "../components/tenant";
-import { loadManifest, ManifestError, type Manifest, type TenantSpec } from "../lib/manifest";
+import { ManifestError, type Manifest, type TenantSpec } from "../lib/manifest";
+import { loadManifest } from "../core/manifestSource";
 import { residencyConflicts } from "../lib/residency";
 import { CONFIG_NAMESPACE, SECRET_KEYS, StackConfigError, namespacedConfig, parseStackConfig, requiredSecrets, type StackConfig } from "./config";
 

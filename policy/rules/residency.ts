@@ -3,7 +3,7 @@
  * deployed by the stack is, in the manifest, a tenant of the stack's region.
  */
 import { REGION_LABEL } from "../../lib/labels";
-import { K8S, indexByUrn, labelsOf, metadata, obj, str, tenantOf, type Rule, type RuleContext, type Subject, type Violation } from "../model";
+import { K8S, indexByUrn, labelsOf, metadata, obj, tenantOf, type Rule, type RuleContext, type Subject, type Violation } from "../model";
 
 export const NAME = "tenant-region-residency";
 
@@ -35,8 +35,8 @@ export function checkResidency(subjects: readonly Subject[], ctx: RuleContext): 
         const label = labelsOf(s)?.[REGION_LABEL];
         if (label === undefined) {
             violations.push({ policy: NAME, urn: s.urn, message: `${s.name} of tenant "${tenant}" has no ${REGION_LABEL} label; this stack is region ${region}. Fix: build its labels with tenantLabels().` });
-        } else if (str(label) !== undefined && label !== region) {
-            violations.push({ policy: NAME, urn: s.urn, message: `${s.name} of tenant "${tenant}" is labelled ${REGION_LABEL}=${String(label)} but this stack is region ${region}: data never leaves its region.` });
+        } else if (typeof label === "string" && label !== region) {
+            violations.push({ policy: NAME, urn: s.urn, message: `${s.name} of tenant "${tenant}" is labelled ${REGION_LABEL}=${label} but this stack is region ${region}: data never leaves its region.` });
         }
     }
     if (ctx.manifestRegions !== undefined) {

@@ -83,10 +83,10 @@ async function decide(tenant: string, action: string, resource: string): Promise
             resource: { accountId: ACCOUNT, resource },
             contextVariables: {},
         },
-    } as Simulation;
+    };
     const result = await runSimulation(simulation, {});
     if (result.resultType === "error") throw new Error(`simulation of ${action} on ${resource} is invalid: ${JSON.stringify(result.errors)}`);
-    return result.overallResult as Decision;
+    return result.overallResult;
 }
 
 const other = (tenant: string) => (tenant === TENANT_A ? TENANT_B : TENANT_A);

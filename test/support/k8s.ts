@@ -85,7 +85,7 @@ export class KubeClient {
 
     /** The items of a list. */
     async list(apiPath: string): Promise<KubeObject[]> {
-        return ((await this.get<{ items: KubeObject[] }>(apiPath)).items ?? []) as KubeObject[];
+        return ((await this.get<{ items: KubeObject[] }>(apiPath)).items ?? []);
     }
 
     /** Whether `user` in `groups` may `verb` the resource, by the API server's authorizer (SubjectAccessReview). */

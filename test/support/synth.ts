@@ -152,7 +152,7 @@ export function physicalName(r: SynthResource): string | undefined {
     const i = r.inputs;
     const candidates = [at(i, "metadata", "name"), i.bucket, i.user, i.name, i.database];
     const name = candidates.find((c) => typeof c === "string");
-    return name as string | undefined;
+    return name;
 }
 
 /** A registration as the engine receives it: inputs serialized, secrets still wrapped. */

@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { SHIPPED_MANIFEST, tempDir, withTenant, shippedEntries, writeManifest } from "../../support/manifests";
 import { PROJECT_DIR, SYNTH_TIMEOUT_MS } from "../../support/synth";
-import { formatIssue, loadManifest, validateManifest } from "../../../lib/manifest";
+import { formatIssue, validateManifest } from "../../../lib/manifest";
+import { loadManifest } from "../../../core/manifestSource";
 
 interface Run {
     readonly code: number;

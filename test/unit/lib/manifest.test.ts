@@ -6,7 +6,8 @@ import fc from "fast-check";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SHIPPED_MANIFEST, manifestYaml, shippedEntries, tempDir } from "../../support/manifests";
-import { ManifestError, deletionDate, formatIssue, formatIssues, isCalendarDate, isDnsName, loadManifest, validateManifest, type ManifestIssue } from "../../../lib/manifest";
+import { ManifestError, deletionDate, formatIssue, formatIssues, isCalendarDate, isDnsName, validateManifest, type ManifestIssue } from "../../../lib/manifest";
+import { loadManifest } from "../../../core/manifestSource";
 import { REGIONS } from "../../../lib/regions";
 import { TIERS } from "../../../lib/tiers";
 

@@ -7,7 +7,8 @@
 import { SHIPPED_MANIFEST } from "../../support/manifests";
 import { DATA_TYPES, SYNTH_TIMEOUT_MS, T, at, ofType, synth, walk, type SynthResource, type SynthResult } from "../../support/synth";
 import { REGION_LABEL } from "../../../lib/labels";
-import { loadManifest, type TenantSpec } from "../../../lib/manifest";
+import { type TenantSpec } from "../../../lib/manifest";
+import { loadManifest } from "../../../core/manifestSource";
 import {
     BUCKET_PURPOSES,
     DEFAULT_QUEUES,

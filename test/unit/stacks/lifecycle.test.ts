@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import { SHIPPED_MANIFEST, shippedEntries, tempDir, withTenant, writeManifest, type RawTenant } from "../../support/manifests";
 import { DATA_TYPES, SYNTH_TIMEOUT_MS, T, at, byUrn, ofTenant, ofType, one, physicalName, synth, walk, type SynthResource, type SynthResult } from "../../support/synth";
-import { loadManifest } from "../../../lib/manifest";
+import { loadManifest } from "../../../core/manifestSource";
 import { parseStackConfig, StackConfigError } from "../../../stacks/config";
 import { tierSpec } from "../../../lib/tiers";
 
@@ -36,7 +36,7 @@ const VARIANTS = {
             department: "toys",
             createdDate: "2025-12-01",
             status: "active",
-        } as RawTenant,
+        },
     ],
 } satisfies Record<string, RawTenant[]>;
 
