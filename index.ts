@@ -1,29 +1,43 @@
 /**
- * Collect & Verything tenant platform: one region stack.
+ * Collect & Verything tenant platform: one region stack, or one shard of it.
  *
  * Wiring only: read the stack's typed config, load and validate the whole
- * manifest, then one Tenant per tenant of this region. Everything else lives
- * in lib/ (pure rules), components/ (the resources) and stacks/ (config,
- * providers).
+ * manifest, then one Tenant per tenant this stack holds (the region's, or its
+ * shard's). Everything else lives in lib/ (pure rules), components/ (the
+ * resources) and stacks/ (config, providers, which stack holds what).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { SharedRegion, Tenant } from "./components";
 import { namespaceName } from "./lib/naming";
-import { checkResidency, createProviders, leanStackTraces, loadStackManifest, readStackConfig, regionTenants, sharedRegionArgs, tenantArgs, withInputErrors, withTenantContext } from "./stacks/program";
+import {
+    checkResidency,
+    createProviders,
+    declaresSharedRegion,
+    holderStacks,
+    leanStackTraces,
+    loadStackManifest,
+    readStackConfig,
+    sharedRegionArgs,
+    stackTenants,
+    tenantArgs,
+    withInputErrors,
+    withTenantContext,
+} from "./stacks/program";
 
 leanStackTraces();
 const stack = pulumi.getStack();
 const projectDir = __dirname;
-const { config, secrets } = withInputErrors(() => readStackConfig(stack));
+const { config, secrets, role } = withInputErrors(() => readStackConfig(stack, projectDir));
 const manifest = withInputErrors(() => loadStackManifest(config, projectDir));
 const providers = createProviders(config, secrets, projectDir);
 
-new SharedRegion(config.region, sharedRegionArgs(config), { providers });
+if (declaresSharedRegion(role)) new SharedRegion(config.region, sharedRegionArgs(config), { providers });
 
-const deployed = regionTenants(manifest, config);
+const deployed = withInputErrors(() => stackTenants(manifest, config, role));
 
 async function main() {
-    await checkResidency(config, deployed);
+    const qualify = (name: string) => `${pulumi.getOrganization()}/${pulumi.getProject()}/${name}`;
+    await checkResidency(config.region, deployed, holderStacks(config, role, qualify));
     for (const tenant of deployed) {
         withTenantContext(tenant.id, () => new Tenant(tenant.id, tenantArgs(tenant, config), { providers }));
         // Let this tenant's registrations flow before building the next:
@@ -32,6 +46,8 @@ async function main() {
     }
     return {
         region: config.region,
+        shard: role.kind === "shard" ? role.index : null,
+        shards: config.shards,
         tenantCount: deployed.length,
         tenants: Object.fromEntries(
             deployed.map((t) => [t.id, { namespace: namespaceName(t.id), tier: t.tier, status: t.status, hosts: [t.domain, ...t.customDomains] }]),

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { parseShardStack } from "../lib/shards";
 import { CONFIG_NAMESPACE, SECRET_KEYS, parseStackConfig, type StackConfig } from "../stacks/config";
 import { listStacks, PROJECT_DIR } from "./project";
 
@@ -23,6 +24,26 @@ export interface StackFileOptions {
 /** The path of a stack's settings file. */
 export function stackFilePath(stack: string, opts: StackFileOptions = {}): string {
     return opts.configFile ? path.resolve(opts.configFile) : path.join(opts.projectDir ?? PROJECT_DIR, `Pulumi.${stack}.yaml`);
+}
+
+/**
+ * What a stack is to the project: a region stack (it has its own settings
+ * file), or shard `index` of a region stack (`<region stack>-sNN`, whose
+ * settings come from the region's file; README, "Region shards").
+ */
+export type StackRole = { readonly kind: "region"; readonly stack: string } | { readonly kind: "shard"; readonly stack: string; readonly regionStack: string; readonly index: number };
+
+/** The role of `stack`: a shard when its name is `<s>-sNN` and `<s>` has a settings file. */
+export function stackRole(stack: string, opts: StackFileOptions = {}): StackRole {
+    const shard = parseShardStack(stack);
+    if (shard && !opts.configFile && fs.existsSync(stackFilePath(shard.regionStack, opts))) return { kind: "shard", stack, ...shard };
+    return { kind: "region", stack };
+}
+
+/** The stack whose settings file describes `stack`: itself, or its region stack when it is a shard. */
+export function settingsStack(stack: string, opts: StackFileOptions = {}): string {
+    const role = stackRole(stack, opts);
+    return role.kind === "shard" ? role.regionStack : stack;
 }
 
 /** One config entry of a stack file: its full key (`namespace:key`), and its value or that it is a `secure:` ciphertext. */
@@ -65,10 +86,11 @@ export function projectValues(stack: string, opts: StackFileOptions = {}): Recor
     return out;
 }
 
-/** The stack's configuration, parsed and checked with the program's own schema (secrets are not needed for it). */
+/** The stack's configuration (a shard's: its region's), parsed and checked with the program's own schema (secrets are not needed for it). */
 export function loadStackConfig(stack: string, opts: StackFileOptions = {}): StackConfig {
-    requireStackFile(stack, opts);
-    return parseStackConfig(stack, projectValues(stack, opts));
+    const source = settingsStack(stack, opts);
+    requireStackFile(source, opts);
+    return parseStackConfig(source, projectValues(source, opts));
 }
 
 /**
@@ -80,7 +102,10 @@ export function runtimeConfig(stack: string, opts: StackFileOptions = {}): { con
     const config: Record<string, string> = {};
     const secretKeys: string[] = [];
     const placeholder = (key: string) => `synth-placeholder-${key.slice(key.indexOf(":") + 1)}`;
-    for (const e of requireStackFile(stack, opts)) {
+    const role = stackRole(stack, opts);
+    // A shard needs no file of its own: its settings are its region's (secrets are placeholders either way).
+    const entries = role.kind === "shard" ? requireStackFile(role.regionStack, opts).filter((e) => !e.secure) : requireStackFile(stack, opts);
+    for (const e of entries) {
         if (e.secure) {
             config[e.key] = placeholder(e.key);
             secretKeys.push(e.key);

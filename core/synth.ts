@@ -91,9 +91,6 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
             return { ...inputs, result: `synth-generated-password-${name}` };
         case "minio:index/s3Bucket:S3Bucket":
             return { ...inputs, arn: `arn:aws:s3:::${String(inputs.bucket)}` };
-        case "pulumi:pulumi:StackReference":
-            // Offline: peer region stacks report no tenants.
-            return { ...inputs, outputs: {}, secretOutputNames: [] };
         case "aws:secretsmanager/secret:Secret":
             return { ...inputs, arn: `arn:aws:secretsmanager:region:000000000000:secret:${String(inputs.name)}` };
         default:
@@ -153,12 +150,20 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
         {
             newResource: (args) => ({ id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs as Record<string, unknown>) }),
             call: (args) => {
+                // Offline, the other stacks (peer regions, sibling shards) do not exist: they hold no tenant.
+                // (The SDK rethrows an invoke's error from its gRPC `details`, as the engine sends them.)
+                if (args.token === "pulumi:pulumi:readStackOutputs") {
+                    const message = `unknown stack "${String(args.inputs.name)}"`;
+                    throw Object.assign(new Error(message), { details: message });
+                }
                 throw new Error(`synth: unexpected provider function call ${args.token}`);
             },
         },
         PROJECT_NAME,
         options.stack,
         false,
+        // The organization a self-managed backend reports (stack references are `organization/<project>/<stack>`).
+        "organization",
     );
 
     const registrations: Registration[] = [];

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { DEFAULT_QUEUES, DEFAULT_SERVICES, SERVICE_NAME_PATTERN, maxTenantIdLength } from "../lib/naming";
 import { REGIONS, isRegion } from "../lib/regions";
+import { MAX_SHARDS } from "../lib/shards";
 
 /** The config namespace: the project name in Pulumi.yaml. */
 export const CONFIG_NAMESPACE = "tenant-platform";
@@ -74,6 +75,12 @@ export const stackConfigSchema = z
         aws: z.object({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/), secretStoreServiceAccount: z.string().default("external-secrets") }).strict().optional(),
         /** Fully qualified names of the other region stacks, checked so that no tenant is deployed in two regions. */
         peerStacks: z.array(z.string().min(1)).default([]),
+        /**
+         * Shard stacks the region's tenants are spread over (README, "Region shards"). 1: the region
+         * stack deploys everything. K > 1: the region stack keeps the shared resources and the tenants
+         * live in `<region stack>-s00` … `-s<K-1>`. Change it only with `tenantctl reshard`.
+         */
+        shards: z.number().int().min(1).max(MAX_SHARDS).default(1),
         backup: z
             .object({ image: z.string().default("mysql:8.0"), uid: z.number().int().positive().default(999) })
             .strict()

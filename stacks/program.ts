@@ -15,13 +15,24 @@ import type { TenantArgs } from "../components/tenant";
 import { ManifestError, type Manifest, type TenantSpec } from "../lib/manifest";
 import { loadManifest } from "../core/manifestSource";
 import { residencyConflicts } from "../lib/residency";
+import { assignShards, shardStackName } from "../lib/shards";
+import { projectValues, stackRole, type StackRole } from "../core/stackFile";
 import { CONFIG_NAMESPACE, SECRET_KEYS, StackConfigError, namespacedConfig, parseStackConfig, requiredSecrets, type StackConfig } from "./config";
 
 export type StackSecrets = Partial<Record<keyof typeof SECRET_KEYS, pulumi.Output<string>>>;
 
 /** Reads and validates this stack's `tenant-platform:*` config, and its secrets as Pulumi secrets. */
-export function readStackConfig(stack: string): { config: StackConfig; secrets: StackSecrets } {
-    const config = parseStackConfig(stack, namespacedConfig(pulumi.runtime.allConfig()));
+export function readStackConfig(stack: string, projectDir: string): { config: StackConfig; secrets: StackSecrets; role: StackRole } {
+    const role = stackRole(stack, { projectDir });
+    const own = namespacedConfig(pulumi.runtime.allConfig());
+    const source = role.kind === "shard" ? role.regionStack : stack;
+    const raw = role.kind === "shard" ? shardConfig(role, projectValues(role.regionStack, { projectDir }), projectValues(stack, { projectDir }), own) : own;
+    const config = parseStackConfig(source, raw);
+    if (role.kind === "shard" && (config.shards === 1 || role.index >= config.shards)) {
+        throw new StackConfigError(stack, [
+            `stack ${stack} is not a shard of ${role.regionStack}: ${CONFIG_NAMESPACE}:shards is ${config.shards} in Pulumi.${role.regionStack}.yaml, so its shard stacks are ${config.shards === 1 ? "none (the region stack deploys every tenant)" : `${shardStackName(role.regionStack, 0)} … ${shardStackName(role.regionStack, config.shards - 1)}`}. Fix: select one of those stacks, or change the count with tenantctl reshard`,
+        ]);
+    }
     const pulumiConfig = new pulumi.Config(CONFIG_NAMESPACE);
     const secrets: StackSecrets = {};
     const missing: string[] = [];
@@ -36,10 +47,36 @@ export function readStackConfig(stack: string): { config: StackConfig; secrets: 
             missing.map((key) => `${CONFIG_NAMESPACE}:${key} is not set. Fix: pulumi config set --secret --stack ${stack} ${CONFIG_NAMESPACE}:${key} <password>`),
         );
     }
-    return { config, secrets };
+    return { config, secrets, role };
 }
 
-/** The manifest, validated with this stack's service list. Paths are relative to the project directory. */
+/** Keys a shard stack's own config may set: its secrets, and the manifest (the service deploys its own copy). */
+const SHARD_OWN_KEYS = new Set<string>([...Object.keys(SECRET_KEYS), "manifest"]);
+
+/**
+ * A shard's configuration: its region's settings file, under the config the
+ * engine gave the run (the shard's secrets; the service's and synth's
+ * overrides). The shard's own settings file may hold its secrets and a
+ * manifest override, and nothing else that differs from the region's file:
+ * the region's file is the one description of the region.
+ */
+export function shardConfig(
+    role: Extract<StackRole, { kind: "shard" }>,
+    region: Record<string, unknown>,
+    shardFile: Record<string, unknown>,
+    runtime: Record<string, unknown>,
+): Record<string, unknown> {
+    const problems: string[] = [];
+    for (const [key, value] of Object.entries(shardFile)) {
+        if (SHARD_OWN_KEYS.has(key) || JSON.stringify(value) === JSON.stringify(region[key])) continue;
+        problems.push(
+            `${CONFIG_NAMESPACE}:${key} is set in Pulumi.${role.stack}.yaml (${JSON.stringify(value)}) but differs from Pulumi.${role.regionStack}.yaml (${JSON.stringify(region[key]) ?? "unset"}). Fix: a shard takes its settings from its region's file; remove it from the shard (pulumi config rm --stack ${role.stack} ${CONFIG_NAMESPACE}:${key}) and set it in Pulumi.${role.regionStack}.yaml`,
+        );
+    }
+    if (problems.length > 0) throw new StackConfigError(role.stack, problems);
+    return { ...region, ...runtime };
+}
+
 export function loadStackManifest(config: StackConfig, projectDir: string): Manifest {
     return loadManifest(path.resolve(projectDir, config.manifest), { services: config.services });
 }
@@ -47,6 +84,46 @@ export function loadStackManifest(config: StackConfig, projectDir: string): Mani
 /** The tenants this stack deploys: those of its own region, in manifest order. */
 export function regionTenants(manifest: Manifest, config: StackConfig): TenantSpec[] {
     return manifest.tenants.filter((t) => t.region === config.region);
+}
+
+/**
+ * The tenants a stack declares: with one shard, the region stack declares the
+ * region's every tenant; with more, the region stack declares none (only the
+ * shared resources) and each shard stack exactly its own.
+ */
+export function stackTenants(manifest: Manifest, config: StackConfig, role: StackRole): TenantSpec[] {
+    const region = regionTenants(manifest, config);
+    if (config.shards === 1) return region;
+    let assignment: string[][];
+    try {
+        assignment = assignShards(region, config.shards);
+    } catch (err) {
+        throw new StackConfigError(role.stack, [`${err instanceof Error ? err.message : String(err)}. Fix: change the shard count only with tenantctl reshard, which moves the tenants and rewrites their shard`]);
+    }
+    if (role.kind === "region") return [];
+    const assigned = new Set(assignment[role.index]);
+    return region.filter((t) => assigned.has(t.id));
+}
+
+/** Whether this stack declares the region's shared resources (the e-commerce-shared namespace, the secret store). */
+export function declaresSharedRegion(role: StackRole): boolean {
+    return role.kind === "region";
+}
+
+/**
+ * The other stacks that may hold tenants this stack must not declare: the
+ * peer regions, and the region's own other stacks (its region stack and its
+ * other shards), so that neither a region move nor a shard change made by
+ * editing config instead of `tenantctl reshard` can declare a tenant twice.
+ */
+export function holderStacks(config: StackConfig, role: StackRole, qualify: (stack: string) => string): string[] {
+    const regionStack = role.kind === "shard" ? role.regionStack : role.stack;
+    const own: string[] = [];
+    if (config.shards > 1) {
+        if (role.kind === "shard") own.push(regionStack);
+        for (let i = 0; i < config.shards; i++) if (role.kind !== "shard" || i !== role.index) own.push(shardStackName(regionStack, i));
+    }
+    return [...config.peerStacks, ...own.map(qualify)];
 }
 
 /**
@@ -175,19 +252,36 @@ export function withTenantContext<T>(tenantId: string, fn: () => T): T {
 }
 
 /**
- * Refuses, before any tenant resource is declared, to deploy a tenant that a
- * peer region stack still holds (a region move). Reads each peer's `tenants`
- * output through a StackReference.
+ * Refuses, before any tenant resource is declared, to deploy a tenant that
+ * another stack still holds: a peer region (a region move) or another stack of
+ * the region (a shard change made without `tenantctl reshard`). Reads each
+ * holder's `tenants` output.
  */
-export async function checkResidency(config: StackConfig, tenants: readonly TenantSpec[]): Promise<void> {
-    if (config.peerStacks.length === 0) return;
-    const peers = await Promise.all(
-        config.peerStacks.map(async (name) => {
-            const ref = new pulumi.StackReference(`peer-${name.split("/").pop()}`, { name });
-            const details = await ref.getOutputDetails("tenants");
-            return { stack: name, tenants: (details.value ?? undefined) as Record<string, unknown> | undefined };
-        }),
-    );
-    const problems = residencyConflicts(config.region, tenants, peers);
+export async function checkResidency(region: string, tenants: readonly TenantSpec[], holders: readonly string[]): Promise<void> {
+    if (holders.length === 0 || tenants.length === 0) return;
+    const peers = await Promise.all(holders.map(async (name) => ({ stack: name, tenants: await stackTenantsOutput(name) })));
+    const problems = residencyConflicts(region, tenants, peers);
     if (problems.length > 0) throw new pulumi.RunError(`data residency: ${problems.length} tenant(s) refused; nothing was applied:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+}
+
+/** The engine's builtin function behind StackReference: it reads another stack's outputs. */
+export const READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs";
+
+/**
+ * Another stack's `tenants` output, or undefined when that stack does not
+ * exist yet. A StackReference to a missing stack fails the whole update
+ * (pulumi/pulumi#19202), so the first region or shard could never be deployed
+ * alone; the same read as an invoke fails with "unknown stack", which is
+ * caught: a stack that does not exist holds no tenant. Any other failure
+ * (backend unreachable, no permission) is not caught.
+ */
+async function stackTenantsOutput(name: string): Promise<Record<string, unknown> | undefined> {
+    try {
+        const result = (await pulumi.runtime.invoke(READ_STACK_OUTPUTS, { name })) as { outputs?: Record<string, unknown> };
+        const tenants = result.outputs?.tenants;
+        return tenants !== null && typeof tenants === "object" ? (tenants as Record<string, unknown>) : undefined;
+    } catch (err) {
+        if (/unknown stack/i.test(err instanceof Error ? err.message : String(err))) return undefined;
+        throw err;
+    }
 }
