@@ -1,19 +1,18 @@
 /**
  * `tenantctl bench-webhooks`: the service's figures.
  * 1. Acknowledgement latency: autocannon at a fixed rate on loopback against
- *    the service in its own process (automation/fakeServe.ts: the deployment
- *    is asynchronous and not part of the acknowledgement, so a fake deployer
- *    stands in). Every request is a distinct, signed `subscription.updated`
+ *    the service in its own process (`tenantctl serve --fake-deployer`,
+ *    service/launch.ts: the deployment is asynchronous and not part of the
+ *    acknowledgement, so a fake deployer stands in). Every request is a distinct, signed `subscription.updated`
  *    that really changes tenants.yaml (tier toggled). Also reports the group
  *    commit's batch sizes and validator runs, from the service's /metrics.
  * 2. On the real engine (local stack, a temp file:// backend), in a region
- *    that already holds N tenants (cli/bench.ts syntheticManifest): webhook
+ *    that already holds N tenants (bench/syntheticManifest.ts): webhook
  *    `subscription.created` to namespace Active and to job end, with a
  *    targeted update and with a full one, then a full preview after each
  *    (the targeted update must leave nothing behind).
  */
 import autocannon from "autocannon";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
@@ -22,8 +21,9 @@ import pino from "pino";
 import { parse, stringify } from "yaml";
 import { syntheticManifest } from "./syntheticManifest";
 import { namespaceName } from "../lib/naming";
-import { PROJECT_DIR } from "../cli/serviceCommands";
 import { PulumiDeployer, type TargetMode } from "../core/deployer";
+import { PROJECT_DIR } from "../core/project";
+import { launchFakeService, type ServiceProcess } from "../service/launch";
 import { createService } from "../service/service";
 import { signatureHeader } from "../service/signature";
 
@@ -80,31 +80,11 @@ interface AckFigures {
     loopLag: { p99: number; max: number };
 }
 
-/** A service process on a fake deployer (automation/fakeServe.ts); resolves with its port once it listens. */
-async function startFakeService(dir: string): Promise<{ port: number; stop(): Promise<void> }> {
-    const manifestPath = path.join(dir, "tenants.yaml");
-    fs.copyFileSync(path.join(PROJECT_DIR, "tenants.yaml"), manifestPath);
-    const child = spawn(process.execPath, [...process.execArgv, path.join(__dirname, "fakeServe.ts")], {
-        env: { ...process.env, CV_MANIFEST: manifestPath, CV_STORE: path.join(dir, "service.db"), WEBHOOK_SECRET: SECRET, WEBHOOK_SECRETS: "", WEBHOOK_SECRET_PREVIOUS: "" },
-        stdio: ["ignore", "pipe", "inherit"],
-    });
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    const port = await new Promise<number>((resolve, reject) => {
-        let out = "";
-        child.stdout.on("data", (d: Buffer) => {
-            out += d.toString();
-            const line = out.split("\n").find((l) => l.startsWith("{"));
-            if (line) resolve((JSON.parse(line) as { port: number }).port);
-        });
-        child.once("exit", (code) => reject(new Error(`the service exited (${code}) before listening`)));
-    });
-    return {
-        port,
-        async stop() {
-            child.kill("SIGTERM");
-            await exited;
-        },
-    };
+/** The service in its own process on a fake deployer, editing a copy of tenants.yaml in `dir`. */
+function startFakeService(dir: string): Promise<ServiceProcess> {
+    const manifest = path.join(dir, "tenants.yaml");
+    fs.copyFileSync(path.join(PROJECT_DIR, "tenants.yaml"), manifest);
+    return launchFakeService({ manifest, store: path.join(dir, "service.db"), secret: SECRET });
 }
 
 function metricValue(text: string, name: string): number {
@@ -147,7 +127,8 @@ async function ackLatency(rate: number, duration: number, connections: number): 
         // Math.ceil(1 / rate) = 1 ms per connection (the rate is per second): it adds (latency - 1) made-up samples
         // per response. Each response's own time is recorded here as well; both are printed.
         const raw: number[] = [];
-        run.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => raw.push(ms));
+        // `on` returns the instance, the promise awaited below.
+        void run.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => raw.push(ms));
         const result = await run;
         raw.sort((x, y) => x - y);
         const pct = (p: number) => Math.round(raw[Math.min(raw.length - 1, Math.floor((p / 100) * raw.length))] ?? 0);
@@ -173,7 +154,7 @@ async function ackLatency(rate: number, duration: number, connections: number): 
 }
 
 /**
- * The region's synthetic tenants (cli/bench.ts), renamed `w<tag>…`: the
+ * The region's synthetic tenants (bench/syntheticManifest.ts), renamed `w<tag>…`: the
  * cluster is shared, and an earlier run's namespaces may still be terminating.
  */
 export function benchManifest(count: number, tag: string): string {

@@ -1,12 +1,14 @@
 /**
  * Deployers run one region stack's update. The real one drives the project
  * directory (the same program `pulumi up` and the CLI use) through
- * LocalWorkspace; tests use a fake one where the engine is not the point.
+ * LocalWorkspace; service/fakeDeployer.ts stands in where the engine is not
+ * the point.
  */
-import { ConcurrentUpdateError, LocalWorkspace, StackNotFoundError, type Stack } from "@pulumi/pulumi/automation";
+import { ConcurrentUpdateError, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
+import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE } from "../stacks/config";
 
 export interface DeployRequest {
@@ -37,10 +39,6 @@ export function isConcurrentUpdate(err: unknown): boolean {
     return /\[409\] Conflict|conflict: Another update is currently in progress|the stack is currently locked/i.test(text);
 }
 
-export function isStackNotFound(err: unknown): boolean {
-    return err instanceof StackNotFoundError;
-}
-
 export type TargetMode = "never" | "existing" | "always";
 
 export interface PulumiDeployerOptions {
@@ -55,7 +53,7 @@ export interface PulumiDeployerOptions {
     /**
      * When to limit the update to the changed tenants' Tenant components (their
      * children and dependents included): "never", "existing" (only when the
-     * stack already holds resources, the default; see automation/README.md)
+     * stack already holds resources, the default; see service/README.md)
      * or "always".
      */
     readonly targetMode?: TargetMode;
@@ -63,7 +61,7 @@ export interface PulumiDeployerOptions {
 
 /** The URN of a tenant's Tenant component in a stack. */
 export function tenantUrn(stack: string, project: string, tenantId: string): string {
-    return `urn:pulumi:${stack}::${project}::collectverything:tenant:Tenant::${tenantId}`;
+    return `urn:pulumi:${stack}::${project}::${TENANT_TYPE}::${tenantId}`;
 }
 
 /** The keys of a stack settings file that belong to its secrets provider (written by `pulumi stack init`). */
@@ -103,7 +101,7 @@ function projectName(projectDir: string): string {
 interface StackHandle {
     /** The stack over the project directory: runs the program. */
     readonly stack: Stack;
-    /** The same stack over the scratch workspace: init, history, outputs. */
+    /** The same stack over the scratch workspace: init and history. */
     readonly scratch: Stack;
     readonly configFile: string;
 }
@@ -121,9 +119,10 @@ export class PulumiDeployer implements Deployer {
      * writing into the project directory: `stack init` runs in a scratch
      * workspace under the state dir (a copy of Pulumi.yaml and of the stack's
      * settings), so the passphrase salt it writes lands there; the program
-     * runs over the project directory with `--config-file`; and the commands
-     * that would write the salt back into the project's Pulumi.<stack>.yaml
-     * (`stack history` behind info(), `stack output`) run in the scratch workspace.
+     * runs over the project directory with `--config-file`; and the stack's
+     * history, whose `--show-secrets` would write the salt back into the
+     * project's Pulumi.<stack>.yaml, is read from the scratch workspace (or,
+     * after `up`, without secrets).
      */
     private handle(stackName: string): Promise<StackHandle> {
         let h = this.handles.get(stackName);
@@ -161,9 +160,6 @@ export class PulumiDeployer implements Deployer {
         const scratch = await LocalWorkspace.createOrSelectStack({ stackName, workDir: scratchDir }, { envVars });
         const configFile = writeStackConfigFile(this.opts.projectDir, stackName, this.opts.stateDir, this.opts.manifestPath, scratchSettings);
         const stack = await LocalWorkspace.selectStack({ stackName, workDir: this.opts.projectDir }, { envVars });
-        stack.info = scratch.info.bind(scratch);
-        stack.outputs = scratch.outputs.bind(scratch);
-        stack.history = scratch.history.bind(scratch);
         return { stack, scratch, configFile };
     }
 
@@ -178,8 +174,11 @@ export class PulumiDeployer implements Deployer {
             targeted = info?.result === "succeeded";
         }
         const target = targeted ? req.tenants.map((t) => tenantUrn(req.stack, this.project, t)) : undefined;
+        // After the update, up() reads the stack's outputs (from the state: nothing is written) and its last
+        // history entry, here without secrets: `stack history --show-secrets` would save the salt into the project.
         const result = await h.stack.up({
             configFile: h.configFile,
+            showSecrets: false,
             target,
             targetDependents: targeted ? true : undefined,
             color: "never",
@@ -198,47 +197,5 @@ export class PulumiDeployer implements Deployer {
         this.refreshConfig(stackName);
         const result = await h.stack.preview({ configFile: h.configFile, color: "never", suppressProgress: true });
         return { ...result.changeSummary };
-    }
-}
-
-/** A deployer for tests and benchmarks: records calls, takes `delayMs`, fails as told. */
-export class FakeDeployer implements Deployer {
-    readonly calls: DeployRequest[] = [];
-    readonly completed: { jobId: string; stack: string; tenants: readonly string[] }[] = [];
-    active = 0;
-    maxActivePerStack = 0;
-    private readonly activeByStack = new Map<string, number>();
-
-    constructor(
-        private readonly opts: {
-            delayMs?: number;
-            failures?: (req: DeployRequest, call: number) => Error | undefined;
-            /** Awaited before the delay: a test holds a deployment until it says so. */
-            gate?: (req: DeployRequest, call: number) => Promise<void> | undefined;
-        } = {},
-    ) {}
-
-    async deploy(req: DeployRequest): Promise<DeployResult> {
-        this.calls.push(req);
-        const n = (this.activeByStack.get(req.stack) ?? 0) + 1;
-        this.activeByStack.set(req.stack, n);
-        this.maxActivePerStack = Math.max(this.maxActivePerStack, n);
-        try {
-            const err = this.opts.failures?.(req, this.calls.length);
-            if (err) throw err;
-            req.onOutput(`Updating (${req.stack}) for ${req.tenants.join(", ")}`);
-            await this.opts.gate?.(req, this.calls.length);
-            await new Promise<void>((resolve, reject) => {
-                const timer = setTimeout(resolve, this.opts.delayMs ?? 0);
-                req.signal.addEventListener("abort", () => {
-                    clearTimeout(timer);
-                    reject(new Error("update cancelled"));
-                });
-            });
-            this.completed.push({ jobId: req.jobId, stack: req.stack, tenants: req.tenants });
-            return { targeted: false, changes: { update: req.tenants.length } };
-        } finally {
-            this.activeByStack.set(req.stack, (this.activeByStack.get(req.stack) ?? 1) - 1);
-        }
     }
 }

@@ -42,25 +42,6 @@ export class ManifestFile {
             }
         });
     }
-
-    /**
-     * Runs `fn` with the current text while holding the lock. When `fn`
-     * returns text different from the current one, it is written atomically
-     * before the lock is released; then `after` runs, still under the lock.
-     * `fn` may throw: then nothing is written.
-     */
-    async update<T extends { source: string }, R>(
-        fn: (current: string) => Promise<T> | T,
-        after: (result: T & { written: boolean }) => R,
-    ): Promise<R> {
-        return this.withLock(async () => {
-            const current = this.read();
-            const result = await fn(current);
-            const written = result.source !== current;
-            if (written) this.write(result.source);
-            return after({ ...result, written });
-        });
-    }
 }
 
 /** Writes `content` to `file` so that readers see either the old or the new file, never a partial one. */

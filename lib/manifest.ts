@@ -148,10 +148,19 @@ export function fieldHelp(field: string, services: readonly string[] = DEFAULT_S
 }
 
 const labelValue = z.string().regex(LABEL_VALUE_PATTERN);
-const calendarDate = z.string().refine(isCalendarDate);
-const dnsName = z.string().refine(isDnsName);
+// A refinement has no JSON Schema form: `meta` states the shape the published schemas (the webhook API) check.
+const calendarDate = z.string().refine(isCalendarDate).meta({ pattern: DATE_PATTERN.source, description: "YYYY-MM-DD" });
+const dnsName = z
+    .string()
+    .refine(isDnsName)
+    .meta({ minLength: 4, maxLength: 253, pattern: "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", description: "A lowercase host name." });
 
-const tenantSchema = z
+/**
+ * One tenant entry of tenants.yaml: the one definition of the tenant's
+ * shape. TenantSpec is its parsed form; the webhook events
+ * (lib/billingEvent.ts) and the service's responses derive their fields from it.
+ */
+export const tenantSchema = z
     .object({
         id: z.string().regex(TENANT_ID_PATTERN),
         websiteId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
@@ -168,6 +177,9 @@ const tenantSchema = z
         cancelledAt: calendarDate.optional(),
     })
     .strict();
+
+/** The fields of a tenant entry, in the order the manifest writes them. */
+export const TENANT_FIELDS = tenantSchema.keyof().options;
 
 const manifestSchema = z.object({ tenants: z.array(z.unknown()).default([]) }).strict();
 

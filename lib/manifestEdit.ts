@@ -5,41 +5,8 @@
  * lib/manifest.ts, the same validator the CLI and the program use.
  */
 import { isMap, isSeq, parseDocument, type Document, type YAMLMap } from "yaml";
-import { deletionDate, formatIssues, validateManifest, type ManifestIssue, type TenantSpec } from "./manifest";
-import type { Region } from "./regions";
-import type { Tier } from "./tiers";
-
-export interface CreatedData {
-    readonly tenantId: string;
-    readonly websiteId: number;
-    readonly name: string;
-    readonly domain: string;
-    readonly customDomains?: readonly string[];
-    readonly tier: Tier;
-    readonly region: Region;
-    readonly billingId: string;
-    readonly costCenter: string;
-    readonly department: string;
-    readonly createdDate?: string;
-}
-export interface UpdatedData {
-    readonly tenantId: string;
-    readonly tier?: Tier;
-    readonly customDomains?: readonly string[];
-}
-export interface CancelledData {
-    readonly tenantId: string;
-    readonly cancelledAt?: string;
-}
-export interface ReactivatedData {
-    readonly tenantId: string;
-}
-
-export type BillingEvent =
-    | { readonly type: "subscription.created"; readonly data: CreatedData }
-    | { readonly type: "subscription.updated"; readonly data: UpdatedData }
-    | { readonly type: "subscription.cancelled"; readonly data: CancelledData }
-    | { readonly type: "subscription.reactivated"; readonly data: ReactivatedData };
+import { eventField, type BillingEvent, type CreatedData } from "./billingEvent";
+import { deletionDate, formatIssues, TENANT_FIELDS, validateManifest, type ManifestIssue, type TenantSpec } from "./manifest";
 
 /** Why an event cannot be applied; `status` is the HTTP status the service answers with. */
 export class EditError extends Error {
@@ -103,6 +70,13 @@ function sameList(a: unknown, b: readonly string[]): boolean {
     return Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+/** A created tenant's manifest entry: its fields in the schema's order, the defaults applied. */
+function newEntry(d: CreatedData, today: string): Record<string, unknown> {
+    const { tenantId, customDomains, createdDate, ...fields } = d;
+    const spec: TenantSpec = { id: tenantId, ...fields, customDomains: [...(customDomains ?? [])], createdDate: createdDate ?? today, status: "active" };
+    return Object.fromEntries(TENANT_FIELDS.filter((k) => spec[k] !== undefined).map((k) => [k, spec[k]]));
+}
+
 /** Edits the document in place; returns whether anything changed. */
 function edit(doc: Document, event: BillingEvent, today: string): boolean {
     switch (event.type) {
@@ -115,20 +89,7 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
                 if (existing.get("websiteId") === d.websiteId && existing.get("billingId") === d.billingId) return false;
                 throw new EditError(409, "tenant-exists", `tenant "${d.tenantId}" already exists with another websiteId or billingId; ids are never reused`, "data.tenantId");
             }
-            const entry = doc.createNode({
-                id: d.tenantId,
-                websiteId: d.websiteId,
-                name: d.name,
-                domain: d.domain,
-                customDomains: [...(d.customDomains ?? [])],
-                tier: d.tier,
-                region: d.region,
-                billingId: d.billingId,
-                costCenter: d.costCenter,
-                department: d.department,
-                createdDate: d.createdDate ?? today,
-                status: "active",
-            });
+            const entry = doc.createNode(newEntry(d, today));
             const domains = entry.get("customDomains", true);
             if (isSeq(domains)) domains.flow = true;
             const seq = tenantsSeq(doc);
@@ -137,19 +98,21 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
             return true;
         }
         case "subscription.updated": {
-            const entry = requireTenant(doc, event.data.tenantId);
+            // Every field the event carries replaces the entry's (lists are written as flow lists).
+            const { tenantId, ...changes } = event.data;
+            const entry = requireTenant(doc, tenantId);
             let changed = false;
-            if (event.data.tier !== undefined && entry.get("tier") !== event.data.tier) {
-                entry.set("tier", event.data.tier);
-                changed = true;
-            }
-            if (event.data.customDomains !== undefined) {
-                const current = entry.get("customDomains");
-                const currentJs = current && typeof current === "object" && "toJSON" in current ? (current as { toJSON(): unknown }).toJSON() : current;
-                if (!sameList(currentJs, event.data.customDomains)) {
-                    entry.set("customDomains", flowList(doc, event.data.customDomains));
-                    changed = true;
+            for (const [field, value] of Object.entries(changes)) {
+                if (value === undefined) continue;
+                if (Array.isArray(value)) {
+                    const current = entry.get(field, true);
+                    if (sameList(isSeq(current) ? current.toJSON() : current, value)) continue;
+                    entry.set(field, flowList(doc, value));
+                } else {
+                    if (entry.get(field) === value) continue;
+                    entry.set(field, value);
                 }
+                changed = true;
             }
             return changed;
         }
@@ -186,7 +149,7 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
 /** The 422 for a change the validator refuses, naming the event field when the issue has one. */
 function invalidChange(issues: readonly ManifestIssue[]): EditError {
     const field = issues[0]?.field?.replace(/\[.*$/, "");
-    const dataField = field === undefined ? undefined : `data.${field === "id" ? "tenantId" : field}`;
+    const dataField = field === undefined ? undefined : `data.${eventField(field)}`;
     return new EditError(422, "manifest-invalid", formatIssues(issues), dataField, issues);
 }
 
@@ -261,7 +224,7 @@ export function applyEvents(source: string, events: readonly BillingEvent[], opt
         }
     });
     const anyChange = edits.some((e) => e === true);
-    if (!anyChange && edits.every((e) => e instanceof EditError)) return { source, valid: true, results: edits as EditError[], validations };
+    if (!anyChange && edits.every((e) => e instanceof EditError)) return { source, valid: true, results: edits, validations };
     const out = anyChange ? serialize(doc) : source;
     validations++;
     const after = validateManifest(out, file);

@@ -15,9 +15,10 @@
  * same batch) is a duplicate and changes nothing; the events of a batch
  * take effect in arrival order.
  */
-import type { TenantSpec } from "../lib/manifest";
-import { applyEvents, EditError, type BillingEvent } from "../lib/manifestEdit";
 import type { ManifestFile } from "../core/manifestFile";
+import type { BillingEvent } from "../lib/billingEvent";
+import type { TenantSpec } from "../lib/manifest";
+import { applyEvents, EditError } from "../lib/manifestEdit";
 import type { AcceptedEvent, EventRecord, JobRecord, Store } from "./store";
 
 export interface Delivery {

@@ -54,15 +54,6 @@ export interface Publisher {
     close(): Promise<void>;
 }
 
-/** No broker configured: events stay in the outbox table. */
-export class NullPublisher implements Publisher {
-    readonly sent: { routingKey: string; body: string }[] = [];
-    async publish(routingKey: string, body: string): Promise<void> {
-        this.sent.push({ routingKey, body });
-    }
-    async close(): Promise<void> {}
-}
-
 export class AmqpPublisher implements Publisher {
     private channel?: ConfirmChannel;
     private connection?: ChannelModel;

@@ -1,55 +1,118 @@
-/** `tenantctl serve`: the service on the real engine, with signal handling. */
+/**
+ * `tenantctl serve`: the service process's composition root. Reads the
+ * secrets, chooses the deployer (the engine, or the fake one for the
+ * benchmark and the fuzzer), builds the service, listens, prints the ready
+ * line and shuts down cleanly on SIGINT or SIGTERM.
+ *
+ * Outcome, for the command line to turn into an exit code: `serve`
+ * resolves after a clean shutdown (exit 0) and throws StartupError, whose
+ * message names the fix, when the service cannot start (exit 1).
+ */
 import * as path from "node:path";
 import pino from "pino";
-import type { ServeOptions } from "../cli/serviceCommands";
-import { PROJECT_DIR, readSecrets } from "../cli/serviceCommands";
-import { PulumiDeployer } from "../core/deployer";
-import { createService } from "./service";
+import { PulumiDeployer, type Deployer, type TargetMode } from "../core/deployer";
+import { PROJECT_DIR } from "../core/project";
+import { FakeDeployer, type FakeDeployerOptions } from "./fakeDeployer";
+import { readyLine } from "./launch";
+import { readSecrets } from "./secrets";
+import { createService, ManifestUnusable } from "./service";
 
-export async function serve(opts: ServeOptions): Promise<void> {
-    const log = pino({ level: process.env.LOG_LEVEL ?? "info", redact: { paths: ["secrets", "*.secrets", "headers.billing-signature"], censor: "[redacted]" } });
-    const secrets = readSecrets(process.env, opts.secretsFile);
-    if (secrets.length === 0) {
-        process.stderr.write("tenantctl serve: no webhook secret. Fix: set WEBHOOK_SECRET (and WEBHOOK_SECRET_PREVIOUS while rotating) or pass --secrets-file.\n");
-        process.exit(1);
+export interface ServeOptions {
+    /** The manifest the service edits, absolute or relative to the project directory. */
+    readonly manifest: string;
+    /** The SQLite store, absolute or relative to the project directory. */
+    readonly store: string;
+    readonly host: string;
+    /** 0: any free port (the ready line says which). */
+    readonly port: number;
+    /** Region to stack overrides. */
+    readonly stack: Readonly<Record<string, string>>;
+    readonly target: TargetMode;
+    /** A file of webhook secrets, one a line, current first (in addition to the environment's). */
+    readonly secretsFile?: string;
+    readonly maxAttempts: number;
+    readonly timeoutMinutes: number;
+    /** Deploy nothing: every update succeeds after `delayMs` (`--fake-deployer`). */
+    readonly fake?: Pick<FakeDeployerOptions, "delayMs" | "journal">;
+}
+
+/** The service cannot start; the message says what to fix. */
+export class StartupError extends Error {
+    override readonly name = "StartupError";
+}
+
+/** The environment of the `pulumi` commands the real deployer runs. */
+const PULUMI_ENV = ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_HOME", "KUBECONFIG", "PATH"] as const;
+
+function secretsOf(env: NodeJS.ProcessEnv, file: string | undefined): string[] {
+    let secrets: string[];
+    try {
+        secrets = readSecrets(env, file);
+    } catch (err) {
+        throw new StartupError(`cannot read the secrets file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}). Fix: pass a readable file to --secrets-file.`);
     }
-    const manifestPath = path.resolve(PROJECT_DIR, opts.manifest);
-    const storePath = path.resolve(PROJECT_DIR, opts.store);
+    if (secrets.length === 0) throw new StartupError("no webhook secret. Fix: set WEBHOOK_SECRET (and WEBHOOK_SECRET_PREVIOUS while rotating) or pass --secrets-file.");
+    return secrets;
+}
+
+function deployerFor(opts: ServeOptions, manifestPath: string, storePath: string, env: NodeJS.ProcessEnv): Deployer {
+    if (opts.fake) return new FakeDeployer(opts.fake);
     const envVars: Record<string, string> = {};
-    for (const key of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_HOME", "KUBECONFIG", "PATH"]) {
-        const v = process.env[key];
+    for (const key of PULUMI_ENV) {
+        const v = env[key];
         if (v !== undefined) envVars[key] = v;
     }
-    const deployer = new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir: path.dirname(storePath), envVars, targetMode: opts.target });
-    const svc = await createService({
-        manifestPath,
-        storePath,
-        deployer,
-        secrets,
-        stacks: opts.stack,
-        brokerUrl: process.env.BROKER_URL || undefined,
-        eventsUrl: process.env.EVENTS_URL || undefined,
-        logger: log,
-        runner: { maxAttempts: opts.maxAttempts, timeoutMs: opts.timeoutMinutes * 60_000 },
-    });
-    await svc.app.listen({ host: opts.host, port: opts.port });
+    return new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir: path.dirname(storePath), envVars, targetMode: opts.target });
+}
+
+/** Runs the service until SIGINT or SIGTERM; resolves once it has shut down. */
+export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+    const log = pino({ level: env.LOG_LEVEL ?? "info", redact: { paths: ["secrets", "*.secrets", "headers.billing-signature"], censor: "[redacted]" } });
+    const secrets = secretsOf(env, opts.secretsFile);
+    const manifestPath = path.resolve(PROJECT_DIR, opts.manifest);
+    const storePath = path.resolve(PROJECT_DIR, opts.store);
+    let svc;
+    try {
+        svc = await createService({
+            manifestPath,
+            storePath,
+            deployer: deployerFor(opts, manifestPath, storePath, env),
+            secrets,
+            stacks: opts.stack,
+            brokerUrl: env.BROKER_URL || undefined,
+            eventsUrl: env.EVENTS_URL || undefined,
+            logger: log,
+            runner: { maxAttempts: opts.maxAttempts, timeoutMs: opts.timeoutMinutes * 60_000 },
+        });
+    } catch (err) {
+        if (err instanceof ManifestUnusable) throw new StartupError(err.message);
+        throw err;
+    }
+    try {
+        await svc.app.listen({ host: opts.host, port: opts.port });
+    } catch (err) {
+        await svc.close();
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+            throw new StartupError(`cannot listen on ${opts.host}:${opts.port} (${code}). Fix: pass another --port or --host, or stop the process that holds it.`);
+        }
+        throw err;
+    }
+    const address = svc.app.server.address();
+    const port = typeof address === "object" && address ? address.port : opts.port;
+    process.stdout.write(`${readyLine(port, process.pid)}\n`);
     log.info(
-        { manifest: manifestPath, store: storePath, stacks: opts.stack, queue: svc.queue.kind, secrets: secrets.length, target: opts.target },
+        { manifest: manifestPath, store: storePath, port, stacks: opts.stack, queue: svc.queue.kind, secrets: secrets.length, deployer: opts.fake ? "fake" : "pulumi", target: opts.target },
         "billing-webhook service listening",
     );
-    let stopping = false;
-    const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal }, "stopping: running updates are interrupted and resume on restart");
-        svc.close().then(
-            () => process.exit(0),
-            (err: unknown) => {
-                log.error({ err: String(err) }, "shutdown failed");
-                process.exit(1);
-            },
-        );
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        // Later signals are ignored while the service stops.
+        const handler = (s: NodeJS.Signals) => resolve(s);
+        process.on("SIGINT", handler);
+        process.on("SIGTERM", handler);
+    });
+    log.info({ signal }, "stopping: running updates are interrupted and resume on restart");
+    await svc.close();
+    log.info("stopped");
 }

@@ -39,12 +39,14 @@ export class InProcessQueue implements JobQueue {
         private readonly log: Logger,
     ) {}
 
-    async start(): Promise<void> {
+    start(): Promise<void> {
         for (const region of this.store.pendingRegions()) this.kick(region);
+        return Promise.resolve();
     }
 
-    async announce(job: JobRecord): Promise<void> {
+    announce(job: JobRecord): Promise<void> {
         this.kick(job.region);
+        return Promise.resolve();
     }
 
     private kick(region: string): void {
@@ -150,9 +152,10 @@ export class BrokerQueue implements JobQueue {
         }
     }
 
-    async announce(job: JobRecord): Promise<void> {
-        if (!this.channel) throw new Error("the broker queue is not started");
+    announce(job: JobRecord): Promise<void> {
+        if (!this.channel) return Promise.reject(new Error("the broker queue is not started"));
         this.channel.sendToQueue(jobQueueName(job.stack), Buffer.from(JSON.stringify({ jobId: job.id })), { persistent: true, contentType: "application/json" });
+        return Promise.resolve();
     }
 
     async idle(): Promise<void> {

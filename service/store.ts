@@ -9,6 +9,9 @@ import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { TenantStatus } from "../lib/manifest";
+import type { Region } from "../lib/regions";
+import type { Tier } from "../lib/tiers";
 import type { JobState, TenantState } from "./schemas";
 
 export interface EventRecord {
@@ -41,10 +44,10 @@ export interface JobRecord {
 
 export interface TenantRecord {
     readonly id: string;
-    readonly region: string | null;
+    readonly region: Region | null;
     readonly state: TenantState;
-    readonly manifestStatus: string | null;
-    readonly tier: string | null;
+    readonly manifestStatus: TenantStatus | null;
+    readonly tier: Tier | null;
     readonly websiteId: number | null;
     readonly lastJobId: string | null;
     readonly updatedAt: string | null;
@@ -119,17 +122,18 @@ function jobFrom(row: Row): JobRecord {
         startedAt: (row.started_at as string | null) ?? null,
         finishedAt: (row.finished_at as string | null) ?? null,
         error: (row.error as string | null) ?? null,
-        logTail: JSON.parse(String(row.log_tail ?? "[]")) as string[],
+        logTail: JSON.parse(typeof row.log_tail === "string" ? row.log_tail : "[]") as string[],
     };
 }
 
 function tenantFrom(row: Row): TenantRecord {
     return {
         id: String(row.id),
-        region: (row.region as string | null) ?? null,
+        // Written from validated manifest entries only (acceptEvents).
+        region: (row.region as Region | null) ?? null,
         state: row.state as TenantState,
-        manifestStatus: (row.manifest_status as string | null) ?? null,
-        tier: (row.tier as string | null) ?? null,
+        manifestStatus: (row.manifest_status as TenantStatus | null) ?? null,
+        tier: (row.tier as Tier | null) ?? null,
         websiteId: row.website_id === null || row.website_id === undefined ? null : Number(row.website_id),
         lastJobId: (row.last_job_id as string | null) ?? null,
         updatedAt: (row.updated_at as string | null) ?? null,
@@ -140,11 +144,11 @@ export interface AcceptedEvent {
     readonly id: string;
     readonly type: string;
     readonly tenantId: string;
-    readonly region: string;
+    readonly region: Region;
     readonly stack: string;
     readonly websiteId: number;
-    readonly manifestStatus: string;
-    readonly tier: string;
+    readonly manifestStatus: TenantStatus;
+    readonly tier: Tier;
     /** Whether the event needs a deployment (false: the manifest already said so and a job already covers it). */
     readonly deploy: boolean;
 }

@@ -1,17 +1,24 @@
-/** Starts test/unit/automation/fixtures/serveFake.ts as a child process (kill -9 able). */
-import { spawn } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
+/**
+ * The service in a child process of its own (kill -9 able), for the restart
+ * and broker tests: `tenantctl serve --fake-deployer`, started by the one
+ * launcher (service/launch.ts). Configured with the variables the tests set:
+ *   CV_MANIFEST   the manifest to edit (a copy)           required
+ *   CV_STORE      the SQLite store                         required
+ *   CV_FAKE_LOG   the fake deployer's journal (start/done lines)
+ *   CV_DELAY_MS   duration of a fake deployment            500
+ *   CV_STACKS     JSON region -> stack
+ *   BROKER_URL    RabbitMQ job queues and events
+ */
+import { launchFakeService } from "../../service/launch";
+import { SECRET } from "./service";
 
 export interface FakeProcess {
     readonly baseUrl: string;
     readonly pid: number;
-    readonly exited: Promise<void>;
+    readonly exited: Promise<unknown>;
     /** SIGKILL: no shutdown code runs. */
     kill(): void;
 }
-
-const ROOT = path.resolve(__dirname, "../../..");
 
 export async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
     const end = Date.now() + timeoutMs;
@@ -21,15 +28,22 @@ export async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise
     }
 }
 
-export async function startFakeProcess(dir: string, env: Record<string, string>): Promise<FakeProcess> {
-    const portFile = path.join(dir, `port-${Date.now()}`);
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "test/unit/automation/fixtures/serveFake.ts")], {
-        cwd: ROOT,
-        env: { ...process.env, ...env, CV_PORT_FILE: portFile },
-        stdio: ["ignore", "inherit", "inherit"],
+function required(env: Record<string, string>, name: string): string {
+    const v = env[name];
+    if (!v) throw new Error(`startFakeProcess: ${name} is required`);
+    return v;
+}
+
+export async function startFakeProcess(_dir: string, env: Record<string, string>): Promise<FakeProcess> {
+    return launchFakeService({
+        manifest: required(env, "CV_MANIFEST"),
+        store: required(env, "CV_STORE"),
+        secret: SECRET,
+        journal: env.CV_FAKE_LOG,
+        delayMs: Number(env.CV_DELAY_MS ?? "500"),
+        stacks: env.CV_STACKS ? (JSON.parse(env.CV_STACKS) as Record<string, string>) : undefined,
+        brokerUrl: env.BROKER_URL,
+        logLevel: process.env.CV_TEST_LOG ?? "silent",
+        onLog: process.env.CV_TEST_LOG ? (line) => process.stderr.write(`${line}\n`) : undefined,
     });
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    await waitFor(() => fs.existsSync(portFile) && fs.readFileSync(portFile, "utf8") !== "", 30_000);
-    const port = fs.readFileSync(portFile, "utf8");
-    return { baseUrl: `http://127.0.0.1:${port}`, pid: child.pid!, exited, kill: () => child.kill("SIGKILL") };
 }

@@ -4,12 +4,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import pino from "pino";
 import type { Deployer } from "../../core/deployer";
+import { PROJECT_DIR } from "../../core/project";
 import { createService, type Service, type ServiceOptions } from "../../service/service";
 import { signatureHeader } from "../../service/signature";
 
 export const SECRET = "whsec_test_current";
 export const OLD_SECRET = "whsec_test_previous";
-export const REPO_MANIFEST = path.resolve(__dirname, "../../../tenants.yaml");
+export const REPO_MANIFEST = path.join(PROJECT_DIR, "tenants.yaml");
 
 export function tempDir(prefix = "cv-webhooks-"): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), prefix));

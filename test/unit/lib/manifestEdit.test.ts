@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import * as fs from "node:fs";
-import { applyEvent, applyEvents, EditError, type BillingEvent } from "../../../lib/manifestEdit";
+import type { BillingEvent } from "../../../lib/billingEvent";
+import { applyEvent, applyEvents, EditError } from "../../../lib/manifestEdit";
 import { validateManifest, type TenantSpec } from "../../../lib/manifest";
 import { REPO_MANIFEST } from "../../support/service";
 
@@ -136,15 +137,14 @@ describe("applyEvents (group commit)", () => {
     const ids = ["abc", "nordic", "fresh", "other"];
     const eventArb: fc.Arbitrary<BillingEvent> = fc.oneof(
         fc.record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business"), dup: fc.boolean() }).map(
-            ({ id, tier, dup }) =>
-                ({
+            ({ id, tier, dup }): BillingEvent => ({
                     type: "subscription.created",
                     data: { ...created.data, tenantId: id, websiteId: 9000 + ids.indexOf(id), billingId: `sub_${id}`, tier, domain: dup ? "client-abc.collectverything.com" : `client-${id}.collectverything.com`, customDomains: [] },
-                }) as BillingEvent,
+                }),
         ),
-        fc.record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business") }).map(({ id, tier }) => ({ type: "subscription.updated", data: { tenantId: id, tier } }) as BillingEvent),
-        fc.constantFrom(...ids).map((id) => ({ type: "subscription.cancelled", data: { tenantId: id } }) as BillingEvent),
-        fc.constantFrom(...ids).map((id) => ({ type: "subscription.reactivated", data: { tenantId: id } }) as BillingEvent),
+        fc.record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business") }).map(({ id, tier }): BillingEvent => ({ type: "subscription.updated", data: { tenantId: id, tier } })),
+        fc.constantFrom(...ids).map((id): BillingEvent => ({ type: "subscription.cancelled", data: { tenantId: id } })),
+        fc.constantFrom(...ids).map((id): BillingEvent => ({ type: "subscription.reactivated", data: { tenantId: id } })),
     );
 
     it("gives every event the answer it gets applied one by one, and the same final manifest", () => {

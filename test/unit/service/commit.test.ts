@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { EventCommitter, type CommitOutcome } from "../../../service/commit";
-import type { BillingEvent } from "../../../lib/manifestEdit";
+import type { BillingEvent } from "../../../lib/billingEvent";
 import { ManifestFile } from "../../../core/manifestFile";
 import { Store } from "../../../service/store";
 import { tempManifest } from "../../support/service";
@@ -27,8 +27,7 @@ function setup() {
 }
 
 let websiteId = 70_000;
-const created = (tenantId: string, extra: Record<string, unknown> = {}): BillingEvent =>
-    ({
+const created = (tenantId: string, extra: Record<string, unknown> = {}): BillingEvent => ({
         type: "subscription.created",
         data: {
             tenantId,
@@ -42,7 +41,7 @@ const created = (tenantId: string, extra: Record<string, unknown> = {}): Billing
             department: "retail",
             ...extra,
         },
-    }) as BillingEvent;
+    });
 
 function kinds(outcomes: readonly CommitOutcome[]): string[] {
     return outcomes.map((o) => (o.kind === "rejected" ? `rejected ${o.error.status}` : o.kind));

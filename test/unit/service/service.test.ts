@@ -1,6 +1,6 @@
 import { ConcurrentUpdateError } from "@pulumi/pulumi/automation";
 import * as fs from "node:fs";
-import { FakeDeployer } from "../../../core/deployer";
+import { FakeDeployer } from "../../../service/fakeDeployer";
 import { createdEvent, event, post, request, startService, type TestService } from "../../support/service";
 
 /** What the Automation API throws while another update holds the stack's lock. */

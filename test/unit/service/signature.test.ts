@@ -1,5 +1,5 @@
 import { computeSignature, parseSignatureHeader, signatureHeader, verifySignature } from "../../../service/signature";
-import { FakeDeployer } from "../../../core/deployer";
+import { FakeDeployer } from "../../../service/fakeDeployer";
 import * as fs from "node:fs";
 import { createdEvent, OLD_SECRET, post, request, SECRET, signed, startService } from "../../support/service";
 

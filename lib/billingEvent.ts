@@ -1,0 +1,103 @@
+/**
+ * The billing events the platform applies to tenants.yaml, defined once:
+ * their TypeScript types, the webhook's request validation and its OpenAPI
+ * document (service/schemas.ts) all derive from the zod schemas below, and
+ * the fields of a tenant come from the manifest's own tenant schema.
+ *
+ * The schemas check shapes. Everything the manifest validator knows (unique
+ * domains, derived name lengths, calendar dates) is checked on the edited
+ * manifest by lib/manifest.ts, the code the CLI runs. Pure: no I/O.
+ */
+import { z } from "zod";
+import { tenantSchema } from "./manifest";
+import { NAME_LIMITS } from "./naming";
+
+const tenant = tenantSchema.shape;
+
+/** The event field that carries a manifest field (the tenant's `id` is `tenantId` in every event). */
+export function eventField(manifestField: string): string {
+    return manifestField === "id" ? "tenantId" : manifestField;
+}
+
+// At most a label's length: a coarse bound, the validator checks the derived names against their limits.
+const tenantId = tenant.id.max(NAME_LIMITS.labelValue).describe("The tenant's id (slug); derived names use client-<id>.");
+const customDomains = tenant.customDomains.unwrap().max(50).meta({ uniqueItems: true });
+
+/**
+ * A new subscription: the fields of the tenant's entry the billing provider
+ * knows (the platform sets the others: status, cancellation, placement).
+ */
+export const createdData = z.strictObject({
+    tenantId,
+    ...tenantSchema.pick({ websiteId: true, name: true, domain: true, customDomains: true, tier: true, region: true, billingId: true, costCenter: true, department: true, createdDate: true })
+        .shape,
+    customDomains: customDomains.optional(),
+    createdDate: tenant.createdDate.optional().describe("YYYY-MM-DD; default: the day the event is applied (UTC)."),
+});
+
+/** A plan or domain change: at least one of the changeable fields. */
+export const updatedData = z
+    .strictObject({ tenantId, tier: tenant.tier.optional(), customDomains: customDomains.optional() })
+    .refine((d) => Object.values(d).filter((v) => v !== undefined).length > 1, { message: "nothing to change", path: [] })
+    .meta({ minProperties: 2 });
+
+export const cancelledData = z.strictObject({
+    tenantId,
+    cancelledAt: tenant.cancelledAt.describe("YYYY-MM-DD; default: the day the event is applied (UTC)."),
+});
+
+export const reactivatedData = z.strictObject({ tenantId });
+
+/** The data schema of each event type the platform applies. */
+export const EVENT_DATA = {
+    "subscription.created": createdData,
+    "subscription.updated": updatedData,
+    "subscription.cancelled": cancelledData,
+    "subscription.reactivated": reactivatedData,
+} as const satisfies Record<string, z.ZodType>;
+
+export type EventType = keyof typeof EVENT_DATA;
+export const EVENT_TYPES = Object.freeze(Object.keys(EVENT_DATA).filter(isKnownEventType));
+
+export function isKnownEventType(type: string): type is EventType {
+    return Object.hasOwn(EVENT_DATA, type);
+}
+
+export type CreatedData = z.input<typeof createdData>;
+export type UpdatedData = z.input<typeof updatedData>;
+export type CancelledData = z.input<typeof cancelledData>;
+export type ReactivatedData = z.input<typeof reactivatedData>;
+
+/** A billing event the platform applies: its type and the data that type's schema accepts. */
+export type BillingEvent = { [T in EventType]: { readonly type: T; readonly data: z.input<(typeof EVENT_DATA)[T]> } }[EventType];
+
+/**
+ * The envelope of every delivery. Other event types than the ones above are
+ * acknowledged and ignored, so their data is only required to be an object.
+ */
+export const webhookEnvelope = z.object({
+    id: z
+        .string()
+        .min(1)
+        .max(255)
+        .regex(/^[A-Za-z0-9_.:-]+$/)
+        .describe("The provider's event id; deliveries with the same id are applied once."),
+    type: z
+        .string()
+        .min(1)
+        .max(100)
+        .describe(`One of ${EVENT_TYPES.join(", ")}; other types are acknowledged and ignored.`),
+    created: z.int().min(0).optional().describe("Unix seconds when the provider created the event."),
+    data: z.record(z.string(), z.unknown()),
+});
+
+export type WebhookDelivery = z.input<typeof webhookEnvelope>;
+
+/**
+ * Whether a delivery is a billing event, its data typed by its type's
+ * schema. Sound for a delivery the webhook's body schema accepted: that
+ * schema checks `data` against EVENT_DATA[type] for every known type.
+ */
+export function isBillingEvent(delivery: WebhookDelivery): delivery is WebhookDelivery & BillingEvent {
+    return isKnownEventType(delivery.type);
+}

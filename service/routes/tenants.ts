@@ -1,0 +1,43 @@
+/**
+ * GET /tenants/:id: a tenant's lifecycle state, last job and its log tail;
+ * for a tenant the service never changed (deployed by the CLI), its state
+ * as the manifest says.
+ */
+import type { FastifyPluginCallback } from "fastify";
+import { validateManifest } from "../../lib/manifest";
+import type { ManifestFile } from "../../core/manifestFile";
+import { settledState, type JobRunner } from "../runner";
+import { errorBody, idParam, tenantBody, type SchemaTypes } from "../schemas";
+import type { Store } from "../store";
+import { jobView } from "./jobs";
+
+export interface TenantRoutesOptions {
+    readonly store: Store;
+    readonly runner: JobRunner;
+    readonly manifest: ManifestFile;
+    /** The manifest's file name, for the validator. */
+    readonly manifestName: string;
+}
+
+export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify, opts, done) => {
+    const { store, runner, manifest } = opts;
+    const app = fastify.withTypeProvider<SchemaTypes>();
+    app.get(
+        "/tenants/:id",
+        { schema: { summary: "A tenant's lifecycle state, last job and its log tail", params: idParam, response: { 200: tenantBody, 400: errorBody, 404: errorBody } } },
+        async (req, reply) => {
+            const { id } = req.params;
+            const t = store.getTenant(id);
+            if (t) {
+                const job = t.lastJobId ? store.getJob(t.lastJobId) : undefined;
+                return { id: t.id, region: t.region, state: t.state, manifestStatus: t.manifestStatus, tier: t.tier, updatedAt: t.updatedAt, lastJob: job ? jobView(job, runner) : null };
+            }
+            const parsed = validateManifest(manifest.read(), opts.manifestName);
+            const spec = parsed.ok ? parsed.manifest.tenants.find((x) => x.id === id) : undefined;
+            if (!spec) return reply.code(404).send({ error: "tenant-not-found", message: `tenant "${id}" is neither in the manifest nor known to the service` });
+            // In the manifest but never changed through the service: deployed by the CLI.
+            return { id, region: spec.region, state: settledState(spec.status), manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null };
+        },
+    );
+    done();
+};

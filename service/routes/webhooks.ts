@@ -1,0 +1,102 @@
+/**
+ * POST /webhooks/billing: verify the signature (on the raw bytes, before the
+ * body is parsed: an unsigned request learns nothing), apply the event to
+ * the manifest through the group commit, queue the region's deployment and
+ * acknowledge. One log line and one metric per delivery.
+ */
+import type { FastifyPluginCallback, FastifyRequest } from "fastify";
+import { isBillingEvent, isKnownEventType } from "../../lib/billingEvent";
+import type { EventCommitter } from "../commit";
+import { errorReply, HttpError } from "../errors";
+import type { Metrics } from "../metrics";
+import type { JobQueue } from "../queue";
+import { errorBody, signatureHeaders, webhookAccepted, webhookBody, type SchemaTypes } from "../schemas";
+import { SIGNATURE_HEADER, verifySignature } from "../signature";
+import type { Store } from "../store";
+
+export interface WebhookRoutesOptions {
+    readonly committer: EventCommitter;
+    readonly store: Store;
+    readonly queue: JobQueue;
+    readonly metrics: Metrics;
+    /** Active webhook secrets: the current one and, while rotating, the previous one. */
+    readonly secrets: readonly string[];
+    /** Signature timestamp tolerance in seconds. Default: verifySignature's. */
+    readonly toleranceSeconds?: number;
+}
+
+export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fastify, opts, done) => {
+    const { committer, store, queue, metrics } = opts;
+    const app = fastify.withTypeProvider<SchemaTypes>();
+
+    const signatureRefused = (req: FastifyRequest, raw: Buffer | string): HttpError | undefined => {
+        const header = req.headers[SIGNATURE_HEADER];
+        const sig = verifySignature(typeof header === "string" ? header : undefined, raw, { secrets: opts.secrets, toleranceSeconds: opts.toleranceSeconds });
+        return sig.ok ? undefined : new HttpError(401, "invalid-signature", `signature check failed: ${sig.reason}`);
+    };
+
+    // A delivery refused before the handler (signature, body) counts once, of unknown type: its body is not trusted.
+    app.addHook("onError", (_req, _reply, err, hookDone) => {
+        const { status, kind } = errorReply(err);
+        if (kind !== "client") metrics.webhooks.inc({ type: "unknown", result: kind === "internal" ? "error" : status === 401 ? "unauthorized" : "invalid" });
+        hookDone();
+    });
+
+    app.post(
+        "/webhooks/billing",
+        {
+            schema: {
+                summary: "Receive a billing event",
+                security: [{ billingSignature: [] }],
+                headers: signatureHeaders,
+                body: webhookBody,
+                response: { 200: webhookAccepted, 202: webhookAccepted, 400: errorBody, 401: errorBody, 404: errorBody, 409: errorBody, 422: errorBody },
+            },
+            config: { beforeParse: signatureRefused },
+            // A request without a body never reaches the body parser, where the signature is checked.
+            preValidation: (req, _reply, hookDone) => hookDone(req.rawBody === undefined ? signatureRefused(req, "") : undefined),
+        },
+        async (req, reply) => {
+            const started = process.hrtime.bigint();
+            const body = req.body;
+            const tenantId = typeof body.data.tenantId === "string" ? body.data.tenantId : undefined;
+            const rlog = req.log.child({ eventId: body.id, eventType: body.type, tenantId });
+            const done = (result: string) => {
+                metrics.webhooks.inc({ type: isKnownEventType(body.type) ? body.type : "unknown", result });
+                metrics.ackSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+            };
+            if (!isBillingEvent(body)) {
+                rlog.info("unknown event type acknowledged and ignored");
+                done("ignored");
+                return reply.code(200).send({ eventId: body.id, result: "ignored" });
+            }
+            const seen = store.getEvent(body.id);
+            if (seen) {
+                rlog.info({ jobId: seen.jobId }, "duplicate delivery; nothing to do");
+                done("duplicate");
+                return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: seen.tenantId, jobId: seen.jobId });
+            }
+            const outcome = await committer.submit({ id: body.id, event: body });
+            switch (outcome.kind) {
+                case "duplicate":
+                    rlog.info({ jobId: outcome.record.jobId }, "duplicate delivery; nothing to do");
+                    done("duplicate");
+                    return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: outcome.record.tenantId, jobId: outcome.record.jobId });
+                case "rejected": {
+                    const err = outcome.error;
+                    rlog.info({ status: err.status, code: err.code }, "event rejected; nothing written");
+                    done("rejected");
+                    return reply.code(err.status).send({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) });
+                }
+                case "applied": {
+                    const job = outcome.job;
+                    if (job && outcome.newJob) await queue.announce(job);
+                    rlog.info({ jobId: job?.id, manifestChanged: outcome.changed, coalesced: !outcome.newJob }, "event applied to the manifest; deployment queued");
+                    done("accepted");
+                    return reply.code(202).send({ eventId: body.id, result: outcome.changed ? "accepted" : "unchanged", tenantId: body.data.tenantId, jobId: job?.id ?? null });
+                }
+            }
+        },
+    );
+    done();
+};
