@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
+import type { TenantSpec } from "../../lib/manifest";
 import { PROJECT_DIR } from "./synth";
 
 export const SHIPPED_MANIFEST = path.join(PROJECT_DIR, "tenants.yaml");
@@ -44,4 +45,23 @@ export function writeManifest(dir: string, name: string, content: readonly RawTe
     const file = path.join(dir, `${name}.yaml`);
     fs.writeFileSync(file, typeof content === "string" ? content : manifestYaml(content));
     return file;
+}
+
+/** A valid tenant (standard, active, eu-west, created 2025-01-01) with `change` applied: for tests that build manifests in memory. */
+export function tenantSpec(id: string, change: Partial<TenantSpec> = {}): TenantSpec {
+    return {
+        id,
+        websiteId: 1,
+        name: id,
+        domain: `client-${id}.collectverything.com`,
+        customDomains: [],
+        tier: "standard",
+        region: "eu-west",
+        billingId: `sub_${id}`,
+        costCenter: "CC-1",
+        department: "retail",
+        createdDate: "2025-01-01",
+        status: "active",
+        ...change,
+    };
 }

@@ -10,25 +10,9 @@ import * as path from "node:path";
 import { KubeError } from "../../../core/kube";
 import { finalBackupProblems, purge, purgeGate, PurgeRefused, removeTenantFromSource, tenantUrns, unprotect, type KubeGetter } from "../../../cli/purge";
 import type { TenantSpec } from "../../../lib/manifest";
-import { manifestYaml, shippedEntries, tempDir, withTenant } from "../../support/manifests";
+import { manifestYaml, shippedEntries, tempDir, tenantSpec, withTenant } from "../../support/manifests";
 
-function tenant(id: string, change: Partial<TenantSpec> = {}): TenantSpec {
-    return {
-        id,
-        websiteId: 1,
-        name: id,
-        domain: `client-${id}.collectverything.com`,
-        customDomains: [],
-        tier: "standard",
-        region: "eu-west",
-        billingId: `sub_${id}`,
-        costCenter: "CC-1",
-        department: "retail",
-        createdDate: "2025-01-01",
-        status: "active",
-        ...change,
-    };
-}
+const tenant = tenantSpec;
 
 const TENANTS: TenantSpec[] = [
     tenant("atelier", { status: "cancelled", cancelledAt: "2026-11-10" }),

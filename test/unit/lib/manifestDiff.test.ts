@@ -5,6 +5,7 @@
  * changes region, a protected data resource is never deleted by an update.
  */
 import type { TenantSpec } from "../../../lib/manifest";
+import { tenantSpec } from "../../support/manifests";
 import { diffResources, inputDifferences, isUnsafe, markdown, movesTouching, regionMoves, type DiffResource, type StackDiff } from "../../../lib/manifestDiff";
 
 const ns = (tenant: string, labels: Record<string, string> = {}): DiffResource => ({
@@ -25,22 +26,7 @@ const db = (tenant: string): DiffResource => ({
 });
 const shared: DiffResource = { type: "kubernetes:core/v1:Namespace", name: "shared", tenant: null, inputs: { metadata: { name: "e-commerce-shared" } } };
 
-function tenant(id: string, region: TenantSpec["region"]): TenantSpec {
-    return {
-        id,
-        websiteId: 1,
-        name: id,
-        domain: `${id}.collectverything.com`,
-        customDomains: [],
-        tier: "standard",
-        region,
-        billingId: `sub_${id}`,
-        costCenter: "CC",
-        department: "retail",
-        createdDate: "2025-01-01",
-        status: "active",
-    };
-}
+const tenant = (id: string, region: TenantSpec["region"]): TenantSpec => tenantSpec(id, { region });
 
 describe("inputDifferences", () => {
     test("leaf paths with old and new values, keys in sorted order; equal trees give nothing", () => {

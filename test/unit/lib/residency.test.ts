@@ -1,20 +1,8 @@
+import { tenantSpec } from "../../support/manifests";
 import { residencyConflicts } from "../../../lib/residency";
 import type { TenantSpec } from "../../../lib/manifest";
 
-const tenant = (id: string, region: TenantSpec["region"]): TenantSpec => ({
-    id,
-    websiteId: 1,
-    name: id,
-    domain: `client-${id}.collectverything.com`,
-    customDomains: [],
-    tier: "standard",
-    region,
-    billingId: "sub_1",
-    costCenter: "CC-1",
-    department: "retail",
-    createdDate: "2025-01-01",
-    status: "active",
-});
+const tenant = (id: string, region: TenantSpec["region"]): TenantSpec => tenantSpec(id, { region, billingId: "sub_1" });
 
 describe("residencyConflicts", () => {
     test("a tenant still held by a peer region stack is refused, naming both regions and the way out", () => {
