@@ -64,7 +64,7 @@ interface BenchFlags {
 }
 
 /** Registers the billing-webhook service's commands (serve, bench-webhooks) on tenantctl. */
-export function registerServiceCommands(program: Command): void {
+export function register(program: Command): void {
     program
         .command("serve")
         .description(
@@ -86,13 +86,13 @@ export function registerServiceCommands(program: Command): void {
         .option("--fake-journal <file>", "with --fake-deployer: append a JSON line to this file when a fake update starts and ends")
         .action(async (flags: ServeFlags, command: Command) => {
             const fakeOnly = (["fakeDelayMs", "fakeJournal"] as const).filter((k) => command.getOptionValueSource(k) === "cli");
-            if (!flags.fakeDeployer && fakeOnly.length > 0) throw new CliError("--fake-delay-ms and --fake-journal need --fake-deployer", EXIT.usage);
+            if (!flags.fakeDeployer && fakeOnly.length > 0) throw new CliError("tenantctl serve: --fake-delay-ms and --fake-journal need --fake-deployer", EXIT.usage);
             const { serve, StartupError } = await import("../service/main");
             const { fakeDeployer, fakeDelayMs, fakeJournal, ...opts } = flags;
             try {
                 await serve({ ...opts, fake: fakeDeployer ? { delayMs: fakeDelayMs, journal: fakeJournal } : undefined });
             } catch (err) {
-                if (err instanceof StartupError) throw new CliError(err.message, EXIT.failed);
+                if (err instanceof StartupError) throw new CliError(`tenantctl serve: ${err.message}`, EXIT.failed);
                 throw err;
             }
         });
@@ -114,3 +114,6 @@ export function registerServiceCommands(program: Command): void {
             await runWebhookBench(opts);
         });
 }
+
+/** @deprecated The old name of `register`, until cli/main.ts imports `register` like every other command module. */
+export const registerServiceCommands = register;

@@ -53,7 +53,7 @@ export interface PulumiDeployerOptions {
     /**
      * When to limit the update to the changed tenants' Tenant components (their
      * children and dependents included): "never", "existing" (only when the
-     * stack already holds resources, the default; see service/README.md)
+     * stack already holds resources, the default; see the README, "Targeted updates")
      * or "always".
      */
     readonly targetMode?: TargetMode;

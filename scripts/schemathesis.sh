@@ -2,9 +2,9 @@
 # Property-based API fuzzing of the billing-webhook service with Schemathesis
 # (PyPI, pinned) against its own OpenAPI document (GET /openapi.json).
 #
-# Starts the service on a loopback port (automation/fakeServe.ts: a fake
-# deployer, a temp copy of tenants.yaml, a temp store, a random secret), then
-# two runs:
+# Starts the service on a loopback port (`tenantctl serve --fake-deployer`: a
+# fake deployer, a temp copy of tenants.yaml, a temp store, a random secret)
+# and reads the one line it prints once listening, then two runs:
 #   1. signed: test/schemathesis/signing_hooks.py signs every request
 #      (Billing-Signature t=<unix>,v1=<hmac>) so the fuzzer reaches the body
 #      validation and the manifest edit; every check, zero server errors.
@@ -38,7 +38,7 @@ cleanup() {
   local rc=$?
   if [ -n "$SERVICE_PID" ] && kill -0 "$SERVICE_PID" 2>/dev/null; then
     kill -TERM "$SERVICE_PID" 2>/dev/null || true
-    wait "$SERVICE_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$SERVICE_PID" 2>/dev/null || break; sleep 0.1; done
   fi
   rm -rf "$WORK"
   exit "$rc"
@@ -49,22 +49,25 @@ cp tenants.yaml "$WORK/tenants.yaml"
 SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
 
 echo "==> starting the service (fake deployer) on a loopback port"
-CV_MANIFEST="$WORK/tenants.yaml" CV_STORE="$WORK/service.db" CV_HOST=127.0.0.1 CV_PORT=0 CV_DELAY_MS=50 \
-  WEBHOOK_SECRET="$SECRET" WEBHOOK_SECRETS="" WEBHOOK_SECRET_PREVIOUS="" LOG_LEVEL=error \
-  node --import tsx automation/fakeServe.ts >"$WORK/service.out" 2>"$WORK/service.err" &
-SERVICE_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-  PORT="$(sed -n 's/^{"port":\([0-9]*\).*/\1/p' "$WORK/service.out" 2>/dev/null | head -1)"
-  [ -n "$PORT" ] && break
-  if ! kill -0 "$SERVICE_PID" 2>/dev/null; then
-    echo "the service exited before listening:" >&2
-    cat "$WORK/service.err" >&2
-    exit 1
-  fi
-  sleep 0.1
+# Once listening, `serve` prints {"port":<port>,"pid":<pid>} on stdout; its log (errors only) follows.
+exec 3< <(WEBHOOK_SECRET="$SECRET" WEBHOOK_SECRETS="" WEBHOOK_SECRET_PREVIOUS="" BROKER_URL="" EVENTS_URL="" LOG_LEVEL=error \
+  exec ./tenantctl serve --fake-deployer --fake-delay-ms 50 --host 127.0.0.1 --port 0 \
+    --manifest "$WORK/tenants.yaml" --store "$WORK/service.db" 2>"$WORK/service.err")
+SERVICE_PID=$! # the process substitution, which `exec`s into tenantctl, which `exec`s into node
+READY=""
+while IFS= read -r -t 60 line <&3; do
+  case "$line" in '{"port":'*) READY="$line"; break ;; esac
+  printf '%s\n' "$line" >>"$WORK/service.out"
 done
-[ -n "$PORT" ] || { echo "the service did not listen within 30 s" >&2; exit 1; }
+PORT="$(sed -n 's/^{"port":\([0-9]*\),"pid":[0-9]*}$/\1/p' <<<"$READY")"
+if [ -z "$PORT" ]; then
+  echo "the service did not start (no ready line within 60 s):" >&2
+  cat "$WORK/service.err" >&2
+  exit 1
+fi
+# Keep draining its stdout: a full pipe would block the service's logging.
+cat <&3 >>"$WORK/service.out" &
+exec 3<&-
 BASE="http://127.0.0.1:$PORT"
 echo "    $BASE (pid $SERVICE_PID)"
 

@@ -1,5 +1,5 @@
 /**
- * The group commit (automation/commit.ts) on its own: deliveries submitted
+ * The group commit (service/commit.ts) on its own: deliveries submitted
  * in one turn of the event loop form one batch, so what a batch does can be
  * stated exactly: one read, one validation, one write, one transaction, and
  * per event the same answer as if the events had been applied one by one.

@@ -1,0 +1,71 @@
+/**
+ * `tenantctl serve` as a process: the ready line, the exit codes, the fake
+ * deployer flag. Runs the real entry point (./tenantctl).
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PROJECT_DIR } from "../../../core/project";
+import { launchFakeService } from "../../../service/launch";
+import { createdEvent, post, SECRET, tempDir, tempManifest } from "../../support/service";
+import { waitFor } from "../../support/process";
+
+jest.setTimeout(60_000);
+
+function tenantctl(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const clean: NodeJS.ProcessEnv = { ...process.env, WEBHOOK_SECRET: "", WEBHOOK_SECRETS: "", WEBHOOK_SECRET_PREVIOUS: "", BROKER_URL: "", ...env };
+    return new Promise((resolve) => {
+        execFile(path.join(PROJECT_DIR, "tenantctl"), args, { cwd: PROJECT_DIR, env: clean }, (err, stdout, stderr) => {
+            resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr });
+        });
+    });
+}
+
+describe("tenantctl serve --fake-deployer", () => {
+    it("prints exactly one ready line, deploys through the fake (journal) and exits 0 on SIGTERM", async () => {
+        const dir = tempDir();
+        const journal = path.join(dir, "deploys.jsonl");
+        const log: string[] = [];
+        const svc = await launchFakeService({ manifest: tempManifest(dir), store: path.join(dir, "service.db"), secret: SECRET, delayMs: 10, journal, logLevel: "info", onLog: (l) => log.push(l) });
+        try {
+            const res = await post(svc, createdEvent("ready-line"));
+            expect(res.statusCode).toBe(202);
+            await waitFor(() => fs.existsSync(journal) && fs.readFileSync(journal, "utf8").includes('"done"'));
+            const lines = fs.readFileSync(journal, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+            expect(lines.map((l) => [l.event, l.jobId, l.tenants, l.pid])).toEqual([
+                ["start", res.json().jobId, ["ready-line"], svc.pid],
+                ["done", res.json().jobId, ["ready-line"], svc.pid],
+            ]);
+        } finally {
+            expect(await svc.stop()).toBe(0);
+        }
+        // Everything else on stdout is the service's log; the ready line was the one launchFakeService consumed.
+        expect(log.length).toBeGreaterThan(0);
+        expect(log.filter((l) => /^\{"port":/.test(l))).toEqual([]);
+        expect(log.every((l) => typeof (JSON.parse(l) as { level?: unknown }).level === "number")).toBe(true);
+    });
+
+    it("refuses to start without a secret: exit 1 and the fix", async () => {
+        const dir = tempDir();
+        const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--manifest", tempManifest(dir), "--store", path.join(dir, "s.db")], {});
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toBe("tenantctl serve: no webhook secret. Fix: set WEBHOOK_SECRET (and WEBHOOK_SECRET_PREVIOUS while rotating) or pass --secrets-file.\n");
+    });
+
+    it("refuses an invalid manifest: exit 1 with the validator's message, nothing listens", async () => {
+        const dir = tempDir();
+        const manifest = path.join(dir, "tenants.yaml");
+        fs.writeFileSync(manifest, "tenants:\n  - id: Bad_Id\n");
+        const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--manifest", manifest, "--store", path.join(dir, "s.db")], { WEBHOOK_SECRET: SECRET });
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toMatch(/^tenantctl serve: the manifest the service would edit is invalid; fix it first\.\n/);
+    });
+
+    it("takes the fake's options only with --fake-deployer: usage error 2", async () => {
+        const r = await tenantctl(["serve", "--fake-delay-ms", "5", "--port", "0"], { WEBHOOK_SECRET: SECRET });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toBe("tenantctl serve: --fake-delay-ms and --fake-journal need --fake-deployer\n");
+    });
+});

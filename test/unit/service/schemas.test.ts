@@ -1,0 +1,54 @@
+/** The published schemas derive from one definition each: the events' from lib/billingEvent.ts, the tenant fields from lib/manifest.ts. */
+import { EVENT_TYPES } from "../../../lib/billingEvent";
+import { STATUSES } from "../../../lib/manifest";
+import { REGIONS } from "../../../lib/regions";
+import { TIERS } from "../../../lib/tiers";
+import { tenantBody, webhookBody } from "../../../service/schemas";
+
+interface Json {
+    readonly [key: string]: unknown;
+}
+const obj = (v: unknown): Json => (v !== null && typeof v === "object" ? (v as Json) : {});
+
+function dataSchema(type: string): Json {
+    const branches = obj(webhookBody).allOf as readonly Json[];
+    const branch = branches.find((b) => obj(obj(obj(b.if).properties).type).const === type);
+    return obj(obj(obj(branch?.then).properties).data);
+}
+
+describe("POST /webhooks/billing body schema", () => {
+    it("checks data by the schema of each known type, and only the envelope of other types", () => {
+        expect(obj(webhookBody).required).toEqual(["id", "type", "data"]);
+        expect((obj(webhookBody).allOf as readonly Json[]).map((b) => obj(obj(obj(b.if).properties).type).const)).toEqual([...EVENT_TYPES]);
+        expect(obj(obj(obj(webhookBody).properties).data).type).toBe("object");
+    });
+
+    it("subscription.created carries the tenant fields the provider knows, typed as the manifest types them", () => {
+        const created = dataSchema("subscription.created");
+        const props = obj(created.properties);
+        expect(Object.keys(props)).toEqual(["tenantId", "websiteId", "name", "domain", "customDomains", "tier", "region", "billingId", "costCenter", "department", "createdDate"]);
+        expect(created.required).toEqual(["tenantId", "websiteId", "name", "domain", "tier", "region", "billingId", "costCenter", "department"]);
+        expect(created.additionalProperties).toBe(false);
+        expect(obj(props.tier).enum).toEqual([...TIERS]);
+        expect(obj(props.region).enum).toEqual([...REGIONS]);
+        expect(obj(props.customDomains)).toMatchObject({ type: "array", maxItems: 50, uniqueItems: true, items: { type: "string", minLength: 4, maxLength: 253 } });
+        expect(obj(props.createdDate)).toMatchObject({ type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$" });
+    });
+
+    it("subscription.updated needs something to change; cancelled and reactivated name the tenant", () => {
+        expect(dataSchema("subscription.updated")).toMatchObject({ required: ["tenantId"], minProperties: 2, additionalProperties: false });
+        expect(Object.keys(obj(dataSchema("subscription.updated").properties))).toEqual(["tenantId", "tier", "customDomains"]);
+        expect(Object.keys(obj(dataSchema("subscription.cancelled").properties))).toEqual(["tenantId", "cancelledAt"]);
+        expect(Object.keys(obj(dataSchema("subscription.reactivated").properties))).toEqual(["tenantId"]);
+    });
+});
+
+describe("GET /tenants/:id response schema", () => {
+    it("takes region, tier and status from the manifest's tenant schema", () => {
+        const props = obj(obj(tenantBody).properties);
+        const values = (p: unknown) => (obj(p).anyOf as readonly Json[]).flatMap((s) => (s.type === "null" ? [null] : (s.enum as unknown[])));
+        expect(values(props.region)).toEqual([...REGIONS, null]);
+        expect(values(props.tier)).toEqual([...TIERS, null]);
+        expect(values(props.manifestStatus)).toEqual([...STATUSES, null]);
+    });
+});
