@@ -5,9 +5,9 @@
  * is collected and reported once, each naming the file, line, tenant, field,
  * bad value, what is allowed and the fix. Pure: no Pulumi imports.
  */
-import * as fs from "node:fs";
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from "yaml";
 import { z } from "zod";
+import { MAX_SHARDS } from "./shards";
 import { DEFAULT_SERVICES, namesOverLimit, maxTenantIdLength, TENANT_ID_PATTERN } from "./naming";
 import { REGIONS, type Region } from "./regions";
 import { TIERS, type Tier } from "./tiers";
@@ -37,6 +37,8 @@ export interface TenantSpec {
     readonly status: TenantStatus;
     /** YYYY-MM-DD; required when status is cancelled. */
     readonly cancelledAt?: string;
+    /** The region shard the tenant is pinned to (written by `tenantctl reshard`); default: a stable hash of the id. */
+    readonly shard?: number;
 }
 
 export interface Manifest {
@@ -137,11 +139,13 @@ export function fieldHelp(field: string, services: readonly string[] = DEFAULT_S
             return dateHelp;
         case "status":
             return { allowed: STATUSES.join(", "), fix: `set status to one of ${STATUSES.join(", ")}` };
+        case "shard":
+            return { allowed: `an integer from 0 to ${MAX_SHARDS - 1}, below the region's shard count`, fix: "leave it out (the shard is then a hash of the id) or let tenantctl reshard write it" };
         case "tenants":
             return { allowed: "a list of tenant entries", fix: "start the file with `tenants:` followed by `- id: ...` entries" };
         default:
             return {
-                allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt",
+                allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
                 fix: "remove the field or correct its spelling",
             };
     }
@@ -175,6 +179,7 @@ export const tenantSchema = z
         createdDate: calendarDate,
         status: z.enum(STATUSES),
         cancelledAt: calendarDate.optional(),
+        shard: z.number().int().min(0).max(MAX_SHARDS - 1).optional(),
     })
     .strict();
 
@@ -215,7 +220,7 @@ class Locator {
 
 function render(value: unknown): string {
     if (value === undefined) return "(missing)";
-    const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+    const text = JSON.stringify(value) ?? typeof value;
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -327,7 +332,7 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
                         tenant: tenantLabel,
                         problem: "a tenant entry must be a map of fields",
                         value: render(entry),
-                        allowed: "a map with the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt",
+                        allowed: "a map with the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
                         fix: "write the entry as `- id: abc` followed by its fields, indented",
                     });
                     continue;
@@ -348,8 +353,8 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
             }
             return;
         }
-        tenants.push(parsed.data as TenantSpec);
-        issues.push(...checkTenant(parsed.data as TenantSpec, base, file, locate, services));
+        tenants.push(parsed.data);
+        issues.push(...checkTenant(parsed.data, base, file, locate, services));
     });
 
     issues.push(...checkUniqueness(entries, file, locate));
@@ -497,24 +502,4 @@ function checkUniqueness(entries: readonly unknown[], file: string, locate: Loca
         }
     });
     return issues;
-}
-
-/** Reads and validates a manifest file; throws a ManifestError listing every problem. */
-export function loadManifest(file: string, options: ValidateOptions = {}): Manifest {
-    let source: string;
-    try {
-        source = fs.readFileSync(file, "utf8");
-    } catch (err) {
-        throw new ManifestError([
-            {
-                file,
-                problem: `cannot read the manifest: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-                allowed: "a readable YAML file",
-                fix: "check the path (the stack's `manifest` setting or --manifest)",
-            },
-        ]);
-    }
-    const result = validateManifest(source, file, options);
-    if (!result.ok) throw new ManifestError(result.issues);
-    return result.manifest;
 }
