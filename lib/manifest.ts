@@ -145,7 +145,7 @@ export function fieldHelp(field: string, services: readonly string[] = DEFAULT_S
             return { allowed: "a list of tenant entries", fix: "start the file with `tenants:` followed by `- id: ...` entries" };
         default:
             return {
-                allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
+                allowed: `the fields ${TENANT_FIELDS.join(", ")}`,
                 fix: "remove the field or correct its spelling",
             };
     }
@@ -332,7 +332,7 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
                         tenant: tenantLabel,
                         problem: "a tenant entry must be a map of fields",
                         value: render(entry),
-                        allowed: "a map with the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
+                        allowed: `a map with the fields ${TENANT_FIELDS.join(", ")}`,
                         fix: "write the entry as `- id: abc` followed by its fields, indented",
                     });
                     continue;

@@ -272,8 +272,12 @@ const CASES: BadCase[] = [
             tenant: "abc",
             field: "teir",
             problem: "unknown field",
-            allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt",
+            allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
         },
+    ]),
+    bad("a shard pin that is not a shard index", file(entry(ABC, { shard: -1 }), entry(XYZ, { shard: "two" })), (s) => [
+        { line: lineOf(s, "shard: -1"), tenant: "abc", field: "shard", value: "-1", problem: "invalid value", allowed: "an integer from 0 to 99, below the region's shard count" },
+        { line: lineOf(s, "shard: two"), tenant: "xyz", field: "shard", value: '"two"', problem: "invalid value", allowed: "an integer from 0 to 99, below the region's shard count" },
     ]),
     bad("missing required field", file(entry(ABC), entry(XYZ, { billingId: null })), (s) => [
         { line: lineOf(s, "- id: xyz"), tenant: "xyz", field: "billingId", problem: "required field is missing", allowed: "1-63 characters of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit (it becomes a Kubernetes label)" },
