@@ -14,7 +14,6 @@
  */
 import autocannon from "autocannon";
 import * as fs from "node:fs";
-import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import pino from "pino";
@@ -22,6 +21,8 @@ import { parse, stringify } from "yaml";
 import { syntheticManifest } from "./syntheticManifest";
 import { namespaceName } from "../lib/naming";
 import { PulumiDeployer, type TargetMode } from "../core/deployer";
+import { kubeAccess, KubeError, kubeRequest } from "../core/kube";
+import { localPulumiEnv } from "../core/localEnv";
 import { PROJECT_DIR } from "../core/project";
 import { launchFakeService, type ServiceProcess } from "../service/launch";
 import { createService } from "../service/service";
@@ -162,44 +163,14 @@ export function benchManifest(count: number, tag: string): string {
     return `# bench-webhooks: ${count} synthetic tenants in eu-west\n${text.replace(/\bt(\d{6})\b/g, `w${tag}$1`)}`;
 }
 
-function pulumiEnv(): Record<string, string> {
-    const env: Record<string, string> = {};
-    const file = path.join(PROJECT_DIR, ".work/local.env");
-    if (fs.existsSync(file)) for (const m of fs.readFileSync(file, "utf8").matchAll(/^export ([A-Z0-9_]+)="([^"]*)"$/gm)) env[m[1]] = m[2];
-    const out: Record<string, string> = { PULUMI_CONFIG_PASSPHRASE: "local-only-passphrase", PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" };
-    for (const key of ["PATH", "PULUMI_HOME"]) if (process.env[key]) out[key] = process.env[key]!;
-    out.KUBECONFIG = process.env.KUBECONFIG ?? env.KUBECONFIG ?? path.join(PROJECT_DIR, ".work/kubeconfig");
-    return out;
-}
-
-/** A request to the API server with the kubeconfig's client certificate: [status, body]. */
-function kube(kubeconfig: string, method: string, apiPath: string): Promise<[number, { status?: { phase?: string } }]> {
-    interface Named<T> {
-        name: string;
-        context: T;
-        cluster: T;
-        user: T;
+/** A request to the API server with the kubeconfig's credentials (core/kube.ts): [status, body]; a refusal is a status, not an error. */
+async function kube(kubeconfig: string, method: string, apiPath: string): Promise<[number, { status?: { phase?: string } }]> {
+    try {
+        return [200, await kubeRequest<{ status?: { phase?: string } }>(kubeAccess(kubeconfig), method, apiPath)];
+    } catch (err) {
+        if (err instanceof KubeError) return [err.status, {}];
+        throw err;
     }
-    type Kv = Record<string, string>;
-    const kc = parse(fs.readFileSync(kubeconfig, "utf8")) as { "current-context": string; contexts: Named<Kv>[]; clusters: Named<Kv>[]; users: Named<Kv>[] };
-    const ctx = kc.contexts.find((c) => c.name === kc["current-context"])!.context;
-    const cl = kc.clusters.find((c) => c.name === ctx.cluster)!.cluster;
-    const u = kc.users.find((x) => x.name === ctx.user)!.user;
-    const load = (data?: string, file?: string) => (data ? Buffer.from(data, "base64") : fs.readFileSync(path.resolve(path.dirname(kubeconfig), file!)));
-    return new Promise((resolve, reject) => {
-        https
-            .request(
-                new URL(cl.server + apiPath),
-                { method, ca: load(cl["certificate-authority-data"], cl["certificate-authority"]), cert: load(u["client-certificate-data"], u["client-certificate"]), key: load(u["client-key-data"], u["client-key"]) },
-                (res) => {
-                    let s = "";
-                    res.on("data", (d) => (s += d));
-                    res.on("end", () => resolve([res.statusCode ?? 0, s === "" ? {} : (JSON.parse(s) as { status?: { phase?: string } })]));
-                },
-            )
-            .on("error", reject)
-            .end();
-    });
 }
 
 interface ReadyFigures {
@@ -220,13 +191,12 @@ function seconds(ms: number): string {
 }
 
 async function engineBench(opts: WebhookBenchOptions): Promise<void> {
-    const envVars = pulumiEnv();
     const dir = tempDir();
     const manifestPath = path.join(dir, "tenants.yaml");
     const tag = Date.now().toString(36).slice(-4);
     fs.writeFileSync(manifestPath, benchManifest(opts.tenants, tag));
     fs.mkdirSync(path.join(dir, "state"));
-    envVars.PULUMI_BACKEND_URL = `file://${path.join(dir, "state")}`;
+    const { envVars } = localPulumiEnv(path.join(dir, "state"));
     const created: string[] = [];
     try {
         process.stdout.write(`prefill: full up of ${opts.tenants} tenants to stack ${opts.stack} (eu-west)...\n`);

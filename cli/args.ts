@@ -24,3 +24,27 @@ export function countList(value: string): number[] {
     }
     return counts;
 }
+
+/** Repeated `<region>=<stack>` options, collected into a map. */
+export function stackMapping(value: string, previous: Record<string, string> = {}): Record<string, string> {
+    const m = /^([a-z][a-z0-9-]*)=([A-Za-z0-9._-]+)$/.exec(value);
+    if (!m) throw new InvalidArgumentError("expected <region>=<stack>, e.g. eu-west=local");
+    return { ...previous, [m[1]]: m[2] };
+}
+
+/** A whole number of milliseconds, 0 or more. */
+export function milliseconds(value: string): number {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number of milliseconds, 0 or more");
+    return n;
+}
+
+/** A TCP port; 0 asks for any free one. */
+export function port(value: string): number {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("expected a port, 0-65535 (0: any free port)");
+    return n;
+}
+
+/** When the service limits an update to the changed tenants. */
+export const targetMode = choice(["never", "existing", "always"] as const);

@@ -1,6 +1,22 @@
-/** `tenantctl bench`: program evaluation under mocks at N synthetic tenants (bench/synth.ts). */
+/**
+ * The benchmark commands: `tenantctl bench` (program evaluation under mocks at
+ * N synthetic tenants, bench/synth.ts) and `tenantctl bench-webhooks` (the
+ * service's acknowledgement latency and onboarding time, bench/webhooks.ts).
+ */
 import type { Command } from "commander";
-import { countList } from "./args";
+import { countList, positiveInt } from "./args";
+
+interface BenchFlags {
+    rate: number;
+    duration: number;
+    connections: number;
+    tenants: number;
+    repeat: number;
+    skipEngine?: boolean;
+    skipAck?: boolean;
+    keep?: boolean;
+    stack: string;
+}
 
 export function register(program: Command): void {
     program
@@ -11,5 +27,22 @@ export function register(program: Command): void {
         .action(async (opts: { tenants: number[]; stack: string }) => {
             const { runBench } = await import("../bench/synth");
             await runBench(opts.tenants, opts.stack);
+        });
+
+    program
+        .command("bench-webhooks")
+        .description("Benchmark the webhook service: acknowledgement latency at a fixed rate (autocannon), and webhook-to-namespace-ready time on the local engine.")
+        .option("--rate <n>", "requests per second", positiveInt, 200)
+        .option("--duration <s>", "seconds of load", positiveInt, 15)
+        .option("--connections <n>", "concurrent connections of the load generator", positiveInt, 40)
+        .option("--tenants <n>", "tenants already in the region before the measured webhook", positiveInt, 100)
+        .option("--repeat <n>", "onboardings measured per update mode (targeted, full)", positiveInt, 1)
+        .option("--skip-engine", "only measure acknowledgement latency")
+        .option("--skip-ack", "only measure on the engine")
+        .option("--keep", "keep the temp backend and the namespaces (default: deleted)")
+        .option("--stack <stack>", "the stack region eu-west deploys to", "local")
+        .action(async (opts: BenchFlags) => {
+            const { runWebhookBench } = await import("../bench/webhooks");
+            await runWebhookBench(opts);
         });
 }

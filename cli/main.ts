@@ -16,7 +16,7 @@ import { CliError, EXIT, ExitStatus } from "./errors";
 import { register as registerPrComment } from "./prComment";
 import { register as registerPurge } from "./purgeCommand";
 import { register as registerReport } from "./report";
-import { registerServiceCommands } from "./serviceCommands";
+import { register as registerServe } from "./serve";
 import { register as registerSynth } from "./synth";
 import { register as registerValidate } from "./validate";
 
@@ -28,7 +28,7 @@ export function buildProgram(): Command {
         .exitOverride()
         .configureOutput({ outputError: (str, write) => write(str) })
         .showHelpAfterError("(run tenantctl --help for usage)");
-    for (const register of [registerValidate, registerSynth, registerDiff, registerBench, registerPurge, registerServiceCommands, registerDrift, registerReport, registerPrComment]) {
+    for (const register of [registerValidate, registerSynth, registerDiff, registerBench, registerPurge, registerServe, registerDrift, registerReport, registerPrComment]) {
         register(program);
     }
     return program;

@@ -158,7 +158,8 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
 
     const stack: Stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir });
     const state = await stack.exportStack();
-    const resources = (state.deployment.resources ?? []) as { urn: string; type: string; parent?: string; protect?: boolean }[];
+    const deployment = state.deployment as { resources?: { urn: string; type: string; parent?: string; protect?: boolean }[] };
+    const resources = deployment.resources ?? [];
     const urns = tenantUrns(resources, tenant.id);
     log(`purge of tenant "${tenant.id}" (stack ${opts.stack}): ${urns.length} resources, final backup recorded, grace period ended ${deleteAfter}`);
     for (const urn of urns) log(`  - ${urn}`);

@@ -153,7 +153,7 @@ export async function synthesize(options: SynthOptions): Promise<SynthResult> {
                 // Offline, the other stacks (peer regions, sibling shards) do not exist: they hold no tenant.
                 // (The SDK rethrows an invoke's error from its gRPC `details`, as the engine sends them.)
                 if (args.token === "pulumi:pulumi:readStackOutputs") {
-                    const message = `unknown stack "${String(args.inputs.name)}"`;
+                    const message = `unknown stack "${String((args.inputs as { name?: unknown }).name)}"`;
                     throw Object.assign(new Error(message), { details: message });
                 }
                 throw new Error(`synth: unexpected provider function call ${args.token}`);

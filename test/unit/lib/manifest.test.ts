@@ -275,7 +275,7 @@ const CASES: BadCase[] = [
             allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
         },
     ]),
-    bad("a shard pin that is not a shard index", file(entry(ABC, { shard: -1 }), entry(XYZ, { shard: "two" })), (s) => [
+    bad("a shard pin that is not a shard index", file(entry(ABC, { shard: "-1" }), entry(XYZ, { shard: "two" })), (s) => [
         { line: lineOf(s, "shard: -1"), tenant: "abc", field: "shard", value: "-1", problem: "invalid value", allowed: "an integer from 0 to 99, below the region's shard count" },
         { line: lineOf(s, "shard: two"), tenant: "xyz", field: "shard", value: '"two"', problem: "invalid value", allowed: "an integer from 0 to 99, below the region's shard count" },
     ]),

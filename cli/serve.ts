@@ -1,40 +1,11 @@
 /**
- * tenantctl commands of the billing-webhook service: `serve` and
- * `bench-webhooks`. They only declare the options: the service
- * (service/main.ts) and the benchmark (bench/webhooks.ts) are imported
- * when the command runs, so the other commands start as fast as before.
+ * `tenantctl serve`: the billing-webhook service. The command only declares
+ * the options; the service (service/main.ts) is imported when it runs, so the
+ * other commands start fast.
  */
-import { InvalidArgumentError, type Command } from "commander";
+import type { Command } from "commander";
+import { milliseconds, port, positiveInt, stackMapping, targetMode } from "./args";
 import { CliError, EXIT } from "./errors";
-
-function stackMapping(value: string, previous: Record<string, string> = {}): Record<string, string> {
-    const m = /^([a-z][a-z0-9-]*)=([A-Za-z0-9._-]+)$/.exec(value);
-    if (!m) throw new InvalidArgumentError("expected <region>=<stack>, e.g. eu-west=local");
-    return { ...previous, [m[1]]: m[2] };
-}
-
-function positiveInt(value: string): number {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");
-    return n;
-}
-
-function milliseconds(value: string): number {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number of milliseconds, 0 or more");
-    return n;
-}
-
-function port(value: string): number {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("expected a port, 0-65535 (0: any free port)");
-    return n;
-}
-
-function targetMode(value: string): "never" | "existing" | "always" {
-    if (value !== "never" && value !== "existing" && value !== "always") throw new InvalidArgumentError("expected never, existing or always");
-    return value;
-}
 
 interface ServeFlags {
     manifest: string;
@@ -51,19 +22,7 @@ interface ServeFlags {
     fakeJournal?: string;
 }
 
-interface BenchFlags {
-    rate: number;
-    duration: number;
-    connections: number;
-    tenants: number;
-    repeat: number;
-    skipEngine?: boolean;
-    skipAck?: boolean;
-    keep?: boolean;
-    stack: string;
-}
-
-/** Registers the billing-webhook service's commands (serve, bench-webhooks) on tenantctl. */
+/** Registers `tenantctl serve`. */
 export function register(program: Command): void {
     program
         .command("serve")
@@ -96,24 +55,4 @@ export function register(program: Command): void {
                 throw err;
             }
         });
-
-    program
-        .command("bench-webhooks")
-        .description("Benchmark the webhook service: acknowledgement latency at a fixed rate (autocannon), and webhook-to-namespace-ready time on the local engine.")
-        .option("--rate <n>", "requests per second", positiveInt, 200)
-        .option("--duration <s>", "seconds of load", positiveInt, 15)
-        .option("--connections <n>", "concurrent connections of the load generator", positiveInt, 40)
-        .option("--tenants <n>", "tenants already in the region before the measured webhook", positiveInt, 100)
-        .option("--repeat <n>", "onboardings measured per update mode (targeted, full)", positiveInt, 1)
-        .option("--skip-engine", "only measure acknowledgement latency")
-        .option("--skip-ack", "only measure on the engine")
-        .option("--keep", "keep the temp backend and the namespaces (default: deleted)")
-        .option("--stack <stack>", "the stack region eu-west deploys to", "local")
-        .action(async (opts: BenchFlags) => {
-            const { runWebhookBench } = await import("../bench/webhooks");
-            await runWebhookBench(opts);
-        });
 }
-
-/** @deprecated The old name of `register`, until cli/main.ts imports `register` like every other command module. */
-export const registerServiceCommands = register;
