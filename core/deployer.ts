@@ -8,6 +8,7 @@ import { ConcurrentUpdateError, LocalWorkspace, type Stack } from "@pulumi/pulum
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
+import { stackFilePath } from "./stackFile";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE } from "../stacks/config";
 
@@ -76,7 +77,7 @@ const SECRETS_KEYS = ["secretsprovider", "encryptedkey", "encryptionsalt"] as co
  * for `--config-file`.
  */
 export function writeStackConfigFile(projectDir: string, stack: string, stateDir: string, manifestPath: string | undefined, secretsFrom?: string): string {
-    const source = path.join(projectDir, `Pulumi.${stack}.yaml`);
+    const source = stackFilePath(stack, { projectDir });
     const doc = fs.existsSync(source) ? parseDocument(fs.readFileSync(source, "utf8")) : parseDocument("config: {}\n");
     if (manifestPath !== undefined) doc.setIn(["config", `${CONFIG_NAMESPACE}:manifest`], path.resolve(manifestPath));
     if (secretsFrom !== undefined && fs.existsSync(secretsFrom)) {
@@ -149,7 +150,7 @@ export class PulumiDeployer implements Deployer {
         fs.mkdirSync(scratchDir, { recursive: true });
         fs.copyFileSync(path.join(this.opts.projectDir, "Pulumi.yaml"), path.join(scratchDir, "Pulumi.yaml"));
         const scratchSettings = path.join(scratchDir, `Pulumi.${stackName}.yaml`);
-        const repoSettings = path.join(this.opts.projectDir, `Pulumi.${stackName}.yaml`);
+        const repoSettings = stackFilePath(stackName, { projectDir: this.opts.projectDir });
         if (!fs.existsSync(scratchSettings)) {
             // Only the secrets-provider keys matter there; a salt committed in the repository is reused.
             const doc = fs.existsSync(repoSettings) ? parseDocument(fs.readFileSync(repoSettings, "utf8")) : parseDocument("{}");
