@@ -1,4 +1,6 @@
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { DASHBOARD_CONFIGMAP_KEY, DASHBOARD_LABEL, FOLDER_ANNOTATION, TENANT_DASHBOARD_CONFIGMAP, tenantDashboard, tenantDashboardFolder } from "../lib/dashboards";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import { tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
@@ -78,8 +80,25 @@ export function isServed(t: TenantSpec): boolean {
 }
 
 /**
- * One client's slice of the platform: namespace, databases, buckets, vhost
- * and Ingress, composed from one manifest entry. Providers come in through
+ * The tenant's Grafana dashboard as the sidecar collects it (seed onboarding
+ * step 7): labelled `grafana_dashboard: "1"`, filed in a folder named after
+ * the tenant. It lives in the tenant's namespace (the sidecar searches every
+ * namespace), so it goes with the tenant and no tenant object sits elsewhere.
+ */
+export function dashboardConfigMapArgs(tenantId: string, labels: Record<string, string>) {
+    return {
+        metadata: {
+            name: TENANT_DASHBOARD_CONFIGMAP,
+            labels: { ...labels, ...DASHBOARD_LABEL },
+            annotations: { [FOLDER_ANNOTATION]: tenantDashboardFolder(tenantId) },
+        },
+        data: { [DASHBOARD_CONFIGMAP_KEY]: JSON.stringify(tenantDashboard(tenantId)) },
+    };
+}
+
+/**
+ * One client's slice of the platform: namespace, databases, buckets, vhost,
+ * Ingress and dashboard, composed from one manifest entry. Providers come in through
  * `opts.providers` and reach every child through its parent.
  */
 export class Tenant extends pulumi.ComponentResource {
@@ -113,6 +132,8 @@ export class Tenant extends pulumi.ComponentResource {
         );
         this.namespaceName = ns.namespaceName;
         const namespace = ns.namespaceName;
+        const dashboard = dashboardConfigMapArgs(t.id, labels);
+        new k8s.core.v1.ConfigMap(`${t.id}-dashboard`, { ...dashboard, metadata: { ...dashboard.metadata, namespace } }, { parent: this, dependsOn: [ns.namespace] });
 
         if (features.databases) {
             new TenantDatabase(

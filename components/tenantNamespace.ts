@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import { namespaceAnnotations, namespaceLabels, podLabels, tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
+import { OTEL_COLLECTOR, OTEL_CONFIGMAP, otelConfigMapData } from "../lib/monitoring";
 import {
     APP_SERVICE_ACCOUNT,
     BACKUP_PVC,
@@ -52,6 +53,8 @@ export function replicaRange(t: TenantSpec, tier: TierSpec = tierSpec(t.tier)): 
  * - DNS is allowed over UDP as well as TCP.
  * - Pods may reach each other inside the namespace (egress too), and the
  *   shared services they need: RabbitMQ 5672, MySQL 3306, MinIO 9000.
+ * - Traces and metrics reach the OpenTelemetry collector's pods in the shared
+ *   namespace on OTLP (gRPC 4317, HTTP 4318), and no other pod there on those ports.
  */
 export function isolationPolicySpec(ingressControllerNamespace: string) {
     const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
@@ -80,6 +83,13 @@ export function isolationPolicySpec(ingressControllerNamespace: string) {
                 ports: [
                     { protocol: "UDP", port: 53 },
                     { protocol: "TCP", port: 53 },
+                ],
+            },
+            {
+                to: [{ ...ns(SHARED_NAMESPACE), podSelector: { matchLabels: { ...OTEL_COLLECTOR.podLabels } } }],
+                ports: [
+                    { protocol: "TCP", port: OTEL_COLLECTOR.grpcPort },
+                    { protocol: "TCP", port: OTEL_COLLECTOR.httpPort },
                 ],
             },
         ],
@@ -163,7 +173,7 @@ export function backupPodSpec(args: { tenantId: string; services: readonly strin
 /**
  * A tenant's namespace and everything that isolates and sizes it: Pod
  * Security, quota, limits, network isolation, RBAC, the app ServiceAccount,
- * HPAs and database backups.
+ * the tracing context, HPAs and database backups.
  */
 export class TenantNamespace extends pulumi.ComponentResource {
     /** The namespace name, e.g. e-commerce-client-abc. */
@@ -219,6 +229,8 @@ export class TenantNamespace extends pulumi.ComponentResource {
         // Storage and pods are created once the quota and limits are in place, so they are counted and defaulted.
         const sized = { parent: this, dependsOn: [this.namespace, quota, limits] };
         new k8s.core.v1.ServiceAccount(`${name}-app`, { metadata: meta(APP_SERVICE_ACCOUNT), automountServiceAccountToken: false }, inNs);
+        // The tracing context the services load with envFrom (the seed's Jaeger tags as OpenTelemetry resource attributes).
+        new k8s.core.v1.ConfigMap(`${name}-otel`, { metadata: meta(OTEL_CONFIGMAP), data: otelConfigMapData(t) }, inNs);
 
         const replicas = replicaRange(t, tier);
         for (const workload of autoscaledWorkloads(services)) {

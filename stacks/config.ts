@@ -22,9 +22,15 @@ export const stackConfigSchema = z
         services: z.array(z.string().regex(SERVICE_NAME_PATTERN)).min(1).default([...DEFAULT_SERVICES]),
         queues: z.array(z.string().regex(SERVICE_NAME_PATTERN)).default([...DEFAULT_QUEUES]),
         features: z
-            .object({ databases: z.boolean().default(true), buckets: z.boolean().default(true), vhosts: z.boolean().default(true) })
+            .object({
+                databases: z.boolean().default(true),
+                buckets: z.boolean().default(true),
+                vhosts: z.boolean().default(true),
+                /** The region's scrape-config Secret and PrometheusRule (they need the Prometheus operator's CRDs). */
+                monitoring: z.boolean().default(true),
+            })
             .strict()
-            .default({ databases: true, buckets: true, vhosts: true }),
+            .default({ databases: true, buckets: true, vhosts: true, monitoring: true }),
         credentialsBackend: z.enum(["kubernetes", "aws-secrets-manager"]).default("kubernetes"),
         kubernetes: z
             .object({

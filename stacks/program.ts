@@ -179,6 +179,7 @@ export function sharedRegionArgs(config: StackConfig): SharedRegionArgs {
         region: config.region,
         environment: config.environment,
         awsSecretStore: awsStore ? { awsRegion: awsStore.region, serviceAccount: awsStore.secretStoreServiceAccount } : undefined,
+        monitoring: config.features.monitoring,
     };
 }
 

@@ -134,9 +134,9 @@ describe("tenantctl synth", () => {
         expect(lines[0]).toBe(`stack apac (region apac): ${doc.resources.length} resources, 2 tenants`);
         for (const tenant of ["sakura", "kiwi"]) {
             const own = doc.resources.filter((r) => r.tenant === tenant);
-            // 59 per tenant with every feature on, less the AWS secret, its version and the
-            // ExternalSecret per service, plus a Kubernetes Secret per service: 59 - 9 + 3.
-            expect(own).toHaveLength(53);
+            // 61 per tenant with every feature on, less the AWS secret, its version and the
+            // ExternalSecret per service, plus a Kubernetes Secret per service: 61 - 9 + 3.
+            expect(own).toHaveLength(55);
             const row = lines.find((l) => l.startsWith(`${tenant} `));
             expect(row?.trim().split(/\s+/)).toEqual([tenant, String(own.length), String(own.filter((r) => r.protect).length), String(new Set(own.map((r) => r.type)).size)]);
         }

@@ -41,9 +41,10 @@ beforeAll(async () => {
 
 const NS = "e-commerce-client-abc";
 const SERVICES = ["auth", "products", "orders"];
+const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
 
 describe("tenant abc in eu-west: what is registered", () => {
-    test("exact counts per resource type (59 resources)", () => {
+    test("exact counts per resource type (61 resources)", () => {
         expect(countByType(abc)).toEqual({
             [T.Tenant]: 1,
             [T.TenantNamespace]: 1,
@@ -80,8 +81,9 @@ describe("tenant abc in eu-west: what is registered", () => {
             [T.Binding]: 2,
             [T.TenantIngress]: 1,
             [T.Ingress]: 1,
+            [CONFIG_MAP]: 2, // otel-resource-attributes, grafana-dashboard
         });
-        expect(abc).toHaveLength(59);
+        expect(abc).toHaveLength(61);
     });
 
     test("the kubernetes objects of the tenant all live in its namespace", () => {
@@ -204,18 +206,33 @@ describe("TenantNamespace", () => {
                             { protocol: "TCP", port: 53 },
                         ],
                     },
+                    {
+                        to: [{ ...ns("e-commerce-shared"), podSelector: { matchLabels: { "app.kubernetes.io/name": "opentelemetry-collector" } } }],
+                        ports: [
+                            { protocol: "TCP", port: 4317 },
+                            { protocol: "TCP", port: 4318 },
+                        ],
+                    },
                 ],
             });
         });
 
-        test("egress to the shared namespace: TCP 5672 (RabbitMQ), 3306 (MySQL), 9000 (MinIO), and no other port", () => {
+        test("egress to the shared namespace: TCP 5672 (RabbitMQ), 3306 (MySQL), 9000 (MinIO); OTLP 4317/4318 to the collector's pods only", () => {
             const egress = at(policy().inputs, "spec", "egress") as { to: unknown[]; ports?: { protocol: string; port: number }[] }[];
             const shared = egress.filter((rule) => rule.to.some((peer) => at(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") === "e-commerce-shared"));
-            expect(shared).toHaveLength(1);
+            expect(shared).toHaveLength(2);
+            expect(shared[0].to).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "e-commerce-shared" } } }]);
             expect(shared[0].ports?.map((p) => `${p.protocol}/${p.port}`).sort()).toEqual(["TCP/3306", "TCP/5672", "TCP/9000"]);
+            expect(shared[1].to).toEqual([
+                {
+                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "e-commerce-shared" } },
+                    podSelector: { matchLabels: { "app.kubernetes.io/name": "opentelemetry-collector" } },
+                },
+            ]);
+            expect(shared[1].ports?.map((p) => `${p.protocol}/${p.port}`)).toEqual(["TCP/4317", "TCP/4318"]);
             // Every egress rule that leaves the namespace names its ports: none is open to all ports.
             const leaving = egress.filter((rule) => rule.to.some((peer) => at(peer, "namespaceSelector") !== undefined));
-            expect(leaving.map((rule) => (rule.ports ?? []).length)).toEqual([3, 2]);
+            expect(leaving.map((rule) => (rule.ports ?? []).length)).toEqual([3, 2, 2]);
         });
 
         test("selects namespaces by kubernetes.io/metadata.name only, never by a `name` label", () => {
@@ -602,6 +619,84 @@ describe("TenantIngress", () => {
     });
 });
 
+describe("monitoring and tracing of abc", () => {
+    const LABELS = {
+        tenant: "client-abc",
+        environment: "production",
+        "managed-by": "pulumi",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "cost-center": "CC-ABC-001",
+        "billing-id": "sub_abc123",
+        department: "retail",
+        "collectverything.com/region": "eu-west",
+    };
+    const configMap = (name: string) => one(abc.filter((r) => r.name === name), CONFIG_MAP);
+
+    test("the OTEL ConfigMap carries the seed's Jaeger tags as resource attributes, and the collector's OTLP endpoint", () => {
+        const cm = configMap("abc-otel");
+        expect(at(cm.inputs, "metadata")).toEqual({ name: "otel-resource-attributes", namespace: NS, labels: LABELS });
+        expect(at(cm.inputs, "data")).toEqual({
+            OTEL_RESOURCE_ATTRIBUTES: "tenant.id=client-abc,tenant.tier=premium,website.id=123,website.domain=client-abc.collectverything.com",
+            OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector.e-commerce-shared.svc.cluster.local:4317",
+        });
+        expect(index(cm)?.type).toBe(T.TenantNamespace);
+    });
+
+    test("the dashboard ConfigMap: labelled for the Grafana sidecar, in the folder client-abc, every query filtered to tenant_id abc", () => {
+        const cm = configMap("abc-dashboard");
+        expect(at(cm.inputs, "metadata")).toEqual({
+            name: "grafana-dashboard",
+            namespace: NS,
+            labels: { ...LABELS, grafana_dashboard: "1" },
+            annotations: { grafana_folder: "client-abc" },
+        });
+        expect(index(cm)?.type).toBe(T.Tenant);
+        const dashboard = JSON.parse(at(cm.inputs, "data", "dashboard.json") as string);
+        expect([dashboard.uid, dashboard.title]).toEqual(["tenant-client-abc", "Tenant client-abc"]);
+        const exprs: string[] = dashboard.panels.flatMap((p: { targets: { expr: string }[] }) => p.targets.map((t) => t.expr));
+        expect(exprs).toHaveLength(12);
+        for (const expr of exprs) expect(expr).toMatch(/\{tenant_id="abc"\}$/);
+        for (const panel of dashboard.panels) expect(panel.datasource).toEqual({ type: "prometheus", uid: "prometheus" });
+    });
+
+    const index = (r: SynthResource) => byUrn(euWest.resources).get(r.parent as string);
+});
+
+describe("SharedRegion monitoring (eu-west)", () => {
+    const shared = () => euWest.resources.filter((r) => r.tenant === undefined && r.parent?.endsWith("collectverything:tenant:SharedRegion::eu-west"));
+
+    test("the additionalScrapeConfigs Secret and the PrometheusRule, in e-commerce-shared", () => {
+        expect(shared().map((r) => `${r.type} ${r.name}`).sort()).toEqual(
+            [
+                "kubernetes:core/v1:Namespace eu-west-namespace",
+                "kubernetes:core/v1:Secret eu-west-scrape-configs",
+                "kubernetes:monitoring.coreos.com/v1:PrometheusRule eu-west-tenant-rules",
+                "kubernetes:external-secrets.io/v1:ClusterSecretStore eu-west-secret-store",
+            ].sort(),
+        );
+        const secret = one(shared(), T.Secret);
+        expect(at(secret.inputs, "metadata", "name")).toBe("prometheus-additional-scrape-configs");
+        expect(at(secret.inputs, "metadata", "namespace")).toBe("e-commerce-shared");
+        // A Pulumi secret (the Kubernetes SDK marks all of stringData secret): redacted; the content is lib/monitoring.ts's, tested there.
+        expect(at(secret.inputs, "stringData")).toBe("[secret]");
+        const rule = one(shared(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule");
+        expect(at(rule.inputs, "metadata", "name")).toBe("collectverything-tenants");
+        expect(at(rule.inputs, "metadata", "namespace")).toBe("e-commerce-shared");
+        expect(at(rule.inputs, "metadata", "labels", "release")).toBe("kube-prometheus-stack");
+        expect(at(rule.inputs, "metadata", "labels", "collectverything.com/region")).toBe("eu-west");
+        const groups = at(rule.inputs, "spec", "groups") as { name: string; rules: { record?: string; alert?: string }[] }[];
+        expect(groups.map((g) => g.name)).toEqual(["collectverything-tenant-metrics", "collectverything-tenant-alerts"]);
+        expect(groups[1].rules.map((r) => r.alert)).toEqual([
+            "TenantQuotaNearlyFull",
+            "TenantBackupJobFailed",
+            "TenantBackupMissing",
+            "TenantCertificateExpiring",
+            "TenantQueueGrowing",
+        ]);
+        expect(groups[0].rules).toHaveLength(12);
+    });
+});
+
 describe("component structure", () => {
     test("the component types are exactly the seven collectverything:tenant:* tokens", () => {
         const components = euWest.resources.filter((r) => !r.custom);
@@ -642,6 +737,7 @@ describe("component structure", () => {
             if (r.type.startsWith("minio:") || r.name === "abc-app-secret" || r.name === "abc-storage-credentials") return T.TenantBucket;
             if (r.type.startsWith("rabbitmq:") || r.name.startsWith("abc-amqp-")) return T.TenantVhost;
             if (r.type === T.Ingress) return T.TenantIngress;
+            if (r.name === "abc-dashboard") return T.Tenant;
             return T.TenantNamespace;
         };
         const violations = abc

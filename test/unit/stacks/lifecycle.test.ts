@@ -74,7 +74,7 @@ const DATA_OF_ABC = () => ofTenant(base, "abc").filter((r) => (DATA_TYPES as rea
 
 test("the base synth is the shipped manifest's", () => {
     expect(loadManifest(SHIPPED_MANIFEST).tenants.map((t) => t.id)).toEqual(entries.map((t) => t.id));
-    expect(ofTenant(base, "abc")).toHaveLength(59);
+    expect(ofTenant(base, "abc")).toHaveLength(61);
     // Namespace, PVC, 3 databases, 3 buckets, vhost, 2 queues.
     expect(DATA_OF_ABC()).toHaveLength(11);
 });
@@ -88,6 +88,8 @@ const SIZED_BY_TIER = [
     abcUrn(`${NS_CHAIN}$kubernetes:core/v1:PersistentVolumeClaim`, "abc-backup-pvc"),
     // The daily dump's retention follows the tier (30 -> 90 days).
     abcUrn(`${NS_CHAIN}$kubernetes:batch/v1:CronJob`, "abc-db-backup"),
+    // The tracing context carries tenant.tier.
+    abcUrn(`${NS_CHAIN}$kubernetes:core/v1:ConfigMap`, "abc-otel"),
 ];
 
 describe("(a) abc moves from premium to business", () => {
@@ -219,7 +221,7 @@ describe("(e) suspending abc", () => {
                 "urn:pulumi:eu-west::tenant-platform::collectverything:tenant:Tenant$collectverything:tenant:TenantIngress$kubernetes:networking.k8s.io/v1:Ingress::abc-ingress",
             ].sort(),
         );
-        expect(after.size).toBe(57);
+        expect(after.size).toBe(59);
         expect(ofType(suspended(), T.Ingress)).toEqual([]);
     });
 
