@@ -1,0 +1,129 @@
+/**
+ * A real Prometheus (Debian's 2.42, through scripts/lib/prometheus.sh) for the
+ * monitoring contract tests: each test file starts its own server on a free
+ * loopback port with its own data directory under .work/prometheus/, and
+ * stops it by its recorded PID in afterAll. promtool backfills the datasets.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { REPO_ROOT } from "../support/contract";
+
+const SCRIPT = path.join(REPO_ROOT, "scripts", "lib", "prometheus.sh");
+export const PROMTOOL = "/usr/bin/promtool";
+export const PROMETHEUS_TIMEOUT_MS = 300_000;
+
+/** Installs Prometheus and promtool when they are missing (apt-get, as root). */
+export function ensurePrometheus(): void {
+    execFileSync("bash", [SCRIPT, "install"], { stdio: ["ignore", "ignore", "inherit"] });
+}
+
+/** A fresh working directory for one server (and its files), removed on stop. */
+export function workDir(name: string): string {
+    const dir = path.join(REPO_ROOT, ".work", "prometheus", `${name}-${process.pid}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const port = (server.address() as net.AddressInfo).port;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+export interface RunningPrometheus {
+    readonly url: string;
+    readonly dir: string;
+    stop(): void;
+}
+
+/** Starts Prometheus with `config` (YAML text) on a free loopback port, data in `dir`/data. */
+export async function startPrometheus(dir: string, config: string): Promise<RunningPrometheus> {
+    const configFile = path.join(dir, "prometheus.yml");
+    fs.writeFileSync(configFile, config);
+    const port = await freePort();
+    execFileSync("bash", [SCRIPT, "start", dir, configFile, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+    return {
+        url: `http://127.0.0.1:${port}`,
+        dir,
+        stop: () => execFileSync("bash", [SCRIPT, "stop", dir], { stdio: "inherit" }),
+    };
+}
+
+/** promtool with arguments; throws with its output when it fails. */
+export function promtool(args: string[], cwd?: string): string {
+    try {
+        return execFileSync(PROMTOOL, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+    } catch (err) {
+        const e = err as { stdout?: string; stderr?: string; message: string };
+        throw new Error(`promtool ${args.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
+    }
+}
+
+/** Writes OpenMetrics text and turns it into TSDB blocks in `dataDir` (`promtool tsdb create-blocks-from openmetrics`). */
+export function backfill(dir: string, openMetrics: string, dataDir: string): void {
+    const file = path.join(dir, "backfill.om");
+    fs.writeFileSync(file, openMetrics.endsWith("# EOF\n") ? openMetrics : `${openMetrics}# EOF\n`);
+    fs.mkdirSync(dataDir, { recursive: true });
+    promtool(["tsdb", "create-blocks-from", "openmetrics", file, dataDir]);
+    fs.rmSync(file);
+}
+
+export interface PromSeries {
+    readonly metric: Record<string, string>;
+    readonly value?: [number, string];
+    readonly values?: [number, string][];
+}
+
+interface PromResponse {
+    status: string;
+    error?: string;
+    data: { resultType: string; result: PromSeries[] };
+}
+
+async function api(url: string, endpoint: string, params: Record<string, string>): Promise<PromSeries[]> {
+    const response = await fetch(`${url}/api/v1/${endpoint}`, { method: "POST", body: new URLSearchParams(params) });
+    const body = (await response.json()) as PromResponse;
+    if (body.status !== "success") throw new Error(`${endpoint} ${params.query}: ${body.error ?? response.status}`);
+    return body.data.result;
+}
+
+export function instantQuery(url: string, query: string, time?: number): Promise<PromSeries[]> {
+    return api(url, "query", time === undefined ? { query } : { query, time: String(time) });
+}
+
+export function rangeQuery(url: string, query: string, start: number, end: number, step: number): Promise<PromSeries[]> {
+    return api(url, "query_range", { query, start: String(start), end: String(end), step: String(step) });
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+        try {
+            const value = await check();
+            if (value !== undefined) return value;
+        } catch (err) {
+            last = err;
+        }
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
+/** One OpenMetrics sample line (timestamps in seconds). */
+export function sample(name: string, labels: Record<string, string>, value: number, timestamp: number): string {
+    const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(",");
+    return `${name}{${l}} ${value} ${timestamp}\n`;
+}
