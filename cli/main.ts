@@ -17,6 +17,7 @@ import { register as registerPrComment } from "./prComment";
 import { register as registerPurge } from "./purgeCommand";
 import { register as registerReport } from "./report";
 import { register as registerServe } from "./serve";
+import { register as registerShowback } from "./showback";
 import { register as registerSynth } from "./synth";
 import { register as registerValidate } from "./validate";
 
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
         .exitOverride()
         .configureOutput({ outputError: (str, write) => write(str) })
         .showHelpAfterError("(run tenantctl --help for usage)");
-    for (const register of [registerValidate, registerSynth, registerDiff, registerBench, registerPurge, registerServe, registerDrift, registerReport, registerPrComment]) {
+    for (const register of [registerValidate, registerSynth, registerDiff, registerBench, registerPurge, registerServe, registerDrift, registerReport, registerPrComment, registerShowback]) {
         register(program);
     }
     return program;

@@ -162,8 +162,12 @@ export function maxHyphens(): number {
 }
 
 const NS = TENANT_SELECTORS.namespace;
-const byNamespace = (expr: string) => tenantFrom(expr, "namespace", TENANT_NAMESPACE_REGEX);
-const byIngress = (expr: string) => tenantFrom(expr, "ingress", ingressName("(.+)"));
+/** `tenant_id` from the `namespace` label (`e-commerce-client-abc` → `abc`), as the seed's relabel rule does. */
+export const byNamespace = (expr: string) => tenantFrom(expr, "namespace", TENANT_NAMESPACE_REGEX);
+/** `tenant_id` from the `ingress` label (`client-abc-ingress` → `abc`). */
+export const byIngress = (expr: string) => tenantFrom(expr, "ingress", ingressName("(.+)"));
+/** `tenant_id` from the `user` label of a MySQL user (`client_a_b_auth_user` → `a-b`). */
+export const byMysqlUser = (expr: string) => tenantFromMysqlUser(expr);
 const BUCKET_TENANT_REGEX = bucketName("(.+)", `(?:${BUCKET_PURPOSES.join("|")})`);
 
 /** Recorded series names, one owner for the rules, the dashboards and the showback. */

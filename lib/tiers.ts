@@ -43,6 +43,22 @@ export interface TierSpec {
     readonly backupRetentionDays: number;
     /** Monthly base fee in EUR. */
     readonly baseFeeEur: number;
+    /** Sites (the primary domain and each custom domain) the base fee includes. */
+    readonly siteLimit: number;
+    /**
+     * Overage prices in EUR, billed by the showback (lib/showback.ts): CPU
+     * core-hours above `allocation.cpu` for every hour of the month, memory
+     * GiB-hours above `allocation.memoryGiB` likewise, GiB-months of storage
+     * above `storageGiB`, and each site above `siteLimit`.
+     */
+    readonly overage: OveragePrices;
+}
+
+export interface OveragePrices {
+    readonly cpuCoreHourEur: number;
+    readonly memoryGiBHourEur: number;
+    readonly storageGiBMonthEur: number;
+    readonly siteEur: number;
 }
 
 const CATALOG: Readonly<Record<Tier, TierSpec>> = {
@@ -70,6 +86,8 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         backupVolumeGiB: 10,
         backupRetentionDays: 14,
         baseFeeEur: 49.99,
+        siteLimit: 1,
+        overage: { cpuCoreHourEur: 0.05, memoryGiBHourEur: 0.006, storageGiBMonthEur: 0.12, siteEur: 9.99 },
     },
     premium: {
         tier: "premium",
@@ -95,6 +113,8 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         backupVolumeGiB: 30,
         backupRetentionDays: 30,
         baseFeeEur: 124.99,
+        siteLimit: 3,
+        overage: { cpuCoreHourEur: 0.045, memoryGiBHourEur: 0.005, storageGiBMonthEur: 0.1, siteEur: 7.99 },
     },
     business: {
         tier: "business",
@@ -120,6 +140,8 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         backupVolumeGiB: 100,
         backupRetentionDays: 90,
         baseFeeEur: 349.99,
+        siteLimit: 10,
+        overage: { cpuCoreHourEur: 0.04, memoryGiBHourEur: 0.004, storageGiBMonthEur: 0.08, siteEur: 4.99 },
     },
 };
 
