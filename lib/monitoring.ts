@@ -186,6 +186,13 @@ export const RECORDED = {
     quotaUsage: "tenant_id:kube_resourcequota_usage:ratio",
 } as const;
 
+/** Each quota resource of each tenant, used / hard (kube-state-metrics). */
+function quotaUsage(): string {
+    return byNamespace(
+        `max by (namespace, resourcequota, resource) (kube_resourcequota{${NS},type="used"}) / (max by (namespace, resourcequota, resource) (kube_resourcequota{${NS},type="hard"}) > 0)`,
+    );
+}
+
 function latency(quantile: number): string {
     return `histogram_quantile(${quantile}, sum by (tenant_id, le) (${byIngress(
         `sum by (ingress, le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{${TENANT_SELECTORS.ingress}}[5m]))`,
@@ -195,12 +202,15 @@ function latency(quantile: number): string {
 /** The seed's key metrics per tenant, recorded once a minute. */
 export function recordingRules(): RecordingRule[] {
     const requests = (filter: string) => `sum by (tenant_id) (${byIngress(`sum by (ingress) (rate(nginx_ingress_controller_requests{${filter}}[5m]))`)})`;
+    const all = requests(TENANT_SELECTORS.ingress);
+    const errors = requests(`${TENANT_SELECTORS.ingress},status=~"5.."`);
     return [
         // ingress-nginx: requests, 5xx, latency. The Ingress name (client-<id>-ingress) names the tenant.
-        { record: RECORDED.requests, expr: requests(TENANT_SELECTORS.ingress) },
+        // No rule reads another's recorded series, so each can be backfilled on its own (promtool tsdb create-blocks-from rules).
+        { record: RECORDED.requests, expr: all },
         // A tenant without errors has an error rate of 0, not no series.
-        { record: RECORDED.errors, expr: `${requests(`${TENANT_SELECTORS.ingress},status=~"5.."`)} or (0 * ${RECORDED.requests})` },
-        { record: RECORDED.errorRatio, expr: `${RECORDED.errors} / (${RECORDED.requests} > 0)` },
+        { record: RECORDED.errors, expr: `${errors} or (0 * ${all})` },
+        { record: RECORDED.errorRatio, expr: `(${errors} or (0 * ${all})) / (${all} > 0)` },
         { record: RECORDED.latencyP50, expr: latency(0.5) },
         { record: RECORDED.latencyP95, expr: latency(0.95) },
         { record: RECORDED.latencyP99, expr: latency(0.99) },
@@ -233,12 +243,7 @@ export function recordingRules(): RecordingRule[] {
             expr: `sum by (tenant_id) (${tenantFrom(`rabbitmq_queue_messages{${TENANT_SELECTORS.vhost}}`, "vhost", vhostName("(.+)"))})`,
         },
         // kube-state-metrics: each quota resource, used / hard.
-        {
-            record: RECORDED.quotaUsage,
-            expr: byNamespace(
-                `max by (namespace, resourcequota, resource) (kube_resourcequota{${NS},type="used"}) / ignoring(type) (max by (namespace, resourcequota, resource) (kube_resourcequota{${NS},type="hard"}) > 0)`,
-            ),
-        },
+        { record: RECORDED.quotaUsage, expr: quotaUsage() },
     ];
 }
 
@@ -251,7 +256,7 @@ export function alertingRules(): AlertingRule[] {
     return [
         {
             alert: "TenantQuotaNearlyFull",
-            expr: `${RECORDED.quotaUsage} > ${QUOTA_WARNING_RATIO}`,
+            expr: `${quotaUsage()} > ${QUOTA_WARNING_RATIO}`,
             for: "15m",
             labels: { severity: "warning" },
             annotations: {
