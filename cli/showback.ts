@@ -7,7 +7,19 @@ import { InvalidArgumentError, type Command } from "commander";
 import { loadManifest } from "../core/manifestSource";
 import { ManifestError } from "../lib/manifest";
 import { isRegion, REGIONS } from "../lib/regions";
-import { formatCsv, formatJson, formatText, monthWindow, SHOWBACK_FORMATS, showbackQueries, showbackReport, USAGE_METRICS, type MonthWindow, type ShowbackFormat, type UsageMetric } from "../lib/showback";
+import {
+    formatCsv,
+    formatJson,
+    formatText,
+    monthWindow,
+    SHOWBACK_FORMATS,
+    showbackQueries,
+    showbackReport,
+    USAGE_METRICS,
+    type MonthWindow,
+    type ShowbackFormat,
+    type UsageMetric,
+} from "../lib/showback";
 import { choice } from "./args";
 import { CliError, EXIT } from "./errors";
 
@@ -39,12 +51,23 @@ function region(value: string): string {
 export async function queryByTenant(prometheusUrl: string, query: string, time: number): Promise<Map<string, number>> {
     let response: Response;
     try {
-        response = await fetch(`${prometheusUrl.replace(/\/$/, "")}/api/v1/query`, { method: "POST", body: new URLSearchParams({ query, time: String(time) }) });
+        response = await fetch(`${prometheusUrl.replace(/\/$/, "")}/api/v1/query`, {
+            method: "POST",
+            body: new URLSearchParams({ query, time: String(time) }),
+        });
     } catch (err) {
-        throw new CliError(`tenantctl showback: Prometheus at ${prometheusUrl} cannot be reached (${(err as Error).message}). Fix: pass --prometheus <url> of the region's Prometheus.`, EXIT.usage);
+        throw new CliError(
+            `tenantctl showback: Prometheus at ${prometheusUrl} cannot be reached (${(err as Error).message}). Fix: pass --prometheus <url> of the region's Prometheus.`,
+            EXIT.usage,
+        );
     }
-    const body = (await response.json().catch(() => ({}))) as { status?: string; error?: string; data?: { result?: { metric: Record<string, string>; value: [number, string] }[] } };
-    if (body.status !== "success") throw new CliError(`tenantctl showback: Prometheus refused a query (${body.error ?? `HTTP ${response.status}`}): ${query}`, EXIT.usage);
+    const body = (await response.json().catch(() => ({}))) as {
+        status?: string;
+        error?: string;
+        data?: { result?: { metric: Record<string, string>; value: [number, string] }[] };
+    };
+    if (body.status !== "success")
+        throw new CliError(`tenantctl showback: Prometheus refused a query (${body.error ?? `HTTP ${response.status}`}): ${query}`, EXIT.usage);
     const out = new Map<string, number>();
     for (const series of body.data?.result ?? []) {
         const id = series.metric.tenant_id;

@@ -2,7 +2,13 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import { REGION_LABEL } from "../lib/labels";
-import { ADDITIONAL_SCRAPE_CONFIGS_SECRET, additionalScrapeConfigsYaml, DEFAULT_RULE_SELECTOR_LABELS, PROMETHEUS_RULE_NAME, ruleGroups } from "../lib/monitoring";
+import {
+    ADDITIONAL_SCRAPE_CONFIGS_SECRET,
+    additionalScrapeConfigsYaml,
+    DEFAULT_RULE_SELECTOR_LABELS,
+    PROMETHEUS_RULE_NAME,
+    ruleGroups,
+} from "../lib/monitoring";
 import { SHARED_NAMESPACE } from "../lib/naming";
 import type { Region } from "../lib/regions";
 

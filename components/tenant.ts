@@ -1,6 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { DASHBOARD_CONFIGMAP_KEY, DASHBOARD_LABEL, FOLDER_ANNOTATION, TENANT_DASHBOARD_CONFIGMAP, tenantDashboard, tenantDashboardFolder } from "../lib/dashboards";
+import {
+    DASHBOARD_CONFIGMAP_KEY,
+    DASHBOARD_LABEL,
+    FOLDER_ANNOTATION,
+    TENANT_DASHBOARD_CONFIGMAP,
+    tenantDashboard,
+    tenantDashboardFolder,
+} from "../lib/dashboards";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import { tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
@@ -133,7 +140,11 @@ export class Tenant extends pulumi.ComponentResource {
         this.namespaceName = ns.namespaceName;
         const namespace = ns.namespaceName;
         const dashboard = dashboardConfigMapArgs(t.id, labels);
-        new k8s.core.v1.ConfigMap(`${t.id}-dashboard`, { ...dashboard, metadata: { ...dashboard.metadata, namespace } }, { parent: this, dependsOn: [ns.namespace] });
+        new k8s.core.v1.ConfigMap(
+            `${t.id}-dashboard`,
+            { ...dashboard, metadata: { ...dashboard.metadata, namespace } },
+            { parent: this, dependsOn: [ns.namespace] },
+        );
 
         if (features.databases) {
             new TenantDatabase(

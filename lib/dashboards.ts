@@ -103,7 +103,13 @@ function build(uid: string, title: string, tags: string[], panels: readonly Pane
     for (const panel of panels) {
         const builder = new TimeseriesPanelBuilder().title(panel.title).unit(panel.unit).datasource(PROMETHEUS_DATASOURCE).height(8).span(12);
         panel.queries.forEach((q, i) => {
-            builder.withTarget(new DataqueryBuilder().expr(q.expr).legendFormat(q.legend).refId(String.fromCharCode(65 + i)).datasource(PROMETHEUS_DATASOURCE));
+            builder.withTarget(
+                new DataqueryBuilder()
+                    .expr(q.expr)
+                    .legendFormat(q.legend)
+                    .refId(String.fromCharCode(65 + i))
+                    .datasource(PROMETHEUS_DATASOURCE),
+            );
         });
         dashboard.withPanel(builder);
     }

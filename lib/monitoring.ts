@@ -139,6 +139,19 @@ export const TENANT_SELECTORS = {
     bucket: `bucket=~"${bucketName(".+", ".+")}"`,
 } as const;
 
+/**
+ * How each exporter label names a tenant: the regex whose group is the tenant
+ * id (for MySQL users, with the id's hyphens spelled as underscores).
+ */
+export const TENANT_ID_REGEX = {
+    namespace: TENANT_NAMESPACE_REGEX,
+    ingress: ingressName("(.+)"),
+    certificate: tlsSecretName("(.+)"),
+    vhost: vhostName("(.+)"),
+    bucket: bucketName("(.+)", `(?:${BUCKET_PURPOSES.join("|")})`),
+    mysqlUser: databaseUser("(.+)", "[a-z][a-z0-9]*"),
+} as const;
+
 /** `label_replace` that sets `tenant_id` from the tenant's object name in `label`. */
 function tenantFrom(expr: string, label: string, regex: string): string {
     return `label_replace(${expr}, "tenant_id", "$1", "${label}", "${regex}")`;
@@ -151,7 +164,7 @@ function tenantFrom(expr: string, label: string, regex: string): string {
  * `label_replace` per hyphen a valid id can have (5 at 11 characters).
  */
 function tenantFromMysqlUser(expr: string): string {
-    let out = tenantFrom(expr, "user", databaseUser("(.+)", "[a-z][a-z0-9]*"));
+    let out = tenantFrom(expr, "user", TENANT_ID_REGEX.mysqlUser);
     for (let i = 0; i < maxHyphens(); i++) out = `label_replace(${out}, "tenant_id", "$1-$2", "tenant_id", "([^_]+)_(.+)")`;
     return out;
 }
@@ -163,12 +176,11 @@ export function maxHyphens(): number {
 
 const NS = TENANT_SELECTORS.namespace;
 /** `tenant_id` from the `namespace` label (`e-commerce-client-abc` → `abc`), as the seed's relabel rule does. */
-export const byNamespace = (expr: string) => tenantFrom(expr, "namespace", TENANT_NAMESPACE_REGEX);
+export const byNamespace = (expr: string) => tenantFrom(expr, "namespace", TENANT_ID_REGEX.namespace);
 /** `tenant_id` from the `ingress` label (`client-abc-ingress` → `abc`). */
-export const byIngress = (expr: string) => tenantFrom(expr, "ingress", ingressName("(.+)"));
+export const byIngress = (expr: string) => tenantFrom(expr, "ingress", TENANT_ID_REGEX.ingress);
 /** `tenant_id` from the `user` label of a MySQL user (`client_a_b_auth_user` → `a-b`). */
 export const byMysqlUser = (expr: string) => tenantFromMysqlUser(expr);
-const BUCKET_TENANT_REGEX = bucketName("(.+)", `(?:${BUCKET_PURPOSES.join("|")})`);
 
 /** Recorded series names, one owner for the rules, the dashboards and the showback. */
 export const RECORDED = {
@@ -229,7 +241,7 @@ export function recordingRules(): RecordingRule[] {
             expr: `sum by (tenant_id) (${byNamespace(`sum by (namespace) (kubelet_volume_stats_used_bytes{${NS}})`)} or ${tenantFrom(
                 `max by (bucket) (minio_bucket_usage_total_bytes{${TENANT_SELECTORS.bucket}})`,
                 "bucket",
-                BUCKET_TENANT_REGEX,
+                TENANT_ID_REGEX.bucket,
             )})`,
         },
         // mysqld_exporter's userstat collector (MariaDB `userstat=ON`): open connections per MySQL user.
@@ -240,7 +252,7 @@ export function recordingRules(): RecordingRule[] {
         // The RabbitMQ Prometheus plugin's per-object metrics (prometheus.return_per_object_metrics = true).
         {
             record: RECORDED.queueDepth,
-            expr: `sum by (tenant_id) (${tenantFrom(`rabbitmq_queue_messages{${TENANT_SELECTORS.vhost}}`, "vhost", vhostName("(.+)"))})`,
+            expr: `sum by (tenant_id) (${tenantFrom(`rabbitmq_queue_messages{${TENANT_SELECTORS.vhost}}`, "vhost", TENANT_ID_REGEX.vhost)})`,
         },
         // kube-state-metrics: each quota resource, used / hard.
         { record: RECORDED.quotaUsage, expr: quotaUsage() },
@@ -261,7 +273,8 @@ export function alertingRules(): AlertingRule[] {
             labels: { severity: "warning" },
             annotations: {
                 summary: "Tenant {{ $labels.tenant_id }} has used {{ $value | humanizePercentage }} of its {{ $labels.resource }} quota",
-                description: "ResourceQuota {{ $labels.resourcequota }} in {{ $labels.namespace }}: new pods or volumes will be refused once it is full. Upgrade the tier or size the workloads down.",
+                description:
+                    "ResourceQuota {{ $labels.resourcequota }} in {{ $labels.namespace }}: new pods or volumes will be refused once it is full. Upgrade the tier or size the workloads down.",
             },
         },
         {
@@ -273,7 +286,8 @@ export function alertingRules(): AlertingRule[] {
             labels: { severity: "critical" },
             annotations: {
                 summary: "Backup Job {{ $labels.job_name }} of tenant {{ $labels.tenant_id }} failed",
-                description: "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}. A cancelled tenant cannot be purged until its final backup succeeds.",
+                description:
+                    "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}. A cancelled tenant cannot be purged until its final backup succeeds.",
             },
         },
         {
@@ -285,7 +299,8 @@ export function alertingRules(): AlertingRule[] {
             labels: { severity: "critical" },
             annotations: {
                 summary: `Tenant {{ $labels.tenant_id }} has no successful database backup in the last ${BACKUP_MAX_AGE_HOURS} hours`,
-                description: "The db-backup CronJob in {{ $labels.namespace }} has not completed a Job since {{ $value | humanizeDuration }} ago: the RPO of 24 hours is at risk.",
+                description:
+                    "The db-backup CronJob in {{ $labels.namespace }} has not completed a Job since {{ $value | humanizeDuration }} ago: the RPO of 24 hours is at risk.",
             },
         },
         {
@@ -293,7 +308,7 @@ export function alertingRules(): AlertingRule[] {
             expr: tenantFrom(
                 `(certmanager_certificate_expiration_timestamp_seconds{${TENANT_SELECTORS.certificate}} - time()) < ${CERTIFICATE_WARNING_DAYS * 86400}`,
                 "name",
-                tlsSecretName("(.+)"),
+                TENANT_ID_REGEX.certificate,
             ),
             for: "1h",
             labels: { severity: "warning" },
@@ -307,7 +322,7 @@ export function alertingRules(): AlertingRule[] {
             expr: tenantFrom(
                 `(deriv(rabbitmq_queue_messages{${TENANT_SELECTORS.vhost}}[15m]) > 0) and (rabbitmq_queue_messages{${TENANT_SELECTORS.vhost}} > ${QUEUE_GROWING_MIN_MESSAGES})`,
                 "vhost",
-                vhostName("(.+)"),
+                TENANT_ID_REGEX.vhost,
             ),
             for: "15m",
             labels: { severity: "warning" },

@@ -69,7 +69,9 @@ export function showbackQueries(window: MonthWindow): Record<UsageMetric, string
 /** COMMITs plus ROLLBACKs per MySQL user; either may be missing for a user. */
 function transactions(month: string): string {
     const sel = TENANT_SELECTORS.mysqlUser;
-    const [commit, rollback] = ["commit", "rollback"].map((k) => `sum by (user) (increase(mysql_info_schema_user_statistics_${k}_transactions_total{${sel}}[${month}]))`);
+    const [commit, rollback] = ["commit", "rollback"].map(
+        (k) => `sum by (user) (increase(mysql_info_schema_user_statistics_${k}_transactions_total{${sel}}[${month}]))`,
+    );
     return `(${commit} + ${rollback}) or ${commit} or ${rollback}`;
 }
 
@@ -129,7 +131,11 @@ export function showbackEntry(t: TenantSpec, window: MonthWindow, usage: Partial
 }
 
 /** The report of every billed tenant, from the grouped query results (tenant id → value per metric). */
-export function showbackReport(tenants: readonly TenantSpec[], window: MonthWindow, results: Readonly<Record<UsageMetric, ReadonlyMap<string, number>>>): ShowbackEntry[] {
+export function showbackReport(
+    tenants: readonly TenantSpec[],
+    window: MonthWindow,
+    results: Readonly<Record<UsageMetric, ReadonlyMap<string, number>>>,
+): ShowbackEntry[] {
     return billedTenants(tenants, window).map((t) => showbackEntry(t, window, Object.fromEntries(USAGE_METRICS.map((m) => [m, results[m].get(t.id) ?? 0]))));
 }
 
@@ -213,5 +219,17 @@ export function formatCsv(entries: readonly ShowbackEntry[]): string {
 }
 
 export function formatJson(entries: readonly ShowbackEntry[], window: MonthWindow): string {
-    return JSON.stringify({ period: window.month, start: new Date(window.start * 1000).toISOString(), end: new Date(window.end * 1000).toISOString(), currency: "EUR", tenants: entries }, null, 2) + "\n";
+    return (
+        JSON.stringify(
+            {
+                period: window.month,
+                start: new Date(window.start * 1000).toISOString(),
+                end: new Date(window.end * 1000).toISOString(),
+                currency: "EUR",
+                tenants: entries,
+            },
+            null,
+            2,
+        ) + "\n"
+    );
 }

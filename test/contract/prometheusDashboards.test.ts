@@ -10,7 +10,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { dashboardQueries, regionDashboard, tenantDashboard } from "../../lib/dashboards";
 import { ruleFileYaml } from "../../lib/monitoring";
-import { PROMETHEUS_TIMEOUT_MS, backfill, ensurePrometheus, promtool, rangeQuery, sample, startPrometheus, workDir, type RunningPrometheus } from "./prometheusHarness";
+import {
+    PROMETHEUS_TIMEOUT_MS,
+    backfill,
+    ensurePrometheus,
+    promtool,
+    rangeQuery,
+    sample,
+    startPrometheus,
+    workDir,
+    type RunningPrometheus,
+} from "./prometheusHarness";
 
 const START = Date.UTC(2025, 2, 1) / 1000; // 2025-03-01T00:00:00Z
 const END = START + 3 * 3600;
@@ -33,7 +43,12 @@ function dataset(): string {
         const ingress = `client-${t.id}-ingress`;
         series("nginx_ingress_controller_requests", { ingress, exported_namespace: ns, status: "200" }, ramp(t.rps));
         series("nginx_ingress_controller_requests", { ingress, exported_namespace: ns, status: "502" }, ramp(t.rps / 20));
-        for (const [le, share] of [["0.1", 0.5], ["0.5", 0.9], ["2", 0.99], ["+Inf", 1]] as const) {
+        for (const [le, share] of [
+            ["0.1", 0.5],
+            ["0.5", 0.9],
+            ["2", 0.99],
+            ["+Inf", 1],
+        ] as const) {
             series("nginx_ingress_controller_request_duration_seconds_bucket", { ingress, le }, ramp(t.rps * share));
         }
         series("container_cpu_usage_seconds_total", { namespace: ns, pod: "api-gateway-0", container: "api-gateway" }, ramp(0.4));
@@ -45,7 +60,19 @@ function dataset(): string {
         series("kube_resourcequota", { namespace: ns, resourcequota: "client-quota", resource: "pods", type: "used" }, () => 12);
         series("kube_resourcequota", { namespace: ns, resourcequota: "client-quota", resource: "pods", type: "hard" }, () => 20);
         // What the kubernetes-pods job's relabelling gives the tenant's pods (test/contract/prometheus.test.ts proves it).
-        series("up", { job: "kubernetes-pods", instance: "10.0.0.1:8080", namespace: ns, pod: "api-gateway-0", tenant_id: t.id, tenant: `client-${t.id}`, subscription_tier: t.tier }, () => 1);
+        series(
+            "up",
+            {
+                job: "kubernetes-pods",
+                instance: "10.0.0.1:8080",
+                namespace: ns,
+                pod: "api-gateway-0",
+                tenant_id: t.id,
+                tenant: `client-${t.id}`,
+                subscription_tier: t.tier,
+            },
+            () => 1,
+        );
     }
     // Series of nobody: in every family a tenant reads, none may reach a tenant's panel.
     series("nginx_ingress_controller_requests", { ingress: "grafana", exported_namespace: "e-commerce-shared", status: "200" }, ramp(100));
@@ -70,7 +97,17 @@ beforeAll(async () => {
     fs.writeFileSync(rules, ruleFileYaml());
     const recorded = path.join(dir, "recorded");
     try {
-        promtool(["tsdb", "create-blocks-from", "rules", `--start=${START}`, `--end=${END}`, `--url=${raw.url}`, `--output-dir=${recorded}`, "--eval-interval=60s", rules]);
+        promtool([
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            `--start=${START}`,
+            `--end=${END}`,
+            `--url=${raw.url}`,
+            `--output-dir=${recorded}`,
+            "--eval-interval=60s",
+            rules,
+        ]);
     } finally {
         raw.stop();
     }

@@ -64,7 +64,7 @@ export function promtool(args: string[], cwd?: string): string {
         return execFileSync(PROMTOOL, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
     } catch (err) {
         const e = err as { stdout?: string; stderr?: string; message: string };
-        throw new Error(`promtool ${args.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
+        throw new Error(`promtool ${args.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`, { cause: err });
     }
 }
 
@@ -119,7 +119,7 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
         } catch (err) {
             last = err;
         }
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`, { cause: last });
         await new Promise((r) => setTimeout(r, 250));
     }
 }

@@ -58,5 +58,9 @@ test("promtool test rules: every recording rule gives the hand-computed value, e
     // Each test's healthy series are checked by listing only the unhealthy ones; an early evaluation checks "not yet".
     expect([...silent].sort()).toEqual(["TenantBackupMissing", "TenantCertificateExpiring", "TenantQueueGrowing", "TenantQuotaNearlyFull"]);
     const recorded = new Set(fixture.tests.flatMap((t) => (t.promql_expr_test ?? []).map((e) => e.expr)));
-    expect([...recorded].sort()).toEqual(recordingRules().map((r) => r.record).sort());
+    expect([...recorded].sort()).toEqual(
+        recordingRules()
+            .map((r) => r.record)
+            .sort(),
+    );
 });

@@ -16,8 +16,7 @@ import { REPO_ROOT } from "../support/contract";
 import { PROMETHEUS_TIMEOUT_MS, backfill, ensurePrometheus, sample, startPrometheus, workDir, type RunningPrometheus } from "./prometheusHarness";
 
 const START = Date.UTC(2025, 0, 1) / 1000; // 2025-01-01T00:00:00Z
-const END = Date.UTC(2025, 1, 1) / 1000; // 2025-02-01T00:00:00Z
-const HOURS = 744;
+const HOURS = 744; // to 2025-02-01T00:00:00Z
 const GIB = 2 ** 30;
 
 interface Fixture {
@@ -43,7 +42,10 @@ function noise(seed: number): number {
 }
 
 /** What the test expects, computed from the very samples it writes. */
-const expected = new Map<string, { cpuCoreHours: number; memoryGiBHours: number; storageGiBMonths: number; egressGiB: number; apiRequests: number; dbTransactions: number }>();
+const expected = new Map<
+    string,
+    { cpuCoreHours: number; memoryGiBHours: number; storageGiBMonths: number; egressGiB: number; apiRequests: number; dbTransactions: number }
+>();
 
 /** A counter sampled every hour from START to END inclusive; returns the OpenMetrics lines and its increase. */
 function counter(name: string, labels: Record<string, string>, perHour: (h: number) => number, resetAt?: number): { text: string; increase: number } {
@@ -75,15 +77,27 @@ function dataset(): string {
             );
             add("container_cpu_usage_seconds_total", c.text);
             e.cpuCoreHours += c.increase / 3600;
-            const n = counter("container_network_transmit_bytes_total", { namespace: ns, pod: `${container}-0`, interface: "eth0" }, (h) => 5e7 * (2 + noise(ti * 7 + ci * 3 + h)));
+            const n = counter(
+                "container_network_transmit_bytes_total",
+                { namespace: ns, pod: `${container}-0`, interface: "eth0" },
+                (h) => 5e7 * (2 + noise(ti * 7 + ci * 3 + h)),
+            );
             add("container_network_transmit_bytes_total", n.text);
             e.egressGiB += n.increase / GIB;
         }
-        add("container_cpu_usage_seconds_total", counter("container_cpu_usage_seconds_total", { namespace: ns, pod: "api-gateway-0", container: "" }, () => 99999).text);
-        add("container_cpu_usage_seconds_total", counter("container_cpu_usage_seconds_total", { namespace: ns, pod: "api-gateway-0", container: "POD" }, () => 99999).text);
+        add(
+            "container_cpu_usage_seconds_total",
+            counter("container_cpu_usage_seconds_total", { namespace: ns, pod: "api-gateway-0", container: "" }, () => 99999).text,
+        );
+        add(
+            "container_cpu_usage_seconds_total",
+            counter("container_cpu_usage_seconds_total", { namespace: ns, pod: "api-gateway-0", container: "POD" }, () => 99999).text,
+        );
         // ingress-nginx: 2xx and 5xx both count as API requests.
         for (const status of ["200", "503"]) {
-            const r = counter("nginx_ingress_controller_requests", { ingress: `client-${t.id}-ingress`, status, method: "GET" }, (h) => Math.round((status === "200" ? 4000 : 40) * (1.5 + noise(ti + h))));
+            const r = counter("nginx_ingress_controller_requests", { ingress: `client-${t.id}-ingress`, status, method: "GET" }, (h) =>
+                Math.round((status === "200" ? 4000 : 40) * (1.5 + noise(ti + h))),
+            );
             add("nginx_ingress_controller_requests", r.text);
             e.apiRequests += r.increase;
         }
@@ -91,7 +105,9 @@ function dataset(): string {
         for (const service of ["auth", "orders"]) {
             for (const kind of ["commit", "rollback"]) {
                 const name = `mysql_info_schema_user_statistics_${kind}_transactions_total`;
-                const d = counter(name, { user: `client_${t.id}_${service}_user` }, (h) => Math.round((kind === "commit" ? 900 : 9) * (1.5 + noise(ti * 31 + h))));
+                const d = counter(name, { user: `client_${t.id}_${service}_user` }, (h) =>
+                    Math.round((kind === "commit" ? 900 : 9) * (1.5 + noise(ti * 31 + h))),
+                );
                 add(name, d.text);
                 e.dbTransactions += d.increase;
             }
@@ -115,9 +131,18 @@ function dataset(): string {
         expected.set(t.id, e);
     }
     // Not a tenant's: never billed.
-    add("container_cpu_usage_seconds_total", counter("container_cpu_usage_seconds_total", { namespace: "kube-system", pod: "coredns-0", container: "coredns" }, () => 3600).text);
-    add("nginx_ingress_controller_requests", counter("nginx_ingress_controller_requests", { ingress: "grafana", status: "200", method: "GET" }, () => 1000).text);
-    add("mysql_info_schema_user_statistics_commit_transactions_total", counter("mysql_info_schema_user_statistics_commit_transactions_total", { user: "platform_admin" }, () => 1000).text);
+    add(
+        "container_cpu_usage_seconds_total",
+        counter("container_cpu_usage_seconds_total", { namespace: "kube-system", pod: "coredns-0", container: "coredns" }, () => 3600).text,
+    );
+    add(
+        "nginx_ingress_controller_requests",
+        counter("nginx_ingress_controller_requests", { ingress: "grafana", status: "200", method: "GET" }, () => 1000).text,
+    );
+    add(
+        "mysql_info_schema_user_statistics_commit_transactions_total",
+        counter("mysql_info_schema_user_statistics_commit_transactions_total", { user: "platform_admin" }, () => 1000).text,
+    );
     return [...families.values()].map((parts) => parts.join("")).join("");
 }
 
@@ -140,7 +165,14 @@ function manifest(dir: string): string {
         ].join("\n"),
     );
     // A tenant created after the month is not billed for it.
-    entries.push(entries[0].replace("id: abc", "id: later").replace("websiteId: 500", "websiteId: 599").replace("client-abc.", "client-later.").replace("shop.client-abc.com", "").replace("2024-06-01", "2025-02-01"));
+    entries.push(
+        entries[0]
+            .replace("id: abc", "id: later")
+            .replace("websiteId: 500", "websiteId: 599")
+            .replace("client-abc.", "client-later.")
+            .replace("shop.client-abc.com", "")
+            .replace("2024-06-01", "2025-02-01"),
+    );
     fs.writeFileSync(file, `tenants:\n${entries.join("\n\n")}\n`);
     return file;
 }
@@ -202,14 +234,26 @@ test("the dataset is what the test says: nordic over its storage quota and sites
 });
 
 test("json: every usage figure equals the test's own total, every amount to the cent", async () => {
-    const run = await tenantctl("showback", "--month", "2025-01", "--region", "eu-west", "--prometheus", prometheus!.url, "--format", "json", "--manifest", manifestFile);
+    const run = await tenantctl(
+        "showback",
+        "--month",
+        "2025-01",
+        "--region",
+        "eu-west",
+        "--prometheus",
+        prometheus!.url,
+        "--format",
+        "json",
+        "--manifest",
+        manifestFile,
+    );
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
-    const report = JSON.parse(run.stdout) as { period: string; start: string; end: string; currency: string; tenants: Record<string, any>[] };
+    const report = JSON.parse(run.stdout) as { period: string; start: string; end: string; currency: string; tenants: Record<string, unknown>[] };
     expect([report.period, report.start, report.end, report.currency]).toEqual(["2025-01", "2025-01-01T00:00:00.000Z", "2025-02-01T00:00:00.000Z", "EUR"]);
     expect(report.tenants.map((t) => t.tenantId)).toEqual(["abc", "kiwi", "nordic"]);
     for (const t of TENANTS) {
-        const got = report.tenants.find((r) => r.tenantId === t.id)!;
+        const got = report.tenants.find((r) => r.tenantId === t.id) as { usage: Record<string, number>; [key: string]: unknown };
         const b = bill(t);
         for (const metric of ["cpuCoreHours", "memoryGiBHours", "storageGiBMonths", "egressGiB", "apiRequests", "dbTransactions"] as const) {
             expect([t.id, metric, got.usage[metric]]).toEqual([t.id, metric, expect.closeTo(b.e[metric], 6)]);
@@ -280,7 +324,15 @@ test("csv: one row per billed tenant, amounts to the cent", async () => {
         const cells = row.split(",");
         const b = bill(TENANTS.find((t) => t.id === cells[0])!);
         const m = (c: number) => (c / 100).toFixed(2);
-        expect(cells.slice(11)).toEqual([m(b.base), m(b.overage.cpu), m(b.overage.memory), m(b.overage.storage), m(b.overage.sites), m(b.overages), m(b.total)]);
+        expect(cells.slice(11)).toEqual([
+            m(b.base),
+            m(b.overage.cpu),
+            m(b.overage.memory),
+            m(b.overage.storage),
+            m(b.overage.sites),
+            m(b.overages),
+            m(b.total),
+        ]);
         expect(Number(cells[8])).toBe(b.e.apiRequests);
     }
 }, 60_000);

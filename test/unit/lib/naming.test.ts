@@ -31,6 +31,7 @@ import {
     tlsSecretName,
     vhostName,
 } from "../../../lib/naming";
+import { tenantRelabelConfigs } from "../../../lib/monitoring";
 
 const MAX = maxTenantIdLength();
 
@@ -73,9 +74,15 @@ describe("seed name vectors for tenant abc", () => {
         expect([...DEFAULT_QUEUES]).toEqual(["auth", "orders"]);
     });
 
-    test("the seed's Prometheus relabel rule extracts prometheusTenantId from the namespace", () => {
-        // regex: e-commerce-client-(.+) (Prometheus anchors it at both ends)
-        expect(/^e-commerce-client-(.+)$/.exec(namespaceName("abc"))?.[1]).toBe(prometheusTenantId("abc"));
+    test("the relabel rule the scrape job ships (lib/monitoring.ts) extracts prometheusTenantId from the namespace", () => {
+        // The shipped rule is the seed's, literally; Prometheus anchors its regex at both ends.
+        const rule = tenantRelabelConfigs().find((r) => r.target_label === "tenant_id");
+        expect(rule).toEqual({ source_labels: ["__meta_kubernetes_namespace"], regex: "e-commerce-client-(.+)", target_label: "tenant_id" });
+        const extract = (namespace: string) => new RegExp(`^(?:${rule?.regex})$`).exec(namespace)?.[1];
+        expect(extract(namespaceName("abc"))).toBe(prometheusTenantId("abc"));
+        expect(extract(namespaceName("a-b"))).toBe(prometheusTenantId("a-b"));
+        expect(extract("e-commerce-shared")).toBeUndefined();
+        fc.assert(fc.property(tenantId(), (id) => expect(extract(namespaceName(id))).toBe(prometheusTenantId(id))));
     });
 });
 

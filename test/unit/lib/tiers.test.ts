@@ -4,6 +4,8 @@
  */
 import { GiB, parseQuantity } from "../../support/quantity";
 import { TIERS, isTier, tierRank, tierSpec, type ResourceQuotaHard, type Tier } from "../../../lib/tiers";
+import { formatEntryText, monthWindow, showbackEntry } from "../../../lib/showback";
+import { tenantSpec } from "../../support/manifests";
 
 const standard = tierSpec("standard");
 const premium = tierSpec("premium");
@@ -67,6 +69,37 @@ describe("the catalog", () => {
         expect(premium.replicas).toEqual({ min: 3, max: 6 });
         expect(premium.allocation).toEqual({ cpu: 6, memoryGiB: 12 });
         expect(premium.backupRetentionDays).toBe(30); // the seed's "daily backups: 30 days"
+        // The seed's report, produced from the catalog: 6 cores, 12 GB, 145 of 150 GB and 3 sites for a month are within the tier.
+        const month = monthWindow("2025-01");
+        const abc = tenantSpec("abc", { tier: "premium", customDomains: ["shop.client-abc.com", "www.client-abc.com"] });
+        const entry = showbackEntry(abc, month, { cpuCoreHours: 6 * 744, memoryGiBHours: 12 * 744, storageGiBMonths: 145 });
+        expect(formatEntryText(entry)).toBe(
+            [
+                "Client: client-abc",
+                "Tier: Premium",
+                "Period: 2025-01",
+                "",
+                "Base Fee: 124.99 EUR",
+                "",
+                "Resource Usage:",
+                "  - CPU: 6 cores (within quota)",
+                "  - Memory: 12 GB (within quota)",
+                "  - Storage: 145 GB (within 150 GB quota)",
+                "  - Sites: 3 (within limit)",
+                "",
+                "Overages: 0.00 EUR",
+                "",
+                "Total: 124.99 EUR",
+            ].join("\n"),
+        );
+    });
+
+    test("the overage prices and site limits of the README's table", () => {
+        expect(TIERS.map((t) => [t, tierSpec(t).siteLimit, tierSpec(t).overage])).toEqual([
+            ["standard", 1, { cpuCoreHourEur: 0.05, memoryGiBHourEur: 0.006, storageGiBMonthEur: 0.12, siteEur: 9.99 }],
+            ["premium", 3, { cpuCoreHourEur: 0.045, memoryGiBHourEur: 0.005, storageGiBMonthEur: 0.1, siteEur: 7.99 }],
+            ["business", 10, { cpuCoreHourEur: 0.04, memoryGiBHourEur: 0.004, storageGiBMonthEur: 0.08, siteEur: 4.99 }],
+        ]);
     });
 
     test("standard: 2 CPU / 4 GiB allocation, 2-3 replicas", () => {
@@ -110,6 +143,8 @@ describe("the README's tier table, literally, for every tier", () => {
                 backupVolumeGiB: 10,
                 backupRetentionDays: 14,
                 baseFeeEur: 49.99,
+                siteLimit: 1,
+                overage: { cpuCoreHourEur: 0.05, memoryGiBHourEur: 0.006, storageGiBMonthEur: 0.12, siteEur: 9.99 },
             },
         ],
         [
@@ -138,6 +173,8 @@ describe("the README's tier table, literally, for every tier", () => {
                 backupVolumeGiB: 30,
                 backupRetentionDays: 30,
                 baseFeeEur: 124.99,
+                siteLimit: 3,
+                overage: { cpuCoreHourEur: 0.045, memoryGiBHourEur: 0.005, storageGiBMonthEur: 0.1, siteEur: 7.99 },
             },
         ],
         [
@@ -166,6 +203,8 @@ describe("the README's tier table, literally, for every tier", () => {
                 backupVolumeGiB: 100,
                 backupRetentionDays: 90,
                 baseFeeEur: 349.99,
+                siteLimit: 10,
+                overage: { cpuCoreHourEur: 0.04, memoryGiBHourEur: 0.004, storageGiBMonthEur: 0.08, siteEur: 4.99 },
             },
         ],
     ] as const)("%s", (tier, expected) => {
