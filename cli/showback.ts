@@ -7,21 +7,10 @@ import { InvalidArgumentError, type Command } from "commander";
 import { loadManifest } from "../core/manifestSource";
 import { ManifestError } from "../lib/manifest";
 import { isRegion, REGIONS } from "../lib/regions";
-import {
-    formatCsv,
-    formatJson,
-    formatText,
-    monthWindow,
-    SHOWBACK_FORMATS,
-    showbackQueries,
-    showbackReport,
-    USAGE_METRICS,
-    type MonthWindow,
-    type ShowbackFormat,
-    type UsageMetric,
-} from "../lib/showback";
+import { formatCsv, formatJson, formatText, monthWindow, SHOWBACK_FORMATS, showbackReport, type MonthWindow, type ShowbackFormat } from "../lib/showback";
 import { choice } from "./args";
-import { CliError, EXIT } from "./errors";
+import { CliError } from "./errors";
+import { collectUsage } from "./showbackUsage";
 
 export const DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090";
 
@@ -45,42 +34,6 @@ function month(value: string): MonthWindow {
 function region(value: string): string {
     if (!isRegion(value)) throw new InvalidArgumentError(`expected one of ${REGIONS.join(", ")}`);
     return value;
-}
-
-/** One instant query: tenant id → value. */
-export async function queryByTenant(prometheusUrl: string, query: string, time: number): Promise<Map<string, number>> {
-    let response: Response;
-    try {
-        response = await fetch(`${prometheusUrl.replace(/\/$/, "")}/api/v1/query`, {
-            method: "POST",
-            body: new URLSearchParams({ query, time: String(time) }),
-        });
-    } catch (err) {
-        throw new CliError(
-            `tenantctl showback: Prometheus at ${prometheusUrl} cannot be reached (${(err as Error).message}). Fix: pass --prometheus <url> of the region's Prometheus.`,
-            EXIT.usage,
-        );
-    }
-    const body = (await response.json().catch(() => ({}))) as {
-        status?: string;
-        error?: string;
-        data?: { result?: { metric: Record<string, string>; value: [number, string] }[] };
-    };
-    if (body.status !== "success")
-        throw new CliError(`tenantctl showback: Prometheus refused a query (${body.error ?? `HTTP ${response.status}`}): ${query}`, EXIT.usage);
-    const out = new Map<string, number>();
-    for (const series of body.data?.result ?? []) {
-        const id = series.metric.tenant_id;
-        if (id) out.set(id, Number(series.value[1]));
-    }
-    return out;
-}
-
-/** The six grouped queries, run concurrently: tenant id → value, per metric. */
-export async function collectUsage(prometheusUrl: string, window: MonthWindow): Promise<Record<UsageMetric, Map<string, number>>> {
-    const queries = showbackQueries(window);
-    const results = await Promise.all(USAGE_METRICS.map((m) => queryByTenant(prometheusUrl, queries[m], window.end)));
-    return Object.fromEntries(USAGE_METRICS.map((m, i) => [m, results[i]])) as Record<UsageMetric, Map<string, number>>;
 }
 
 export function register(program: Command): void {

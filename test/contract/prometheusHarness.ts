@@ -19,10 +19,17 @@ export function ensurePrometheus(): void {
     execFileSync("bash", [SCRIPT, "install"], { stdio: ["ignore", "ignore", "inherit"] });
 }
 
-/** A fresh working directory for one server (and its files), removed on stop. */
+/**
+ * A fresh working directory for one server (and its files), removed on stop.
+ * A server a crashed earlier run left behind is stopped first, by its recorded PID.
+ */
 export function workDir(name: string): string {
-    const dir = path.join(REPO_ROOT, ".work", "prometheus", `${name}-${process.pid}`);
-    fs.rmSync(dir, { recursive: true, force: true });
+    const root = path.join(REPO_ROOT, ".work", "prometheus");
+    for (const old of fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.startsWith(`${name}-`)) : []) {
+        execFileSync("bash", [SCRIPT, "stop", path.join(root, old)], { stdio: "inherit" });
+        fs.rmSync(path.join(root, old), { recursive: true, force: true });
+    }
+    const dir = path.join(root, `${name}-${process.pid}`);
     fs.mkdirSync(dir, { recursive: true });
     return dir;
 }
@@ -76,6 +83,11 @@ export function promtool(args: string[], cwd?: string): string {
 export function backfill(dir: string, openMetrics: string, dataDir: string): void {
     const file = path.join(dir, "backfill.om");
     fs.writeFileSync(file, openMetrics.endsWith("# EOF\n") ? openMetrics : `${openMetrics}# EOF\n`);
+    backfillFile(file, dataDir);
+}
+
+/** The same from an OpenMetrics file (ending with `# EOF`), which is removed afterwards. */
+export function backfillFile(file: string, dataDir: string): void {
     fs.mkdirSync(dataDir, { recursive: true });
     promtool(["tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=768h", file, dataDir]);
     fs.rmSync(file);
