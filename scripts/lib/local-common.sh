@@ -115,11 +115,14 @@ pid_alive() { # <pidfile> <match>
 # Start "$@" in its own session in the background, stdin from /dev/null,
 # stdout/stderr appended to <logfile>, and write its PID to <pidfile>.
 # The PID is that of the process that execs the command (not of a wrapper).
+# Every other inherited descriptor is closed first: a daemon must not keep
+# its starter's files open (a `flock` lock held around `make local-up` would
+# otherwise stay held for as long as the daemon lives).
 spawn() { # <pidfile> <logfile> <cmd...>
   local pidfile="$1" logfile="$2"; shift 2
   rm -f "$pidfile"
   printf '\n===== %s start: %s\n' "$(date -Is)" "$*" >>"$logfile"
-  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
+  setsid bash -c 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
   wait_until 5 test -s "$pidfile" || die "could not start $1"
 }
 
