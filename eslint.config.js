@@ -39,7 +39,10 @@ module.exports = tseslint.config(
                 ...UP_FROM_CORE,
                 layer(["**/core/**", "../core", "./core"], "lib/ is the bottom layer: it must not import core/."),
                 layer(["**/components/**", "**/stacks/**", "**/policy/**"], "lib/ is the bottom layer: it must not import the program or the policy pack."),
-                layer(["@pulumi/*", "node:fs", "node:child_process", "node:http", "node:https", "node:net", "fs", "child_process"], "lib/ is pure: no Pulumi and no I/O."),
+                layer(
+                    ["@pulumi/*", "node:fs", "node:child_process", "node:http", "node:https", "node:net", "fs", "child_process"],
+                    "lib/ is pure: no Pulumi and no I/O.",
+                ),
             ]),
         },
     },

@@ -113,7 +113,14 @@ async function ackLatency(rate: number, duration: number, connections: number): 
     };
     try {
         // Warm-up, not measured: the first few hundred ms after a start run cold code (JIT, first statements, first validation).
-        await autocannon({ url: `http://127.0.0.1:${svc.port}/webhooks/billing`, method: "POST", connections, overallRate: rate, duration: WARMUP_SECONDS, requests: [request] });
+        await autocannon({
+            url: `http://127.0.0.1:${svc.port}/webhooks/billing`,
+            method: "POST",
+            connections,
+            overallRate: rate,
+            duration: WARMUP_SECONDS,
+            requests: [request],
+        });
         // Also resets the service's event-loop delay histogram (prom-client resets it on every scrape).
         const before = await (await fetch(`http://127.0.0.1:${svc.port}/metrics`)).text();
         const run = autocannon({
@@ -146,7 +153,10 @@ async function ackLatency(rate: number, duration: number, connections: number): 
             batches: metricValue(metrics, "billing_commit_batch_size_count") - metricValue(before, "billing_commit_batch_size_count"),
             accepted: metricValue(metrics, "billing_commit_batch_size_sum") - metricValue(before, "billing_commit_batch_size_sum"),
             validations: metricValue(metrics, "billing_manifest_validations_total") - metricValue(before, "billing_manifest_validations_total"),
-            loopLag: { p99: metricValue(metrics, "nodejs_eventloop_lag_p99_seconds") * 1000, max: metricValue(metrics, "nodejs_eventloop_lag_max_seconds") * 1000 },
+            loopLag: {
+                p99: metricValue(metrics, "nodejs_eventloop_lag_p99_seconds") * 1000,
+                max: metricValue(metrics, "nodejs_eventloop_lag_max_seconds") * 1000,
+            },
         };
     } finally {
         await svc.stop();
@@ -202,7 +212,14 @@ async function engineBench(opts: WebhookBenchOptions): Promise<void> {
         process.stdout.write(`prefill: full up of ${opts.tenants} tenants to stack ${opts.stack} (eu-west)...\n`);
         const prefill = new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir: dir, envVars, targetMode: "never" });
         let t0 = Date.now();
-        const first = await prefill.deploy({ jobId: "prefill", region: "eu-west", stack: opts.stack, tenants: [], signal: new AbortController().signal, onOutput: () => undefined });
+        const first = await prefill.deploy({
+            jobId: "prefill",
+            region: "eu-west",
+            stack: opts.stack,
+            tenants: [],
+            signal: new AbortController().signal,
+            onOutput: () => undefined,
+        });
         process.stdout.write(`prefill: ${seconds(Date.now() - t0)} s, ${JSON.stringify(first.changes)}\n`);
         t0 = Date.now();
         const noop = await prefill.preview(opts.stack);
@@ -236,7 +253,15 @@ function parseIds(manifestPath: string): string[] {
     return ((parse(fs.readFileSync(manifestPath, "utf8")) as { tenants?: { id: string }[] }).tenants ?? []).map((t) => t.id);
 }
 
-async function onboard(opts: WebhookBenchOptions, dir: string, manifestPath: string, envVars: Record<string, string>, mode: TargetMode, id: string, round: number): Promise<ReadyFigures> {
+async function onboard(
+    opts: WebhookBenchOptions,
+    dir: string,
+    manifestPath: string,
+    envVars: Record<string, string>,
+    mode: TargetMode,
+    id: string,
+    round: number,
+): Promise<ReadyFigures> {
     const deployer = new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir: dir, envVars, targetMode: mode });
     const svc = await createService({
         manifestPath,
@@ -255,10 +280,24 @@ async function onboard(opts: WebhookBenchOptions, dir: string, manifestPath: str
             id: `evt_bench_ready_${id}`,
             type: "subscription.created",
             created: Math.floor(Date.now() / 1000),
-            data: { tenantId: id, websiteId: 900_000 + round * 2 + (mode === "never" ? 1 : 0), name: id, domain: `client-${id}.collectverything.com`, tier: "standard", region: "eu-west", billingId: `sub_${id}`, costCenter: "CC-BENCH-001", department: "retail" },
+            data: {
+                tenantId: id,
+                websiteId: 900_000 + round * 2 + (mode === "never" ? 1 : 0),
+                name: id,
+                domain: `client-${id}.collectverything.com`,
+                tier: "standard",
+                region: "eu-west",
+                billingId: `sub_${id}`,
+                costCenter: "CC-BENCH-001",
+                department: "retail",
+            },
         });
         const started = Date.now();
-        const res = await fetch(`http://127.0.0.1:${port}/webhooks/billing`, { method: "POST", body, headers: { "content-type": "application/json", "billing-signature": signatureHeader(SECRET, body) } });
+        const res = await fetch(`http://127.0.0.1:${port}/webhooks/billing`, {
+            method: "POST",
+            body,
+            headers: { "content-type": "application/json", "billing-signature": signatureHeader(SECRET, body) },
+        });
         if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
         const { jobId } = (await res.json()) as { jobId: string };
         let nsSeconds = 0;
@@ -281,7 +320,14 @@ async function onboard(opts: WebhookBenchOptions, dir: string, manifestPath: str
         const pendingAfter = Object.entries(pending)
             .filter(([op]) => op !== "same")
             .reduce((sum, [, n]) => sum + n, 0);
-        return { mode, targeted: job.targeted, nsSeconds, doneSeconds, jobSeconds: (Date.parse(job.finishedAt!) - Date.parse(job.startedAt!)) / 1000, pendingAfter };
+        return {
+            mode,
+            targeted: job.targeted,
+            nsSeconds,
+            doneSeconds,
+            jobSeconds: (Date.parse(job.finishedAt!) - Date.parse(job.startedAt!)) / 1000,
+            pendingAfter,
+        };
     } finally {
         await svc.close();
     }

@@ -31,7 +31,9 @@ export function register(program: Command): void {
 
     program
         .command("bench-webhooks")
-        .description("Benchmark the webhook service: acknowledgement latency at a fixed rate (autocannon), and webhook-to-namespace-ready time on the local engine.")
+        .description(
+            "Benchmark the webhook service: acknowledgement latency at a fixed rate (autocannon), and webhook-to-namespace-ready time on the local engine.",
+        )
         .option("--rate <n>", "requests per second", positiveInt, 200)
         .option("--duration <s>", "seconds of load", positiveInt, 15)
         .option("--connections <n>", "concurrent connections of the load generator", positiveInt, 40)

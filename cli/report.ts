@@ -9,7 +9,10 @@ import { kubeAccess, kubeGet, type KubeAccess } from "../core/kube";
 import { PROJECT_DIR } from "../core/project";
 
 const get = (access: KubeAccess, apiPath: string) =>
-    kubeGet<{ items?: { metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }[] } & Record<string, unknown>>(access, apiPath);
+    kubeGet<{ items?: { metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }[] } & Record<string, unknown>>(
+        access,
+        apiPath,
+    );
 
 async function report(stackName: string, kubeconfigOption?: string): Promise<void> {
     const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
@@ -30,12 +33,20 @@ async function report(stackName: string, kubeconfigOption?: string): Promise<voi
         const labels = nsObj.metadata.labels;
         console.log(`\n${id} (${t.tier}, ${t.status})  namespace ${ns}`);
         console.log(`  pod security: ${labels["pod-security.kubernetes.io/enforce"]}; deletion date: ${labels["collectverything.com/deletion-date"] ?? "-"}`);
-        console.log(`  quota: cpu ${quota.spec.hard["requests.cpu"]}/${quota.spec.hard["limits.cpu"]}, memory ${quota.spec.hard["requests.memory"]}/${quota.spec.hard["limits.memory"]}, storage ${quota.spec.hard["requests.storage"]}, pods ${quota.spec.hard.pods}`);
+        console.log(
+            `  quota: cpu ${quota.spec.hard["requests.cpu"]}/${quota.spec.hard["limits.cpu"]}, memory ${quota.spec.hard["requests.memory"]}/${quota.spec.hard["limits.memory"]}, storage ${quota.spec.hard["requests.storage"]}, pods ${quota.spec.hard.pods}`,
+        );
         console.log(`  limitranges: ${(await count(`/api/v1/namespaces/${ns}/limitranges`)).join(", ")}`);
         console.log(`  networkpolicies: ${(await count(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`)).join(", ")}`);
-        console.log(`  roles: ${(await count(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`)).join(", ")}; rolebindings: ${(await count(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`)).join(", ")}`);
-        console.log(`  hpas: ${hpas.map((h) => `${h.metadata.name} ${String((h.spec as { minReplicas: number }).minReplicas)}-${String((h.spec as { maxReplicas: number }).maxReplicas)}`).join(", ")}`);
-        console.log(`  cronjobs: ${(await count(`/apis/batch/v1/namespaces/${ns}/cronjobs`)).join(", ")}; jobs: ${(await count(`/apis/batch/v1/namespaces/${ns}/jobs`)).join(", ") || "-"}`);
+        console.log(
+            `  roles: ${(await count(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`)).join(", ")}; rolebindings: ${(await count(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`)).join(", ")}`,
+        );
+        console.log(
+            `  hpas: ${hpas.map((h) => `${h.metadata.name} ${String((h.spec as { minReplicas: number }).minReplicas)}-${String((h.spec as { maxReplicas: number }).maxReplicas)}`).join(", ")}`,
+        );
+        console.log(
+            `  cronjobs: ${(await count(`/apis/batch/v1/namespaces/${ns}/cronjobs`)).join(", ")}; jobs: ${(await count(`/apis/batch/v1/namespaces/${ns}/jobs`)).join(", ") || "-"}`,
+        );
         console.log(`  ingress: ${ingresses.length ? `${ingresses.join(", ")} → ${t.hosts.join(", ")}` : "none (not served)"}`);
     }
 }

@@ -4,13 +4,7 @@ import * as mysql from "@pulumi/mysql";
 import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as random from "@pulumi/random";
-import {
-    DEFAULT_SERVICES,
-    awsSecretPath,
-    databaseName,
-    databaseUser,
-    dbCredentialsSecretName,
-} from "../lib/naming";
+import { DEFAULT_SERVICES, awsSecretPath, databaseName, databaseUser, dbCredentialsSecretName } from "../lib/naming";
 
 /** Where database credentials are delivered to the tenant's namespace. */
 export type CredentialsBackend = "kubernetes" | "aws-secrets-manager";
@@ -99,11 +93,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
                 { name: dbName, defaultCharacterSet: "utf8mb4", defaultCollation: "utf8mb4_unicode_ci" },
                 { parent: this, protect: true },
             );
-            const user = new mysql.User(
-                `${prefix}-db-user`,
-                { user: userName, host: userHost, plaintextPassword: password.result },
-                { parent: this },
-            );
+            const user = new mysql.User(`${prefix}-db-user`, { user: userName, host: userHost, plaintextPassword: password.result }, { parent: this });
             new mysql.Grant(
                 `${prefix}-db-grant`,
                 { user: user.user, host: user.host, database: grantDatabasePattern(dbName), privileges: [...SERVICE_PRIVILEGES] },

@@ -141,7 +141,13 @@ export class PulumiDeployer implements Deployer {
 
     /** Rewrites the --config-file: the repository's stack settings may have changed since the last run. */
     private refreshConfig(stackName: string): void {
-        writeStackConfigFile(this.opts.projectDir, stackName, this.opts.stateDir, this.opts.manifestPath, path.join(this.scratchDir(stackName), `Pulumi.${stackName}.yaml`));
+        writeStackConfigFile(
+            this.opts.projectDir,
+            stackName,
+            this.opts.stateDir,
+            this.opts.manifestPath,
+            path.join(this.scratchDir(stackName), `Pulumi.${stackName}.yaml`),
+        );
     }
 
     private async openStack(stackName: string): Promise<StackHandle> {

@@ -68,7 +68,12 @@ export function formatDrift(report: DriftReport, format: DriftFormat): string {
     const n = report.drifted.length;
     if (format === "markdown") {
         if (n === 0) return `No drift in stack \`${report.stack}\`: every resource matches its state.`;
-        const lines = [`**${n} resource${n === 1 ? "" : "s"} drifted** in stack \`${report.stack}\`:`, "", "| resource | type | refresh would | properties |", "| --- | --- | --- | --- |"];
+        const lines = [
+            `**${n} resource${n === 1 ? "" : "s"} drifted** in stack \`${report.stack}\`:`,
+            "",
+            "| resource | type | refresh would | properties |",
+            "| --- | --- | --- | --- |",
+        ];
         for (const d of report.drifted) {
             lines.push(`| \`${nameOf(d.urn)}\` | \`${d.type}\` | ${d.op} | ${d.properties.map((p) => `\`${p}\``).join("<br>") || "-"} |`);
         }
@@ -87,10 +92,7 @@ export function formatDrift(report: DriftReport, format: DriftFormat): string {
 /** Runs `pulumi refresh --preview-only` on the stack and collects what drifted. */
 export async function detectDrift(options: DriftOptions): Promise<DriftReport> {
     const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
-    const stack = await LocalWorkspace.selectStack(
-        { stackName: options.stack, workDir: options.workDir ?? PROJECT_DIR },
-        { envVars: options.envVars },
-    );
+    const stack = await LocalWorkspace.selectStack({ stackName: options.stack, workDir: options.workDir ?? PROJECT_DIR }, { envVars: options.envVars });
     const steps: StepEvent[] = [];
     const result = await stack.previewRefresh({
         configFile: options.configFile,

@@ -18,7 +18,10 @@ interface KubeconfigDoc {
     "current-context"?: string;
     contexts: { name: string; context: { cluster: string; user: string } }[];
     clusters: { name: string; cluster: { server: string; "certificate-authority-data"?: string; "certificate-authority"?: string } }[];
-    users: { name: string; user: { "client-certificate-data"?: string; "client-key-data"?: string; "client-certificate"?: string; "client-key"?: string; token?: string } }[];
+    users: {
+        name: string;
+        user: { "client-certificate-data"?: string; "client-key-data"?: string; "client-certificate"?: string; "client-key"?: string; token?: string };
+    }[];
 }
 
 export function kubeAccess(kubeconfigPath: string, context?: string): KubeAccess {
@@ -30,8 +33,7 @@ export function kubeAccess(kubeconfigPath: string, context?: string): KubeAccess
     const user = doc.users.find((u) => u.name === ctx.user)?.user;
     if (!cluster || !user) throw new Error(`kubeconfig ${kubeconfigPath}: context "${name}" names a missing cluster or user`);
     const dir = path.dirname(kubeconfigPath);
-    const material = (data?: string, file?: string) =>
-        data ? Buffer.from(data, "base64") : file ? fs.readFileSync(path.resolve(dir, file)) : undefined;
+    const material = (data?: string, file?: string) => (data ? Buffer.from(data, "base64") : file ? fs.readFileSync(path.resolve(dir, file)) : undefined);
     return {
         server: cluster.server,
         token: user.token,
@@ -52,7 +54,13 @@ export class KubeError extends Error {
     }
 }
 
-export function kubeRequest<T = Record<string, unknown>>(access: KubeAccess, method: string, apiPath: string, body?: unknown, contentType = "application/json"): Promise<T> {
+export function kubeRequest<T = Record<string, unknown>>(
+    access: KubeAccess,
+    method: string,
+    apiPath: string,
+    body?: unknown,
+    contentType = "application/json",
+): Promise<T> {
     return new Promise((resolve, reject) => {
         const payload = body === undefined ? undefined : JSON.stringify(body);
         const req = https.request(

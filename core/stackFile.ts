@@ -31,7 +31,9 @@ export function stackFilePath(stack: string, opts: StackFileOptions = {}): strin
  * file), or shard `index` of a region stack (`<region stack>-sNN`, whose
  * settings come from the region's file; README, "Region shards").
  */
-export type StackRole = { readonly kind: "region"; readonly stack: string } | { readonly kind: "shard"; readonly stack: string; readonly regionStack: string; readonly index: number };
+export type StackRole =
+    | { readonly kind: "region"; readonly stack: string }
+    | { readonly kind: "shard"; readonly stack: string; readonly regionStack: string; readonly index: number };
 
 /** The role of `stack`: a shard when its name is `<s>-sNN` and `<s>` has a settings file. */
 export function stackRole(stack: string, opts: StackFileOptions = {}): StackRole {

@@ -316,7 +316,9 @@ export function synthTable(result: SynthResult): string {
     }
     const rows = [...counts.entries()].sort(([a], [b]) => (a === "(shared)" ? -1 : b === "(shared)" ? 1 : a.localeCompare(b)));
     const width = Math.max(8, ...rows.map(([k]) => k.length));
-    const lines = [`stack ${result.stack} (region ${result.region}): ${result.resources.length} resources, ${rows.length - (counts.has("(shared)") ? 1 : 0)} tenants`];
+    const lines = [
+        `stack ${result.stack} (region ${result.region}): ${result.resources.length} resources, ${rows.length - (counts.has("(shared)") ? 1 : 0)} tenants`,
+    ];
     lines.push(`${"tenant".padEnd(width)}  resources  protected  types`);
     for (const [tenant, c] of rows) {
         lines.push(`${tenant.padEnd(width)}  ${String(c.total).padStart(9)}  ${String(c.protect).padStart(9)}  ${String(c.types.size).padStart(5)}`);

@@ -74,12 +74,16 @@ export function diffResources(base: readonly DiffResource[], next: readonly Diff
                 name: r.name,
                 tenant: r.tenant ?? "(shared)",
                 fields: [],
-                blocked: r.protect ? "protected data resource: `pulumi up` refuses to delete it; offboard through the cancellation grace period instead" : undefined,
+                blocked: r.protect
+                    ? "protected data resource: `pulumi up` refuses to delete it; offboard through the cancellation grace period instead"
+                    : undefined,
             });
         }
     }
     const order = { remove: 0, update: 1, add: 2 };
-    return changes.sort((a, b) => a.tenant.localeCompare(b.tenant) || order[a.kind] - order[b.kind] || a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
+    return changes.sort(
+        (a, b) => a.tenant.localeCompare(b.tenant) || order[a.kind] - order[b.kind] || a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
+    );
 }
 
 /** A tenant whose region differs between the two manifests. */
@@ -140,7 +144,11 @@ export function markdown(diffs: readonly StackDiff[]): string {
         const tenants = [...new Set(d.changes.map((c) => c.tenant))];
         for (const tenant of tenants) {
             const own = d.changes.filter((c) => c.tenant === tenant);
-            lines.push("", `<details${own.some((c) => c.blocked) ? " open" : ""}><summary>${tenant === "(shared)" ? "shared resources" : `tenant <code>${tenant}</code>`}: ${own.length} change${own.length === 1 ? "" : "s"}${own.some((c) => c.blocked) ? " ⛔" : ""}</summary>`, "");
+            lines.push(
+                "",
+                `<details${own.some((c) => c.blocked) ? " open" : ""}><summary>${tenant === "(shared)" ? "shared resources" : `tenant <code>${tenant}</code>`}: ${own.length} change${own.length === 1 ? "" : "s"}${own.some((c) => c.blocked) ? " ⛔" : ""}</summary>`,
+                "",
+            );
             lines.push("| | type | name | details |", "|---|---|---|---|");
             for (const c of own) {
                 const details = c.blocked

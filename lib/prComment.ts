@@ -85,7 +85,10 @@ export function buildComment(input: CommentInput): string {
         "| --- | --- |",
         `| \`make test\` | ${ICON[input.testsOutcome]} ${input.testsOutcome} |`,
         ...(input.diffOutcome ? [`| \`tenantctl diff\` (all regions) | ${ICON[input.diffOutcome]} ${input.diffOutcome} |`] : []),
-        ...input.previews.map((p) => `| \`pulumi preview\` ${p.region} | ${ICON[p.outcome]} ${p.outcome}${policyViolationLines(p.output).length ? ` (${policyViolationLines(p.output).length} policy violation${policyViolationLines(p.output).length === 1 ? "" : "s"})` : ""} |`),
+        ...input.previews.map(
+            (p) =>
+                `| \`pulumi preview\` ${p.region} | ${ICON[p.outcome]} ${p.outcome}${policyViolationLines(p.output).length ? ` (${policyViolationLines(p.output).length} policy violation${policyViolationLines(p.output).length === 1 ? "" : "s"})` : ""} |`,
+        ),
         "",
     ].join("\n");
 

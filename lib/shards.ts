@@ -93,7 +93,12 @@ export interface ShardMove {
  * balanced), and is pinned there. Returns the moves between stacks and the
  * pins to write into the manifest.
  */
-export function reshardPlan(regionStack: string, tenants: readonly ShardedTenant[], fromShards: number, toShards: number): { moves: ShardMove[]; pins: Map<string, number> } {
+export function reshardPlan(
+    regionStack: string,
+    tenants: readonly ShardedTenant[],
+    fromShards: number,
+    toShards: number,
+): { moves: ShardMove[]; pins: Map<string, number> } {
     const moves: ShardMove[] = [];
     const pins = new Map<string, number>();
     for (const t of tenants) {

@@ -50,7 +50,7 @@ export function installSecretTracking(): void {
 
 /** The plain object behind @pulumi/policy's proxies. */
 export function unproxy(props: Record<string, unknown>): Record<string, unknown> {
-    const target = (props)[PROXY_TARGET];
+    const target = props[PROXY_TARGET];
     return target !== undefined && target !== null && typeof target === "object" ? (target as Record<string, unknown>) : props;
 }
 

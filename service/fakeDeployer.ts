@@ -33,7 +33,10 @@ export class FakeDeployer implements Deployer {
 
     private record(event: "start" | "done", req: DeployRequest): void {
         if (this.opts.journal === undefined) return;
-        fs.appendFileSync(this.opts.journal, `${JSON.stringify({ event, jobId: req.jobId, stack: req.stack, tenants: req.tenants, pid: process.pid, t: Date.now() })}\n`);
+        fs.appendFileSync(
+            this.opts.journal,
+            `${JSON.stringify({ event, jobId: req.jobId, stack: req.stack, tenants: req.tenants, pid: process.pid, t: Date.now() })}\n`,
+        );
     }
 
     async deploy(req: DeployRequest): Promise<DeployResult> {

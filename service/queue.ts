@@ -154,7 +154,10 @@ export class BrokerQueue implements JobQueue {
 
     announce(job: JobRecord): Promise<void> {
         if (!this.channel) return Promise.reject(new Error("the broker queue is not started"));
-        this.channel.sendToQueue(jobQueueName(job.stack), Buffer.from(JSON.stringify({ jobId: job.id })), { persistent: true, contentType: "application/json" });
+        this.channel.sendToQueue(jobQueueName(job.stack), Buffer.from(JSON.stringify({ jobId: job.id })), {
+            persistent: true,
+            contentType: "application/json",
+        });
         return Promise.resolve();
     }
 

@@ -78,7 +78,10 @@ export class JobRunner {
         const log = this.log.child({ jobId: job.id, stack: job.stack, region: job.region, tenantId: job.tenants.join(",") });
         const controller = new AbortController();
         this.controllers.set(job.id, controller);
-        const timer = setTimeout(() => controller.abort(new AbortError(`the update ran longer than ${this.opts.timeoutMs ?? 1_800_000} ms`)), this.opts.timeoutMs ?? 1_800_000);
+        const timer = setTimeout(
+            () => controller.abort(new AbortError(`the update ran longer than ${this.opts.timeoutMs ?? 1_800_000} ms`)),
+            this.opts.timeoutMs ?? 1_800_000,
+        );
         const tail: string[] = [];
         this.liveTails.set(job.id, tail);
         const started = process.hrtime.bigint();
@@ -161,7 +164,12 @@ export class JobRunner {
             const info = { id: ev.tenantId, websiteId: ev.websiteId, region: ev.region };
             let env: Envelope;
             if (state === "succeeded") {
-                env = envelope(successEvent(ev.type), info, { job_id: job.id, billing_event_id: ev.id, billing_event: ev.type, tier: t?.tier, status: t?.manifestStatus }, now);
+                env = envelope(
+                    successEvent(ev.type),
+                    info,
+                    { job_id: job.id, billing_event_id: ev.id, billing_event: ev.type, tier: t?.tier, status: t?.manifestStatus },
+                    now,
+                );
             } else {
                 // One failure event per tenant, whatever number of events it had in the job.
                 if (announced.has(ev.tenantId)) continue;

@@ -16,10 +16,16 @@ const endpointHost = z.string().min(1);
 export const stackConfigSchema = z
     .object({
         region: z.enum(REGIONS),
-        environment: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/).default("production"),
+        environment: z
+            .string()
+            .regex(/^[a-z][a-z0-9-]{0,62}$/)
+            .default("production"),
         /** Manifest path, relative to the project directory. */
         manifest: z.string().min(1).default("tenants.yaml"),
-        services: z.array(z.string().regex(SERVICE_NAME_PATTERN)).min(1).default([...DEFAULT_SERVICES]),
+        services: z
+            .array(z.string().regex(SERVICE_NAME_PATTERN))
+            .min(1)
+            .default([...DEFAULT_SERVICES]),
         queues: z.array(z.string().regex(SERVICE_NAME_PATTERN)).default([...DEFAULT_QUEUES]),
         features: z
             .object({
@@ -78,7 +84,10 @@ export const stackConfigSchema = z
             })
             .strict()
             .optional(),
-        aws: z.object({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/), secretStoreServiceAccount: z.string().default("external-secrets") }).strict().optional(),
+        aws: z
+            .object({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/), secretStoreServiceAccount: z.string().default("external-secrets") })
+            .strict()
+            .optional(),
         /** Fully qualified names of the other region stacks, checked so that no tenant is deployed in two regions. */
         peerStacks: z.array(z.string().min(1)).default([]),
         /**
@@ -114,7 +123,9 @@ export class StackConfigError extends Error {
         readonly stack: string,
         readonly problems: readonly string[],
     ) {
-        super(`stack "${stack}" has ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}; nothing was applied:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        super(
+            `stack "${stack}" has ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}; nothing was applied:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+        );
         this.name = "StackConfigError";
     }
 }
@@ -130,7 +141,9 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>): S
         for (const issue of parsed.error.issues) {
             const key = issue.path.length ? `${CONFIG_NAMESPACE}:${issue.path.join(".")}` : CONFIG_NAMESPACE;
             if (issue.code === "unrecognized_keys") {
-                problems.push(`${key}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}. Fix: remove it or correct its spelling (see README, "Stack configuration")`);
+                problems.push(
+                    `${key}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}. Fix: remove it or correct its spelling (see README, "Stack configuration")`,
+                );
             } else {
                 problems.push(`${key}: ${issue.message}. Fix: correct it in Pulumi.${stack}.yaml (see README, "Stack configuration")`);
             }

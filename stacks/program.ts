@@ -44,7 +44,9 @@ export function readStackConfig(stack: string, projectDir: string): { config: St
     if (missing.length > 0) {
         throw new StackConfigError(
             stack,
-            missing.map((key) => `${CONFIG_NAMESPACE}:${key} is not set. Fix: pulumi config set --secret --stack ${stack} ${CONFIG_NAMESPACE}:${key} <password>`),
+            missing.map(
+                (key) => `${CONFIG_NAMESPACE}:${key} is not set. Fix: pulumi config set --secret --stack ${stack} ${CONFIG_NAMESPACE}:${key} <password>`,
+            ),
         );
     }
     return { config, secrets, role };
@@ -98,7 +100,9 @@ export function stackTenants(manifest: Manifest, config: StackConfig, role: Stac
     try {
         assignment = assignShards(region, config.shards);
     } catch (err) {
-        throw new StackConfigError(role.stack, [`${err instanceof Error ? err.message : String(err)}. Fix: change the shard count only with tenantctl reshard, which moves the tenants and rewrites their shard`]);
+        throw new StackConfigError(role.stack, [
+            `${err instanceof Error ? err.message : String(err)}. Fix: change the shard count only with tenantctl reshard, which moves the tenants and rewrites their shard`,
+        ]);
     }
     if (role.kind === "region") return [];
     const assigned = new Set(assignment[role.index]);
@@ -262,7 +266,8 @@ export async function checkResidency(region: string, tenants: readonly TenantSpe
     if (holders.length === 0 || tenants.length === 0) return;
     const peers = await Promise.all(holders.map(async (name) => ({ stack: name, tenants: await stackTenantsOutput(name) })));
     const problems = residencyConflicts(region, tenants, peers);
-    if (problems.length > 0) throw new pulumi.RunError(`data residency: ${problems.length} tenant(s) refused; nothing was applied:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    if (problems.length > 0)
+        throw new pulumi.RunError(`data residency: ${problems.length} tenant(s) refused; nothing was applied:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
 }
 
 /** The engine's builtin function behind StackReference: it reads another stack's outputs. */

@@ -92,7 +92,8 @@ export function iamPolicyProblems(document: unknown, tenant: string): string[] {
             }
             const bucket = m[1];
             if (/[*?]/.test(bucket)) problems.push(`Statement[${i}] resource ${resource} is a bucket wildcard: it also matches other tenants' buckets`);
-            else if (!own.has(bucket)) problems.push(`Statement[${i}] reaches bucket ${bucket}, which is not one of tenant "${tenant}"'s (${[...own].join(", ")})`);
+            else if (!own.has(bucket))
+                problems.push(`Statement[${i}] reaches bucket ${bucket}, which is not one of tenant "${tenant}"'s (${[...own].join(", ")})`);
         }
     });
     return problems;
@@ -114,7 +115,12 @@ export function checkCrossTenant(subjects: readonly Subject[]): Violation[] {
     const byUrn = indexByUrn(subjects);
     const violations: Violation[] = [];
     const report = (s: Subject, what: string, problems: string[]) => {
-        for (const p of problems) violations.push({ policy: NAME, urn: s.urn, message: `${what} ${s.name}: ${p}. Fix: a tenant's grants, policies and permissions name its own resources only.` });
+        for (const p of problems)
+            violations.push({
+                policy: NAME,
+                urn: s.urn,
+                message: `${what} ${s.name}: ${p}. Fix: a tenant's grants, policies and permissions name its own resources only.`,
+            });
     };
     for (const s of subjects) {
         const tenant = tenantOf(s, byUrn);
@@ -135,7 +141,8 @@ export function checkCrossTenant(subjects: readonly Subject[]): Violation[] {
                 if (owner === undefined) break;
                 const problems: string[] = [];
                 if (user !== undefined && user !== bucketUser(owner)) problems.push(`user ${user} is not tenant "${owner}"'s user ${bucketUser(owner)}`);
-                if (policyName !== undefined && policyName !== bucketPolicyName(owner)) problems.push(`policy ${policyName} is not tenant "${owner}"'s policy ${bucketPolicyName(owner)}`);
+                if (policyName !== undefined && policyName !== bucketPolicyName(owner))
+                    problems.push(`policy ${policyName} is not tenant "${owner}"'s policy ${bucketPolicyName(owner)}`);
                 report(s, "MinIO policy attachment", problems);
                 break;
             }

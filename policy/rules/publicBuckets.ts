@@ -20,7 +20,9 @@ export function isAnonymousPrincipal(principal: unknown): boolean {
 export function publicStatements(document: unknown): string[] {
     return (policyStatements(document) ?? []).flatMap((st, i) =>
         st.Effect === "Allow" && (isAnonymousPrincipal(st.Principal) || st.NotPrincipal !== undefined)
-            ? [`Statement[${i}] allows ${JSON.stringify(st.Action ?? st.NotAction)} to principal ${JSON.stringify(st.Principal ?? { NotPrincipal: st.NotPrincipal })}`]
+            ? [
+                  `Statement[${i}] allows ${JSON.stringify(st.Action ?? st.NotAction)} to principal ${JSON.stringify(st.Principal ?? { NotPrincipal: st.NotPrincipal })}`,
+              ]
             : [],
     );
 }
@@ -31,11 +33,19 @@ export function checkPublicBuckets(subjects: readonly Subject[]): Violation[] {
         if (s.type === DATA.minioBucket) {
             const acl = str(s.props.acl);
             if (isPublicAcl(acl)) {
-                violations.push({ policy: NAME, urn: s.urn, message: `bucket ${str(s.props.bucket) ?? s.name} has ACL ${acl}: anyone can reach it. Fix: acl: "private"; share objects with presigned URLs.` });
+                violations.push({
+                    policy: NAME,
+                    urn: s.urn,
+                    message: `bucket ${str(s.props.bucket) ?? s.name} has ACL ${acl}: anyone can reach it. Fix: acl: "private"; share objects with presigned URLs.`,
+                });
             }
         } else if (s.type === DATA.minioBucketPolicy) {
             for (const p of publicStatements(s.props.policy)) {
-                violations.push({ policy: NAME, urn: s.urn, message: `bucket policy of ${str(s.props.bucket) ?? s.name}: ${p}: the bucket is public. Fix: grant the tenant's IAM user instead.` });
+                violations.push({
+                    policy: NAME,
+                    urn: s.urn,
+                    message: `bucket policy of ${str(s.props.bucket) ?? s.name}: ${p}: the bucket is public. Fix: grant the tenant's IAM user instead.`,
+                });
             }
         }
     }

@@ -34,9 +34,17 @@ export function checkResidency(subjects: readonly Subject[], ctx: RuleContext): 
         if (!isLabelable(s)) continue;
         const label = labelsOf(s)?.[REGION_LABEL];
         if (label === undefined) {
-            violations.push({ policy: NAME, urn: s.urn, message: `${s.name} of tenant "${tenant}" has no ${REGION_LABEL} label; this stack is region ${region}. Fix: build its labels with tenantLabels().` });
+            violations.push({
+                policy: NAME,
+                urn: s.urn,
+                message: `${s.name} of tenant "${tenant}" has no ${REGION_LABEL} label; this stack is region ${region}. Fix: build its labels with tenantLabels().`,
+            });
         } else if (typeof label === "string" && label !== region) {
-            violations.push({ policy: NAME, urn: s.urn, message: `${s.name} of tenant "${tenant}" is labelled ${REGION_LABEL}=${label} but this stack is region ${region}: data never leaves its region.` });
+            violations.push({
+                policy: NAME,
+                urn: s.urn,
+                message: `${s.name} of tenant "${tenant}" is labelled ${REGION_LABEL}=${label} but this stack is region ${region}: data never leaves its region.`,
+            });
         }
     }
     if (ctx.manifestRegions !== undefined) {

@@ -30,20 +30,18 @@ export function plainSecretKeys(s: Subject): string[] {
 }
 
 export function checkSecretLiterals(subjects: readonly Subject[]): Violation[] {
-    return subjects
-        .filter(isKubernetesSecret)
-        .flatMap((s) => {
-            const plain = plainSecretKeys(s);
-            return plain.length === 0
-                ? []
-                : [
-                      {
-                          policy: NAME,
-                          urn: s.urn,
-                          message: `Secret ${displayName(s)} holds ${plain.join(", ")} as plain values, not Pulumi secrets: they would be stored and shown in clear. Fix: wrap them with pulumi.secret() or take them from a secret config value or a RandomPassword.`,
-                      },
-                  ];
-        });
+    return subjects.filter(isKubernetesSecret).flatMap((s) => {
+        const plain = plainSecretKeys(s);
+        return plain.length === 0
+            ? []
+            : [
+                  {
+                      policy: NAME,
+                      urn: s.urn,
+                      message: `Secret ${displayName(s)} holds ${plain.join(", ")} as plain values, not Pulumi secrets: they would be stored and shown in clear. Fix: wrap them with pulumi.secret() or take them from a secret config value or a RandomPassword.`,
+                  },
+              ];
+    });
 }
 
 export const secretLiterals: Rule = {

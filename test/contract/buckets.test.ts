@@ -96,7 +96,8 @@ describe("declarations (synth of the contract manifest, stack eu-west)", () => {
     test.each(TENANTS)("tenant %s: three private buckets, one app user, exactly one attached policy naming only its own buckets", (tenant) => {
         const s = storage.get(tenant)!;
         expect(s.buckets.sort()).toEqual([`client-${tenant}-newsletters`, `client-${tenant}-products`, `client-${tenant}-sav`]);
-        for (const b of ofType(resources, BUCKET, tenant)) expect({ urn: b.urn, acl: b.inputs.acl, protect: b.protect }).toEqual({ urn: b.urn, acl: "private", protect: true });
+        for (const b of ofType(resources, BUCKET, tenant))
+            expect({ urn: b.urn, acl: b.inputs.acl, protect: b.protect }).toEqual({ urn: b.urn, acl: "private", protect: true });
         expect(s.user).toBe(`client-${tenant}-app`);
         expect(s.policies.map((p) => p.name)).toEqual([`client-${tenant}-app-objects`]);
         const resourcesNamed = JSON.stringify(s.policies[0].policy).match(/arn:aws:s3:::[^"]+/g) ?? [];

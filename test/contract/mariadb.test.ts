@@ -75,7 +75,12 @@ async function dropEverything(): Promise<void> {
 beforeAll(async () => {
     services = localServices();
     resources = await declaredResources();
-    admin = await mysql.createConnection({ host: services.mysql.host, port: services.mysql.port, user: services.mysql.user, password: services.mysql.password });
+    admin = await mysql.createConnection({
+        host: services.mysql.host,
+        port: services.mysql.port,
+        user: services.mysql.user,
+        password: services.mysql.password,
+    });
     await dropEverything();
 
     for (const tenant of TENANTS) {
@@ -98,7 +103,16 @@ beforeAll(async () => {
                 .map((d) => input(d, "name"))
                 .find((name) => name.replace(/_db$/, "_user") === userName);
             if (!dbName) throw new Error(`${grant.urn}: no declared database belongs to ${userName}`);
-            accounts.push({ tenant, database: dbName, user: userName, host: input(grant, "host"), pattern: input(grant, "database"), privileges, password, grantUrn: grant.urn });
+            accounts.push({
+                tenant,
+                database: dbName,
+                user: userName,
+                host: input(grant, "host"),
+                pattern: input(grant, "database"),
+                privileges,
+                password,
+                grantUrn: grant.urn,
+            });
         }
     }
     // Control: the same grant without escaping (what the program declared before grantDatabasePattern).
@@ -185,7 +199,11 @@ describe("the server accepts the declarations", () => {
         );
         const byName = new Map((rows as { name: string; charset: string; collation: string }[]).map((r) => [r.name, r]));
         for (const db of [...ofType(resources, DATABASE, TENANT_A), ...ofType(resources, DATABASE, TENANT_B)]) {
-            expect(byName.get(input(db, "name"))).toEqual({ name: input(db, "name"), charset: input(db, "defaultCharacterSet"), collation: input(db, "defaultCollation") });
+            expect(byName.get(input(db, "name"))).toEqual({
+                name: input(db, "name"),
+                charset: input(db, "defaultCharacterSet"),
+                collation: input(db, "defaultCollation"),
+            });
         }
     });
 });
@@ -233,7 +251,11 @@ describe.each(TENANTS)("tenant %s, with its own service credentials", (tenant) =
             await withConnection(a, async (c) => {
                 for (const other of mine.filter((x) => x !== a)) {
                     const err = await rejection(c.query(`CREATE TABLE ${quoteIdent(other.database)}.intruder (id INT)`));
-                    expect({ user: a.user, db: other.database, code: err.code }).toEqual({ user: a.user, db: other.database, code: "ER_TABLEACCESS_DENIED_ERROR" });
+                    expect({ user: a.user, db: other.database, code: err.code }).toEqual({
+                        user: a.user,
+                        db: other.database,
+                        code: "ER_TABLEACCESS_DENIED_ERROR",
+                    });
                 }
             });
         }

@@ -30,34 +30,52 @@ describe("drift on the local stack", () => {
 
     const drift = () => detectDrift({ stack: STACK, workDir: REPO_ROOT, configFile: fixture.configFile, envVars });
 
-    it("reports no drift right after up", async () => {
-        const report = await drift();
-        expect(report.drifted).toEqual([]);
-    }, HOOK_TIMEOUT_MS);
+    it(
+        "reports no drift right after up",
+        async () => {
+            const report = await drift();
+            expect(report.drifted).toEqual([]);
+        },
+        HOOK_TIMEOUT_MS,
+    );
 
-    it("reports a quota edited outside Pulumi, with the property that changed", async () => {
-        const before = await fixture.kube.get(QUOTA);
-        expect(before.spec.hard.pods).not.toBe("999");
-        const patched = await fixture.kube.request("PATCH", QUOTA, { spec: { hard: { pods: "999" } } }, { contentType: "application/merge-patch+json" });
-        expect(patched.status).toBe(200);
+    it(
+        "reports a quota edited outside Pulumi, with the property that changed",
+        async () => {
+            const before = await fixture.kube.get(QUOTA);
+            expect(before.spec.hard.pods).not.toBe("999");
+            const patched = await fixture.kube.request("PATCH", QUOTA, { spec: { hard: { pods: "999" } } }, { contentType: "application/merge-patch+json" });
+            expect(patched.status).toBe(200);
 
-        const report = await drift();
-        expect(report.drifted.map((d) => [d.type, d.urn.slice(d.urn.lastIndexOf("::") + 2), d.op])).toEqual([["kubernetes:core/v1:ResourceQuota", "nordic-quota", "update"]]);
-        expect(report.drifted[0].properties.join(" ")).toMatch(/spec\.hard/);
-    }, HOOK_TIMEOUT_MS);
+            const report = await drift();
+            expect(report.drifted.map((d) => [d.type, d.urn.slice(d.urn.lastIndexOf("::") + 2), d.op])).toEqual([
+                ["kubernetes:core/v1:ResourceQuota", "nordic-quota", "update"],
+            ]);
+            expect(report.drifted[0].properties.join(" ")).toMatch(/spec\.hard/);
+        },
+        HOOK_TIMEOUT_MS,
+    );
 
-    it("makes `tenantctl drift` exit 1 and print what drifted", () => {
-        let status = 0;
-        let stdout = "";
-        try {
-            execFileSync(path.join(REPO_ROOT, "tenantctl"), ["drift", "--stack", STACK, "--config-file", fixture.configFile], { env: { ...process.env, ...envVars }, encoding: "utf8", stdio: "pipe" });
-        } catch (err) {
-            const e = err as { status: number; stdout: string };
-            status = e.status;
-            stdout = e.stdout;
-        }
-        expect(status).toBe(1);
-        expect(stdout).toContain("stack local: 1 resource drifted");
-        expect(stdout).toContain("kubernetes:core/v1:ResourceQuota nordic-quota");
-    }, HOOK_TIMEOUT_MS);
+    it(
+        "makes `tenantctl drift` exit 1 and print what drifted",
+        () => {
+            let status = 0;
+            let stdout = "";
+            try {
+                execFileSync(path.join(REPO_ROOT, "tenantctl"), ["drift", "--stack", STACK, "--config-file", fixture.configFile], {
+                    env: { ...process.env, ...envVars },
+                    encoding: "utf8",
+                    stdio: "pipe",
+                });
+            } catch (err) {
+                const e = err as { status: number; stdout: string };
+                status = e.status;
+                stdout = e.stdout;
+            }
+            expect(status).toBe(1);
+            expect(stdout).toContain("stack local: 1 resource drifted");
+            expect(stdout).toContain("kubernetes:core/v1:ResourceQuota nordic-quota");
+        },
+        HOOK_TIMEOUT_MS,
+    );
 });

@@ -63,7 +63,8 @@ describe("first up of the eu-west tenants", () => {
     });
 
     test("creates no namespace for the tenants of other regions", async () => {
-        for (const id of OTHER_REGIONS) expect({ id, status: (await fixture.kube.request("GET", paths.namespace(ns(id)))).status }).toEqual({ id, status: 404 });
+        for (const id of OTHER_REGIONS)
+            expect({ id, status: (await fixture.kube.request("GET", paths.namespace(ns(id)))).status }).toEqual({ id, status: 404 });
     });
 
     test.each(EU_WEST)("namespace of %s carries the tenant, tier, region, lifecycle and Pod Security restricted labels", async (id) => {
@@ -92,32 +93,44 @@ describe("first up of the eu-west tenants", () => {
         const ranges = await fixture.kube.list(paths.limitRanges(ns(id)));
         expect(ranges.map((r) => r.metadata.name)).toEqual(["pod-limits"]);
         const c = tierSpec(TIERS[id]).containerLimits;
-        expect(ranges[0].spec.limits).toEqual([{ type: "Container", max: { ...c.max }, min: { ...c.min }, default: { ...c.default }, defaultRequest: { ...c.defaultRequest } }]);
+        expect(ranges[0].spec.limits).toEqual([
+            { type: "Container", max: { ...c.max }, min: { ...c.min }, default: { ...c.default }, defaultRequest: { ...c.defaultRequest } },
+        ]);
     });
 
-    test.each(EU_WEST)("%s's NetworkPolicy selects every pod, both directions, and admits only the ingress controller, its own pods and Prometheus", async (id) => {
-        const policies = await fixture.kube.list(paths.networkPolicies(ns(id)));
-        expect(policies.map((p) => p.metadata.name)).toEqual(["client-isolation"]);
-        const spec = policies[0].spec;
-        expect(spec.podSelector).toEqual({});
-        expect(spec.policyTypes).toEqual(["Ingress", "Egress"]);
-        const nsSel = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
-        expect(spec.ingress).toEqual([
-            { from: [nsSel("ingress-nginx")] },
-            { from: [{ podSelector: {} }] },
-            { from: [{ ...nsSel(SHARED), podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } }] },
-        ]);
-        // Egress: own pods, the shared services' ports, DNS in kube-system; nothing else.
-        expect(spec.egress.map((e: KubeObject) => e.to)).toEqual([[{ podSelector: {} }], [nsSel(SHARED)], [nsSel("kube-system")]]);
-        expect(spec.egress[1].ports.map((p: KubeObject) => `${p.protocol}/${p.port}`).sort()).toEqual(["TCP/3306", "TCP/5672", "TCP/9000"]);
-        expect(spec.egress[2].ports.map((p: KubeObject) => `${p.protocol}/${p.port}`).sort()).toEqual(["TCP/53", "UDP/53"]);
-    });
+    test.each(EU_WEST)(
+        "%s's NetworkPolicy selects every pod, both directions, and admits only the ingress controller, its own pods and Prometheus",
+        async (id) => {
+            const policies = await fixture.kube.list(paths.networkPolicies(ns(id)));
+            expect(policies.map((p) => p.metadata.name)).toEqual(["client-isolation"]);
+            const spec = policies[0].spec;
+            expect(spec.podSelector).toEqual({});
+            expect(spec.policyTypes).toEqual(["Ingress", "Egress"]);
+            const nsSel = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+            expect(spec.ingress).toEqual([
+                { from: [nsSel("ingress-nginx")] },
+                { from: [{ podSelector: {} }] },
+                { from: [{ ...nsSel(SHARED), podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } }] },
+            ]);
+            // Egress: own pods, the shared services' ports, DNS in kube-system; nothing else.
+            expect(spec.egress.map((e: KubeObject) => e.to)).toEqual([[{ podSelector: {} }], [nsSel(SHARED)], [nsSel("kube-system")]]);
+            expect(spec.egress[1].ports.map((p: KubeObject) => `${p.protocol}/${p.port}`).sort()).toEqual(["TCP/3306", "TCP/5672", "TCP/9000"]);
+            expect(spec.egress[2].ports.map((p: KubeObject) => `${p.protocol}/${p.port}`).sort()).toEqual(["TCP/53", "UDP/53"]);
+        },
+    );
 
     test.each(EU_WEST)("%s's client-admin Role is read-only and bound to the tenant's admin group only", async (id) => {
         const role = await one(paths.roles(ns(id)), "client-admin");
         const verbs = new Set(role.rules.flatMap((r: KubeObject) => r.verbs as string[]));
         expect([...verbs].sort()).toEqual(["get", "list", "watch"]);
-        expect(role.rules.flatMap((r: KubeObject) => r.resources as string[]).sort()).toEqual(["configmaps", "deployments", "pods", "pods/log", "replicasets", "services"]);
+        expect(role.rules.flatMap((r: KubeObject) => r.resources as string[]).sort()).toEqual([
+            "configmaps",
+            "deployments",
+            "pods",
+            "pods/log",
+            "replicasets",
+            "services",
+        ]);
         const binding = await one(paths.roleBindings(ns(id)), "client-admin");
         expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "client-admin" });
         expect(binding.subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: `client-${id}-admins` }]);
@@ -245,7 +258,9 @@ describe("cancelling an active tenant (lumiere)", () => {
         const result = await fixture.stack.up({ ...fixture.opts, onEvent: log.onEvent });
         expect(result.summary.result).toBe("succeeded");
         const changed = changedUrns(log);
-        const deleted = Object.entries(changed).filter(([, ops]) => ops.includes("delete")).map(([urn]) => urn.split("::").pop());
+        const deleted = Object.entries(changed)
+            .filter(([, ops]) => ops.includes("delete"))
+            .map(([urn]) => urn.split("::").pop());
         expect(deleted.sort()).toEqual(["lumiere", "lumiere-ingress"]);
         const replaced = Object.entries(changed).filter(([, ops]) => ops.some((op) => op.includes("replace")));
         expect(replaced).toEqual([]);

@@ -110,7 +110,8 @@ describe("MTB: block access to other tenant resources", () => {
     });
 
     test("abc's admins cannot read the database and broker credentials (Secrets) even in their own namespace", async () => {
-        for (const verb of ["get", "list", "watch"]) expect({ verb, ...(await can(verb, "secrets", ABC)) }).toEqual({ verb, allowed: false, reason: undefined });
+        for (const verb of ["get", "list", "watch"])
+            expect({ verb, ...(await can(verb, "secrets", ABC)) }).toEqual({ verb, allowed: false, reason: undefined });
     });
 
     test("abc's admins cannot list namespaces or read cluster-scoped objects", async () => {
@@ -153,7 +154,12 @@ describe("MTB: block network policy changes and privilege escalation", () => {
         const res = await fixture.kube.request(
             "POST",
             paths.networkPolicies(ABC),
-            { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "allow-all" }, spec: { podSelector: {}, ingress: [{}], egress: [{}] } },
+            {
+                apiVersion: "networking.k8s.io/v1",
+                kind: "NetworkPolicy",
+                metadata: { name: "allow-all" },
+                spec: { podSelector: {}, ingress: [{}], egress: [{}] },
+            },
             { as: ALICE, dryRun: true },
         );
         expect(res.status).toBe(403);
@@ -204,7 +210,8 @@ const PSA = (name: string) => `pods "${name}" is forbidden: violates PodSecurity
 
 describe("Pod Security restricted in tenant namespaces", () => {
     test("control: the compliant pod is admitted (dry run)", async () => {
-        for (const namespace of [ABC, NORDIC]) expect({ namespace, ...(await dryRunPod(namespace, compliantPod("compliant"))) }).toEqual({ namespace, status: 201, message: undefined });
+        for (const namespace of [ABC, NORDIC])
+            expect({ namespace, ...(await dryRunPod(namespace, compliantPod("compliant"))) }).toEqual({ namespace, status: 201, message: undefined });
     });
 
     test("MTB block privileged containers: a privileged pod is refused", async () => {
@@ -292,7 +299,12 @@ describe("MTB: configure namespace resource quotas and object limits (nordic, st
         const res = await fixture.kube.request(
             "POST",
             paths.pvcs(NORDIC),
-            { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "too-big" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "60Gi" } } } },
+            {
+                apiVersion: "v1",
+                kind: "PersistentVolumeClaim",
+                metadata: { name: "too-big" },
+                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "60Gi" } } },
+            },
             { dryRun: true },
         );
         expect({ status: res.status, reason: res.body.reason }).toEqual({ status: 403, reason: "Forbidden" });
@@ -304,7 +316,11 @@ describe("MTB: configure namespace resource quotas and object limits (nordic, st
     test("pods whose memory limits add up over the quota are refused: exceeded quota", async () => {
         // Three containers at the LimitRange maximum (2Gi each) exceed limits.memory 4Gi.
         const pod = compliantPod("too-much-memory", (s) => {
-            s.containers = [0, 1, 2].map((i) => ({ ...s.containers[0], name: `app-${i}`, resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "100m", memory: standard.containerLimits.max.memory } } }));
+            s.containers = [0, 1, 2].map((i) => ({
+                ...s.containers[0],
+                name: `app-${i}`,
+                resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "100m", memory: standard.containerLimits.max.memory } },
+            }));
         });
         const res = await dryRunPod(NORDIC, pod);
         expect(res.status).toBe(403);

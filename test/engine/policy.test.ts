@@ -34,7 +34,13 @@ async function previewWithPack(stack: Stack, opts: { configFile: string; policyC
         if (e.policyEvent) violations.push(e.policyEvent);
     };
     try {
-        const result = await stack.preview({ configFile: opts.configFile, color: "never", policyPacks: [POLICY_DIR], policyPackConfigs: [opts.policyConfig], onEvent });
+        const result = await stack.preview({
+            configFile: opts.configFile,
+            color: "never",
+            policyPacks: [POLICY_DIR],
+            policyPackConfigs: [opts.policyConfig],
+            onEvent,
+        });
         return { violations, stdout: result.stdout };
     } catch (err) {
         return { violations, stdout: "", error: err instanceof Error ? err.message : String(err) };

@@ -41,9 +41,13 @@ describe("RabbitMQ job queues", () => {
         await ch.assertExchange(EVENTS_EXCHANGE, "topic", { durable: true });
         const q = await ch.assertQueue("", { exclusive: true });
         await ch.bindQueue(q.queue, EVENTS_EXCHANGE, "tenant.#");
-        await ch.consume(q.queue, (m) => {
-            if (m) received.push({ routingKey: m.fields.routingKey, body: JSON.parse(m.content.toString()) as Record<string, unknown> });
-        }, { noAck: true });
+        await ch.consume(
+            q.queue,
+            (m) => {
+                if (m) received.push({ routingKey: m.fields.routingKey, body: JSON.parse(m.content.toString()) as Record<string, unknown> });
+            },
+            { noAck: true },
+        );
     });
 
     afterAll(async () => {
@@ -77,7 +81,13 @@ describe("RabbitMQ job queues", () => {
         expect(b.json().jobId).toBe(c.json().jobId); // coalesced while waiting
 
         // Kill whichever replica runs the first job.
-        const log = () => fs.readFileSync(env.CV_FAKE_LOG, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { event: string; jobId: string; stack: string; pid: number; t: number });
+        const log = () =>
+            fs
+                .readFileSync(env.CV_FAKE_LOG, "utf8")
+                .trim()
+                .split("\n")
+                .filter(Boolean)
+                .map((l) => JSON.parse(l) as { event: string; jobId: string; stack: string; pid: number; t: number });
         const runner = log().find((l) => l.event === "start")!.pid;
         const victim = runner === r1.pid ? r1 : r2;
         victim.kill();
@@ -126,6 +136,10 @@ describe("RabbitMQ job queues", () => {
         });
         const provisioned = received.find((r) => r.routingKey === "tenant.provisioned" && r.body.tenant_id === "client-brk-a");
         expect(provisioned?.body).toMatchObject({ event: "tenant.provisioned", tenant_id: "client-brk-a", payload: { namespace: "e-commerce-client-brk-a" } });
-        expect(received.find((r) => r.body.tenant_id === "client-nordic")?.body).toMatchObject({ event: "tenant.updated", website_id: 131, payload: { tier: "premium" } });
+        expect(received.find((r) => r.body.tenant_id === "client-nordic")?.body).toMatchObject({
+            event: "tenant.updated",
+            website_id: 131,
+            payload: { tier: "premium" },
+        });
     });
 });

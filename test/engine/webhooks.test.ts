@@ -125,8 +125,12 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
         expect(namespace.metadata.labels).toMatchObject({ tenant: `client-${tenant}`, tier: "standard" });
         expect((await request(svc, { url: `/tenants/${tenant}` })).json()).toMatchObject({ state: "active" });
         const deadline = Date.now() + 15_000;
-        while (!received.some((e) => e.event === "tenant.provisioned" && e.tenant_id === `client-${tenant}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-        expect(received.find((e) => e.event === "tenant.provisioned" && e.tenant_id === `client-${tenant}`)).toMatchObject({ website_id: 777001, payload: { namespace: ns } });
+        while (!received.some((e) => e.event === "tenant.provisioned" && e.tenant_id === `client-${tenant}`) && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 200));
+        expect(received.find((e) => e.event === "tenant.provisioned" && e.tenant_id === `client-${tenant}`)).toMatchObject({
+            website_id: 777001,
+            payload: { namespace: ns },
+        });
     });
 
     it("subscription.updated to a higher tier raises the quota", async () => {

@@ -54,7 +54,14 @@ interface Method {
  * Logs in as `user` with PLAIN and opens `vhost`; resolves with what the
  * broker answered. Rejects only on socket problems or a protocol surprise.
  */
-export function amqpHandshake(opts: { host: string; port: number; user: string; password: string; vhost: string; timeoutMs?: number }): Promise<HandshakeOutcome> {
+export function amqpHandshake(opts: {
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    vhost: string;
+    timeoutMs?: number;
+}): Promise<HandshakeOutcome> {
     return new Promise((resolve, reject) => {
         const socket = net.connect({ host: opts.host, port: opts.port });
         let buffered = Buffer.alloc(0);

@@ -39,7 +39,10 @@ function readSalt(file: string): string | undefined {
 
 /** The stack settings of the local stack with `manifest` set, plus the passphrase salt: the --config-file. */
 function writeConfigFile(file: string, manifest: string, encryptionSalt: string): void {
-    const settings = (parseYaml(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8")) ?? {}) as { config?: Record<string, unknown>; encryptionsalt?: string };
+    const settings = (parseYaml(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8")) ?? {}) as {
+        config?: Record<string, unknown>;
+        encryptionsalt?: string;
+    };
     settings.config = { ...(settings.config ?? {}), [`${PROJECT}:manifest`]: manifest };
     settings.encryptionsalt = encryptionSalt;
     fs.writeFileSync(file, stringifyYaml(settings));
@@ -111,7 +114,10 @@ export class EngineFixture {
         // A salt committed in Pulumi.local.yaml is reused, so the project directory and the state agree.
         const repoSalt = readSalt(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`));
         if (repoSalt) fs.writeFileSync(path.join(initDir, `Pulumi.${STACK}.yaml`), stringifyYaml({ encryptionsalt: repoSalt }));
-        this.initStackRef = await LocalWorkspace.createStack({ stackName: STACK, workDir: initDir }, { envVars: this.envRef.envVars, secretsProvider: "passphrase" });
+        this.initStackRef = await LocalWorkspace.createStack(
+            { stackName: STACK, workDir: initDir },
+            { envVars: this.envRef.envVars, secretsProvider: "passphrase" },
+        );
         const salt = readSalt(path.join(initDir, `Pulumi.${STACK}.yaml`));
         if (!salt) throw new Error(`stack init wrote no encryptionsalt into ${initDir}`);
         writeConfigFile(this.configFile, this.manifest, salt);

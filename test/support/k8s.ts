@@ -85,11 +85,14 @@ export class KubeClient {
 
     /** The items of a list. */
     async list(apiPath: string): Promise<KubeObject[]> {
-        return ((await this.get<{ items: KubeObject[] }>(apiPath)).items ?? []);
+        return (await this.get<{ items: KubeObject[] }>(apiPath)).items ?? [];
     }
 
     /** Whether `user` in `groups` may `verb` the resource, by the API server's authorizer (SubjectAccessReview). */
-    async canI(who: { user: string; groups: readonly string[] }, attrs: { verb: string; resource: string; namespace?: string; group?: string; subresource?: string; name?: string }): Promise<{ allowed: boolean; reason?: string }> {
+    async canI(
+        who: { user: string; groups: readonly string[] },
+        attrs: { verb: string; resource: string; namespace?: string; group?: string; subresource?: string; name?: string },
+    ): Promise<{ allowed: boolean; reason?: string }> {
         const res = await this.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
             apiVersion: "authorization.k8s.io/v1",
             kind: "SubjectAccessReview",

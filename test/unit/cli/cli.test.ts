@@ -18,10 +18,15 @@ interface Run {
 
 function tenantctl(...args: string[]): Promise<Run> {
     return new Promise((resolve) => {
-        execFile(path.join(PROJECT_DIR, "tenantctl"), args, { cwd: PROJECT_DIR, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout, stderr) => {
-            const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-            resolve({ code, stdout, stderr });
-        });
+        execFile(
+            path.join(PROJECT_DIR, "tenantctl"),
+            args,
+            { cwd: PROJECT_DIR, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: "1" } },
+            (error, stdout, stderr) => {
+                const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+                resolve({ code, stdout, stderr });
+            },
+        );
     });
 }
 
@@ -41,12 +46,31 @@ const movedSource = writeManifest(dir, "moved", withTenant(shippedEntries(), "ab
 // A reviewed change that adds a us-east tenant: safe.
 const addedSource = writeManifest(dir, "added", [
     ...shippedEntries(),
-    { ...shippedEntries().find((t) => t.region === "us-east")!, id: "fresh", websiteId: 990001, domain: "client-fresh.collectverything.com", customDomains: [], billingId: "sub_fresh" },
+    {
+        ...shippedEntries().find((t) => t.region === "us-east")!,
+        id: "fresh",
+        websiteId: 990001,
+        domain: "client-fresh.collectverything.com",
+        customDomains: [],
+        billingId: "sub_fresh",
+    },
 ]);
 const previewFile = path.join(dir, "preview-eu-west.txt");
 fs.writeFileSync(previewFile, "\u001b[32m+ kubernetes:core/v1:Namespace\u001b[0m\nResources:\n    + 1 to create\n");
 
-type RunName = "valid" | "invalid" | "unknownCommand" | "json" | "table" | "unknownStack" | "diffMoved" | "diffAdded" | "prComment" | "prCommentBad" | "reportNoStack" | "driftBadFormat";
+type RunName =
+    | "valid"
+    | "invalid"
+    | "unknownCommand"
+    | "json"
+    | "table"
+    | "unknownStack"
+    | "diffMoved"
+    | "diffAdded"
+    | "prComment"
+    | "prCommentBad"
+    | "reportNoStack"
+    | "driftBadFormat";
 let runs: Record<RunName, Run>;
 
 beforeAll(async () => {
@@ -63,7 +87,17 @@ beforeAll(async () => {
     const [diffMoved, diffAdded, prComment, prCommentBad, reportNoStack, driftBadFormat] = await Promise.all([
         tenantctl("diff", "--stack", "eu-west,apac", "--base", "tenants.yaml", "--manifest", movedSource, "--format", "json"),
         tenantctl("diff", "--stack", "us-east", "--base", "tenants.yaml", "--manifest", addedSource),
-        tenantctl("pr-comment", "--run-url", "https://ci.example/run/1", "--tests-outcome", "success", "--preview", `eu-west=${previewFile}`, "--preview-outcome", "eu-west=failure"),
+        tenantctl(
+            "pr-comment",
+            "--run-url",
+            "https://ci.example/run/1",
+            "--tests-outcome",
+            "success",
+            "--preview",
+            `eu-west=${previewFile}`,
+            "--preview-outcome",
+            "eu-west=failure",
+        ),
         tenantctl("pr-comment", "--run-url", "u", "--preview", "no-equals-sign"),
         tenantctl("report"),
         tenantctl("drift", "--stack", "local", "--format", "yaml"),
@@ -138,7 +172,12 @@ describe("tenantctl synth", () => {
             // ExternalSecret per service, plus a Kubernetes Secret per service: 61 - 9 + 3.
             expect(own).toHaveLength(55);
             const row = lines.find((l) => l.startsWith(`${tenant} `));
-            expect(row?.trim().split(/\s+/)).toEqual([tenant, String(own.length), String(own.filter((r) => r.protect).length), String(new Set(own.map((r) => r.type)).size)]);
+            expect(row?.trim().split(/\s+/)).toEqual([
+                tenant,
+                String(own.length),
+                String(own.filter((r) => r.protect).length),
+                String(new Set(own.map((r) => r.type)).size),
+            ]);
         }
     });
 

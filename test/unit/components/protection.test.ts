@@ -43,7 +43,12 @@ const line = (r: { type: string; name: string }) => `${r.type} ${r.name}`;
 describe("protect", () => {
     test.each(["abc", "nordic", "lumiere", "atelier"])("tenant %s: exactly its data and its isolation objects are protected", (id) => {
         const own = euWest.resources.filter((r) => r.tenant === id);
-        expect(own.filter((r) => r.protect).map(line).sort()).toEqual(protectedOf(id));
+        expect(
+            own
+                .filter((r) => r.protect)
+                .map(line)
+                .sort(),
+        ).toEqual(protectedOf(id));
     });
 
     test("each isolation object, by name, is protected (the README: a destroy never leaves a live tenant without them)", () => {
@@ -73,7 +78,9 @@ describe("lifecycle options", () => {
         const withOptions = euWest.resources
             .map((r) => {
                 const { ignoreChanges, retainOnDelete, deleteBeforeReplace, replaceOnChanges } = r.options;
-                const set = Object.fromEntries(Object.entries({ ignoreChanges, retainOnDelete, deleteBeforeReplace, replaceOnChanges }).filter(([, v]) => v !== undefined));
+                const set = Object.fromEntries(
+                    Object.entries({ ignoreChanges, retainOnDelete, deleteBeforeReplace, replaceOnChanges }).filter(([, v]) => v !== undefined),
+                );
                 return [line(r), set] as const;
             })
             .filter(([, set]) => Object.keys(set).length > 0);
@@ -100,7 +107,11 @@ describe("lifecycle options", () => {
     test("storage and backup jobs depend on the namespace, the quota and the limits; the jobs on the PVC too", () => {
         const P = "urn:pulumi:eu-west::tenant-platform::collectverything:tenant:Tenant$collectverything:tenant:TenantNamespace$";
         const deps = (type: string, name: string) => euWest.resources.find((r) => r.type === type && r.name === name)?.options.dependencies;
-        const guards = [`${P}kubernetes:core/v1:LimitRange::atelier-limits`, `${P}kubernetes:core/v1:Namespace::atelier-namespace`, `${P}kubernetes:core/v1:ResourceQuota::atelier-quota`];
+        const guards = [
+            `${P}kubernetes:core/v1:LimitRange::atelier-limits`,
+            `${P}kubernetes:core/v1:Namespace::atelier-namespace`,
+            `${P}kubernetes:core/v1:ResourceQuota::atelier-quota`,
+        ];
         expect(deps("kubernetes:core/v1:PersistentVolumeClaim", "atelier-backup-pvc")).toEqual(expect.arrayContaining(guards));
         for (const name of ["atelier-db-backup", "atelier-final-backup"]) {
             const type = name.endsWith("final-backup") ? "kubernetes:batch/v1:Job" : "kubernetes:batch/v1:CronJob";

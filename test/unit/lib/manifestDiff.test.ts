@@ -104,7 +104,7 @@ describe("region moves", () => {
 describe("isUnsafe and the markdown", () => {
     const safe: StackDiff = { stack: "eu-west", region: "eu-west", changes: diffResources([], [ns("new")]), findings: [] };
     const blocked: StackDiff = { stack: "us-east", region: "us-east", changes: diffResources([db("gone")], []), findings: [] };
-    const refused: StackDiff = { stack: "apac", region: "apac", changes: [], findings: ["tenant \"abc\" moves from eu-west to apac: refused"] };
+    const refused: StackDiff = { stack: "apac", region: "apac", changes: [], findings: ['tenant "abc" moves from eu-west to apac: refused'] };
 
     test("unsafe exactly when a stack has a finding or a blocked change", () => {
         expect(isUnsafe([safe])).toBe(false);

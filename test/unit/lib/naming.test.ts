@@ -100,9 +100,7 @@ describe("maxTenantIdLength", () => {
 
     test("an 11-character id fits; at 12 exactly the products user name breaks the 32-character limit", () => {
         expect(namesOverLimit("abcdefghijk")).toEqual([]);
-        expect(namesOverLimit("abcdefghijkl")).toEqual([
-            { kind: "mysqlUser", name: "client_abcdefghijkl_products_user", limit: 32 },
-        ]);
+        expect(namesOverLimit("abcdefghijkl")).toEqual([{ kind: "mysqlUser", name: "client_abcdefghijkl_products_user", limit: 32 }]);
     });
 
     test.each([

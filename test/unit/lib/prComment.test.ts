@@ -12,7 +12,11 @@ describe("PR comment", () => {
             diffOutcome: "success",
             previews: [
                 { region: "eu-west", outcome: "success", output: "Previewing update (eu-west)\n+ 3 to create" },
-                { region: "us-east", outcome: "failure", output: "Policies:\n    ❌ collectverything-tenant-platform@v0.1.0 (local: policy)\n        - [mandatory]  no-public-buckets  (minio:index/s3Bucket:S3Bucket: b)\n" },
+                {
+                    region: "us-east",
+                    outcome: "failure",
+                    output: "Policies:\n    ❌ collectverything-tenant-platform@v0.1.0 (local: policy)\n        - [mandatory]  no-public-buckets  (minio:index/s3Bucket:S3Bucket: b)\n",
+                },
             ],
         });
         expect(body.startsWith(COMMENT_MARKER)).toBe(true);
@@ -32,15 +36,22 @@ describe("PR comment", () => {
             previews: ["eu-west", "us-east", "apac"].map((region) => ({ region, outcome: "success" as const, output: huge(region) })),
         });
         expect(body.length).toBeLessThan(GITHUB_COMMENT_LIMIT);
-        expect(body.match(/truncated \(\d+ more characters\)\. Full output: https:\/\/github\.example\/org\/repo\/actions\/runs\/42#artifacts/g)).toHaveLength(4);
+        expect(body.match(/truncated \(\d+ more characters\)\. Full output: https:\/\/github\.example\/org\/repo\/actions\/runs\/42#artifacts/g)).toHaveLength(
+            4,
+        );
         for (const region of ["eu-west", "us-east", "apac"]) expect(body).toContain(`${region} line 0`);
     });
 
     it("keeps small sections whole and gives the rest to the large one", () => {
-        const body = buildComment({ runUrl: RUN, testsOutcome: "success", budget: 5_000, previews: [
-            { region: "eu-west", outcome: "success", output: "small" },
-            { region: "apac", outcome: "success", output: "x\n".repeat(10_000) },
-        ] });
+        const body = buildComment({
+            runUrl: RUN,
+            testsOutcome: "success",
+            budget: 5_000,
+            previews: [
+                { region: "eu-west", outcome: "success", output: "small" },
+                { region: "apac", outcome: "success", output: "x\n".repeat(10_000) },
+            ],
+        });
         expect(body).toContain("```diff\nsmall\n```");
         expect(body.length).toBeLessThanOrEqual(5_000);
     });
@@ -50,6 +61,13 @@ describe("PR comment", () => {
         expect(truncate("a".repeat(50) + "\n" + "b".repeat(200), 180, RUN)).toMatch(/^a{50}\n… truncated/);
         expect(stripAnsi("\u001b[31mred\u001b[0m")).toBe("red");
         expect(policyViolationLines("x\n  [advisory]  p  (t: n)\n")).toEqual(["[advisory]  p  (t: n)"]);
-        expect(["success", "failure", "cancelled", "skipped", "neutral", undefined].map(parseOutcome)).toEqual(["success", "failure", "cancelled", "skipped", "unknown", "unknown"]);
+        expect(["success", "failure", "cancelled", "skipped", "neutral", undefined].map(parseOutcome)).toEqual([
+            "success",
+            "failure",
+            "cancelled",
+            "skipped",
+            "unknown",
+            "unknown",
+        ]);
     });
 });

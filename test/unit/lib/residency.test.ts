@@ -6,10 +6,14 @@ const tenant = (id: string, region: TenantSpec["region"]): TenantSpec => tenantS
 
 describe("residencyConflicts", () => {
     test("a tenant still held by a peer region stack is refused, naming both regions and the way out", () => {
-        const problems = residencyConflicts("eu-west", [tenant("sakura", "eu-west"), tenant("abc", "eu-west")], [
-            { stack: "collectverything/tenant-platform/apac", tenants: { sakura: {}, kiwi: {} } },
-            { stack: "collectverything/tenant-platform/us-east", tenants: { xyz: {} } },
-        ]);
+        const problems = residencyConflicts(
+            "eu-west",
+            [tenant("sakura", "eu-west"), tenant("abc", "eu-west")],
+            [
+                { stack: "collectverything/tenant-platform/apac", tenants: { sakura: {}, kiwi: {} } },
+                { stack: "collectverything/tenant-platform/us-east", tenants: { xyz: {} } },
+            ],
+        );
         expect(problems).toEqual([
             'tenant "sakura" is listed in region eu-west, but stack collectverything/tenant-platform/apac still holds its data. ' +
                 'Data never leaves its region: set its region back, or onboard the client under a new id in eu-west and cancel "sakura" in its old region.',

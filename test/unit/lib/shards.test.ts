@@ -49,7 +49,10 @@ describe("assignment is stable", () => {
     test("adding, removing and reordering tenants moves no other tenant", () => {
         fc.assert(
             fc.property(ids, ids, shardCount, fc.integer(), (kept, extra, k, seed) => {
-                const before = assignShards(kept.map((id) => ({ id })), k);
+                const before = assignShards(
+                    kept.map((id) => ({ id })),
+                    k,
+                );
                 const shardBefore = new Map(before.flatMap((s, i) => s.map((id) => [id, i] as const)));
                 const others = extra.filter((id) => !shardBefore.has(id));
                 // Remove every third kept tenant, add the others, shuffle.
@@ -66,7 +69,10 @@ describe("assignment is stable", () => {
     test("every tenant is in exactly one shard, in manifest order", () => {
         fc.assert(
             fc.property(ids, shardCount, (list, k) => {
-                const assigned = assignShards(list.map((id) => ({ id })), k);
+                const assigned = assignShards(
+                    list.map((id) => ({ id })),
+                    k,
+                );
                 expect(assigned).toHaveLength(k);
                 expect(assigned.flat().sort()).toEqual([...list].sort());
                 for (const shard of assigned) expect(shard).toEqual(list.filter((id) => shard.includes(id)));
@@ -81,7 +87,12 @@ describe("assignment is stable", () => {
     test("balanced: 1,000 synthetic tenants over 16 shards, the largest at most twice the mean", () => {
         const tenants = Array.from({ length: 1000 }, (_, i) => ({ id: `t${String(i).padStart(6, "0")}` }));
         for (const k of [2, 3, 4, 8, 16]) expect(imbalance(assignShards(tenants, k))).toBeLessThanOrEqual(2);
-        expect(imbalance([["a", "b"], ["c", "d"]])).toBe(1);
+        expect(
+            imbalance([
+                ["a", "b"],
+                ["c", "d"],
+            ]),
+        ).toBe(1);
         expect(imbalance([["a", "b", "c", "d"], []])).toBe(2);
     });
 });

@@ -1,7 +1,16 @@
 import { bucketPolicyDocument } from "../../../components/tenantBucket";
 import { grantDatabasePattern } from "../../../components/tenantDatabase";
 import { vhostPermissions } from "../../../components/tenantVhost";
-import { checkCrossTenant, databaseOwner, grantLiteral, grantProblems, iamPolicyProblems, rabbitPermissionProblems, sqlPrefix, tenantBuckets } from "../../../policy/rules/crossTenant";
+import {
+    checkCrossTenant,
+    databaseOwner,
+    grantLiteral,
+    grantProblems,
+    iamPolicyProblems,
+    rabbitPermissionProblems,
+    sqlPrefix,
+    tenantBuckets,
+} from "../../../policy/rules/crossTenant";
 import { tenantChild } from "./subjects";
 
 describe("no-cross-tenant-access", () => {
@@ -30,7 +39,9 @@ describe("no-cross-tenant-access", () => {
 
         it("tells tenant a from tenant a-b (client_a_b_auth_db is a-b's)", () => {
             expect(databaseOwner("client_a_b_auth_db")).toBe("client_a_b");
-            expect(grantProblems({ database: grantDatabasePattern("client_a_b_auth_db") }, "a")).toEqual(["database client_a_b_auth_db is not a database of client_a"]);
+            expect(grantProblems({ database: grantDatabasePattern("client_a_b_auth_db") }, "a")).toEqual([
+                "database client_a_b_auth_db is not a database of client_a",
+            ]);
         });
 
         it("reports every-database grants and derives the owner from the user outside a Tenant", () => {
@@ -41,9 +52,18 @@ describe("no-cross-tenant-access", () => {
         });
 
         it("attributes a grant to the tenant of its Tenant ancestor", () => {
-            const rs = tenantChild("abc", "TenantDatabase", "mysql:index/grant:Grant", "abc-auth-db-grant", { user: "client_abc_auth_user", database: grantDatabasePattern("client_xyz_auth_db") });
+            const rs = tenantChild("abc", "TenantDatabase", "mysql:index/grant:Grant", "abc-auth-db-grant", {
+                user: "client_abc_auth_user",
+                database: grantDatabasePattern("client_xyz_auth_db"),
+            });
             const vs = checkCrossTenant(rs);
-            expect(vs).toEqual([{ policy: "no-cross-tenant-access", urn: rs[2].urn, message: expect.stringContaining("MySQL grant abc-auth-db-grant: database client_xyz_auth_db is not a database of client_abc") }]);
+            expect(vs).toEqual([
+                {
+                    policy: "no-cross-tenant-access",
+                    urn: rs[2].urn,
+                    message: expect.stringContaining("MySQL grant abc-auth-db-grant: database client_xyz_auth_db is not a database of client_abc"),
+                },
+            ]);
         });
     });
 
@@ -69,8 +89,20 @@ describe("no-cross-tenant-access", () => {
         });
 
         it("attributes a policy by its name outside a Tenant, and checks attachments", () => {
-            const policy = { type: "minio:index/iamPolicy:IamPolicy", name: "p", urn: "urn:pulumi:s::p::minio:index/iamPolicy:IamPolicy::p", protect: false, props: { name: "client-abc-app-objects", policy: JSON.stringify(bucketPolicyDocument(["client-xyz-sav"])) } };
-            const attach = { type: "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment", name: "a", urn: "urn:pulumi:s::p::minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment::a", protect: false, props: { userName: "client-xyz-app", policyName: "client-abc-app-objects" } };
+            const policy = {
+                type: "minio:index/iamPolicy:IamPolicy",
+                name: "p",
+                urn: "urn:pulumi:s::p::minio:index/iamPolicy:IamPolicy::p",
+                protect: false,
+                props: { name: "client-abc-app-objects", policy: JSON.stringify(bucketPolicyDocument(["client-xyz-sav"])) },
+            };
+            const attach = {
+                type: "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment",
+                name: "a",
+                urn: "urn:pulumi:s::p::minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment::a",
+                protect: false,
+                props: { userName: "client-xyz-app", policyName: "client-abc-app-objects" },
+            };
             expect(checkCrossTenant([policy, attach]).map((v) => v.message)).toEqual([
                 expect.stringContaining("reaches bucket client-xyz-sav"),
                 expect.stringContaining('user client-xyz-app is not tenant "abc"\'s user client-abc-app'),
@@ -84,8 +116,12 @@ describe("no-cross-tenant-access", () => {
         });
 
         it("reports another tenant's vhost or user", () => {
-            expect(rabbitPermissionProblems({ user: "client-abc-app", vhost: "/client-xyz" }, "abc")).toEqual(['vhost /client-xyz is not tenant "abc"\'s vhost /client-abc']);
-            expect(rabbitPermissionProblems({ user: "client-xyz-app", vhost: "/client-abc" }, undefined)).toEqual(['user client-xyz-app is not tenant "abc"\'s user client-abc-app']);
+            expect(rabbitPermissionProblems({ user: "client-abc-app", vhost: "/client-xyz" }, "abc")).toEqual([
+                'vhost /client-xyz is not tenant "abc"\'s vhost /client-abc',
+            ]);
+            expect(rabbitPermissionProblems({ user: "client-xyz-app", vhost: "/client-abc" }, undefined)).toEqual([
+                'user client-xyz-app is not tenant "abc"\'s user client-abc-app',
+            ]);
         });
 
         it("ignores values not known during preview", () => {

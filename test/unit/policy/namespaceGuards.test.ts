@@ -15,7 +15,11 @@ describe("tenant-namespace-guards", () => {
             expect.stringContaining("e-commerce-client-bare has no ResourceQuota"),
             expect.stringContaining("e-commerce-client-bare has no LimitRange"),
             expect.stringContaining("e-commerce-client-bare has no NetworkPolicy selecting every pod"),
-            expect.stringContaining(`lacks the Pod Security restricted labels ${Object.entries(POD_SECURITY_LABELS).map(([k, v]) => `${k}=${v}`).join(", ")}`),
+            expect.stringContaining(
+                `lacks the Pod Security restricted labels ${Object.entries(POD_SECURITY_LABELS)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(", ")}`,
+            ),
         ]);
     });
 
@@ -27,7 +31,9 @@ describe("tenant-namespace-guards", () => {
 
     it("does not count a NetworkPolicy that selects only some pods", () => {
         const [ns, quota, limits] = guardedTenant("abc");
-        const partial = inNamespace("kubernetes:networking.k8s.io/v1:NetworkPolicy", "abc", "web-only", { spec: { podSelector: { matchLabels: { app: "web" } } } });
+        const partial = inNamespace("kubernetes:networking.k8s.io/v1:NetworkPolicy", "abc", "web-only", {
+            spec: { podSelector: { matchLabels: { app: "web" } } },
+        });
         expect(selectsAllPods(partial)).toBe(false);
         expect(checkNamespaceGuards([ns, quota, limits, partial]).map((v) => v.message)).toEqual([expect.stringContaining("has no NetworkPolicy")]);
     });

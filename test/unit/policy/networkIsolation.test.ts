@@ -18,11 +18,20 @@ describe("network-policy-isolation", () => {
     it.each([
         ["matchLabels by namespace name", byName("e-commerce-client-xyz")],
         ["matchLabels by tenant label", { namespaceSelector: { matchLabels: { tenant: "client-xyz" } } }],
-        ["matchExpressions In", { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["e-commerce-client-xyz"] }] } }],
+        [
+            "matchExpressions In",
+            { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["e-commerce-client-xyz"] }] } },
+        ],
     ])("reports an ingress peer admitting another tenant (%s)", (_label, peer) => {
         const np = inNamespace(NP, "abc", "leak", { spec: { podSelector: {}, ingress: [{ from: [peer] }] } });
         const vs = checkNetworkIsolation([np]);
-        expect(vs).toEqual([{ policy: "network-policy-isolation", urn: np.urn, message: expect.stringContaining('ingress[0].from[0] admits tenant "xyz"\'s namespace e-commerce-client-xyz') }]);
+        expect(vs).toEqual([
+            {
+                policy: "network-policy-isolation",
+                urn: np.urn,
+                message: expect.stringContaining('ingress[0].from[0] admits tenant "xyz"\'s namespace e-commerce-client-xyz'),
+            },
+        ]);
     });
 
     it("reports egress to another tenant", () => {
@@ -31,12 +40,28 @@ describe("network-policy-isolation", () => {
     });
 
     it.each([
-        ["an empty namespaceSelector", { ingress: [{ from: [{ namespaceSelector: {} }] }] }, "ingress[0].from[0] has an open namespaceSelector: it admits all namespaces"],
-        ["empty matchLabels", { ingress: [{ from: [{ namespaceSelector: { matchLabels: {} } }] }] }, "ingress[0].from[0] has an open namespaceSelector: it admits all namespaces"],
-        ["NotIn only", { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: "tenant", operator: "NotIn", values: ["x"] }] } }] }] }, "ingress[0].from[0] has an open namespaceSelector: it admits all namespaces"],
+        [
+            "an empty namespaceSelector",
+            { ingress: [{ from: [{ namespaceSelector: {} }] }] },
+            "ingress[0].from[0] has an open namespaceSelector: it admits all namespaces",
+        ],
+        [
+            "empty matchLabels",
+            { ingress: [{ from: [{ namespaceSelector: { matchLabels: {} } }] }] },
+            "ingress[0].from[0] has an open namespaceSelector: it admits all namespaces",
+        ],
+        [
+            "NotIn only",
+            { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: "tenant", operator: "NotIn", values: ["x"] }] } }] }] },
+            "ingress[0].from[0] has an open namespaceSelector: it admits all namespaces",
+        ],
         ["a rule without from", { ingress: [{ ports: [{ port: 80 }] }] }, "ingress[0] has no `from`: it admits every pod of every namespace"],
         ["an egress rule without to", { egress: [{}] }, "egress[0] has no `to`: it allows traffic to every pod of every namespace"],
-        ["ipBlock 0.0.0.0/0", { ingress: [{ from: [{ ipBlock: { cidr: "0.0.0.0/0" } }] }] }, "ingress[0].from[0] admits ipBlock 0.0.0.0/0: every pod of every namespace"],
+        [
+            "ipBlock 0.0.0.0/0",
+            { ingress: [{ from: [{ ipBlock: { cidr: "0.0.0.0/0" } }] }] },
+            "ingress[0].from[0] admits ipBlock 0.0.0.0/0: every pod of every namespace",
+        ],
     ])("reports a policy open to all namespaces: %s", (_label, spec, problem) => {
         expect(networkPolicyProblems(inNamespace(NP, "abc", "open", { spec: { podSelector: {}, ...spec } }))).toEqual([problem]);
     });

@@ -44,7 +44,13 @@ const policy = (name: string) => {
 const URN = (type: string, name: string, chain = "") => `urn:pulumi:eu-west::tenant-platform::${chain}${type}::${name}`;
 
 function resource(type: string, name: string, props: Record<string, unknown>, opts: Partial<PolicyResource["opts"]> = {}, chain = ""): PolicyResource {
-    return { type, name, urn: URN(type, name, chain), props, opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: {}, additionalSecretOutputs: [], ...opts } } as unknown as PolicyResource;
+    return {
+        type,
+        name,
+        urn: URN(type, name, chain),
+        props,
+        opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: {}, additionalSecretOutputs: [], ...opts },
+    } as unknown as PolicyResource;
 }
 
 /** Runs one policy's stack validation and returns what it reported, as [message, urn]. */
@@ -141,7 +147,13 @@ describe("validateStack reports every violation of its rule, with the resource's
         const reported = validate("no-cross-tenant-access", [
             { ...resource("collectverything:tenant:Tenant", "abc", {}) },
             { ...resource("collectverything:tenant:TenantDatabase", "abc", {}, { parent: tenantUrn }, "collectverything:tenant:Tenant$") },
-            resource("mysql:index/grant:Grant", "abc-auth-db-grant", { user: "client_abc_auth_user", host: "%", database: "client\\_xyz\\_auth\\_db", privileges: ["SELECT"] }, { parent: dbUrn }, chain),
+            resource(
+                "mysql:index/grant:Grant",
+                "abc-auth-db-grant",
+                { user: "client_abc_auth_user", host: "%", database: "client\\_xyz\\_auth\\_db", privileges: ["SELECT"] },
+                { parent: dbUrn },
+                chain,
+            ),
         ]);
         expect(reported).toEqual([
             [
@@ -156,9 +168,15 @@ describe("validateStack reports every violation of its rule, with the resource's
     });
 
     test("tenant-region-residency reads the region from the pack's config", () => {
-        const ns = resource("kubernetes:core/v1:Namespace", "abc-namespace", { metadata: { name: "e-commerce-client-abc", labels: { tenant: "client-abc", "collectverything.com/region": "eu-west" } } });
+        const ns = resource("kubernetes:core/v1:Namespace", "abc-namespace", {
+            metadata: { name: "e-commerce-client-abc", labels: { tenant: "client-abc", "collectverything.com/region": "eu-west" } },
+        });
         const chain = "collectverything:tenant:Tenant$";
-        const tenantNs = { ...ns, urn: URN("kubernetes:core/v1:Namespace", "abc-namespace", chain), opts: { ...ns.opts, parent: URN("collectverything:tenant:Tenant", "abc") } } as PolicyResource;
+        const tenantNs = {
+            ...ns,
+            urn: URN("kubernetes:core/v1:Namespace", "abc-namespace", chain),
+            opts: { ...ns.opts, parent: URN("collectverything:tenant:Tenant", "abc") },
+        } as PolicyResource;
         const reported = validate("tenant-region-residency", [resource("collectverything:tenant:Tenant", "abc", {}), tenantNs], { region: "us-east" });
         expect(reported.map(([, urn]) => urn)).toContain(tenantNs.urn);
         expect(reported.map(([message]) => message)).toContain(

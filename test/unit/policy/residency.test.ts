@@ -27,7 +27,13 @@ describe("tenant-region-residency", () => {
         const ns = namespace("xyz");
         (ns.props.metadata as { labels: Record<string, string> }).labels[REGION_LABEL] = "eu-west";
         const vs = checkResidency([ns], { region: "eu-west", manifestRegions, manifestFile: "tenants.yaml" });
-        expect(vs).toEqual([{ policy: "tenant-region-residency", urn: ns.urn, message: expect.stringContaining('tenant "xyz" is in region us-east in tenants.yaml, but this stack deploys region eu-west') }]);
+        expect(vs).toEqual([
+            {
+                policy: "tenant-region-residency",
+                urn: ns.urn,
+                message: expect.stringContaining('tenant "xyz" is in region us-east in tenants.yaml, but this stack deploys region eu-west'),
+            },
+        ]);
     });
 
     it("checks tagged cloud resources of a tenant and skips resources that cannot carry labels", () => {

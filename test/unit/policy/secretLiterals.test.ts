@@ -9,15 +9,31 @@ const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 describe("secret-values-are-secrets", () => {
     it("allows a Secret whose values are all secrets, or whose whole data is one secret", () => {
-        const perValue = subject(SECRET, "a", { stringData: { DB_PASSWORD: "x", DB_HOST: "h" } }, { secretPaths: new Set(["stringData.DB_PASSWORD", "stringData.DB_HOST"]) });
+        const perValue = subject(
+            SECRET,
+            "a",
+            { stringData: { DB_PASSWORD: "x", DB_HOST: "h" } },
+            { secretPaths: new Set(["stringData.DB_PASSWORD", "stringData.DB_HOST"]) },
+        );
         const whole = subject(SECRET, "b", { data: { k: "dg==" } }, { secretPaths: new Set(["data"]) });
         expect(checkSecretLiterals([perValue, whole])).toEqual([]);
     });
 
     it("reports each plain value, in data and stringData", () => {
-        const s = subject(SECRET, "creds", { metadata: { name: "creds", namespace: "e-commerce-client-abc" }, data: { token: "dG9r" }, stringData: { PASSWORD: "hunter2", USER: "u" } }, { secretPaths: new Set(["stringData.USER"]) });
+        const s = subject(
+            SECRET,
+            "creds",
+            { metadata: { name: "creds", namespace: "e-commerce-client-abc" }, data: { token: "dG9r" }, stringData: { PASSWORD: "hunter2", USER: "u" } },
+            { secretPaths: new Set(["stringData.USER"]) },
+        );
         expect(plainSecretKeys(s)).toEqual(["data.token", "stringData.PASSWORD"]);
-        expect(checkSecretLiterals([s])).toEqual([{ policy: "secret-values-are-secrets", urn: s.urn, message: expect.stringContaining("Secret e-commerce-client-abc/creds holds data.token, stringData.PASSWORD as plain values") }]);
+        expect(checkSecretLiterals([s])).toEqual([
+            {
+                policy: "secret-values-are-secrets",
+                urn: s.urn,
+                message: expect.stringContaining("Secret e-commerce-client-abc/creds holds data.token, stringData.PASSWORD as plain values"),
+            },
+        ]);
     });
 
     it("does not call a value that is not known yet a literal", () => {
@@ -25,7 +41,10 @@ describe("secret-values-are-secrets", () => {
     });
 
     it("reads secretness from the engine's serialized form and from the synth's redaction", () => {
-        expect([...secretPathsOf({ stringData: { A: "a", B: { [SIG]: SECRET_SIG, value: "b" } }, list: [{ [SIG]: SECRET_SIG, value: 1 }] })]).toEqual(["stringData.B", "list.0"]);
+        expect([...secretPathsOf({ stringData: { A: "a", B: { [SIG]: SECRET_SIG, value: "b" } }, list: [{ [SIG]: SECRET_SIG, value: 1 }] })]).toEqual([
+            "stringData.B",
+            "list.0",
+        ]);
         expect([...redactedPaths({ stringData: { A: "a", B: "[secret]" } })]).toEqual(["stringData.B"]);
         const [s] = fromSynth([{ type: SECRET, name: "n", urn: "u", protect: false, custom: true, options: {}, inputs: { stringData: { A: "[secret]" } } }]);
         expect(plainSecretKeys(s)).toEqual([]);

@@ -28,7 +28,14 @@ beforeAll(async () => {
     monitor.registerResource = (req, cb) => {
         const raw = req.getObject()?.toJavaScript() ?? {};
         const plain = JSON.parse(JSON.stringify(raw, (_k, v) => (v && typeof v === "object" && "value" in v && Object.keys(v).length === 2 ? v.value : v)));
-        registered.push({ type: req.getType(), name: req.getName(), urn: `urn:pulumi:test::secrets::${req.getType()}::${req.getName()}`, props: plain, protect: false, secretPaths: secretPathsOf(raw) });
+        registered.push({
+            type: req.getType(),
+            name: req.getName(),
+            urn: `urn:pulumi:test::secrets::${req.getType()}::${req.getName()}`,
+            props: plain,
+            protect: false,
+            secretPaths: secretPathsOf(raw),
+        });
         return original(req, cb);
     };
 });
@@ -42,7 +49,12 @@ interface RegisterRequest {
 it("passes the typed Secret (the SDK makes data and stringData secret) and reports a literal CustomResource Secret", async () => {
     const k8s = await import("@pulumi/kubernetes");
     new k8s.core.v1.Secret("typed", { metadata: { name: "typed" }, stringData: { PASSWORD: "literal-but-wrapped" } });
-    new k8s.apiextensions.CustomResource("raw", { apiVersion: "v1", kind: "Secret", metadata: { name: "raw", namespace: "e-commerce-client-abc" }, stringData: { PASSWORD: "hunter2", TOKEN: pulumi.secret("t") } });
+    new k8s.apiextensions.CustomResource("raw", {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "raw", namespace: "e-commerce-client-abc" },
+        stringData: { PASSWORD: "hunter2", TOKEN: pulumi.secret("t") },
+    });
     await new Promise((r) => setTimeout(r, 200));
     const secrets = registered.filter((s) => s.name === "typed" || s.name === "raw");
     expect(secrets.map((s) => s.name).sort()).toEqual(["raw", "typed"]);

@@ -41,7 +41,15 @@ export function describeRegionStack(stack: string): void {
 
         it("declares tenant resources of every kind the rules guard", () => {
             const types = new Set(run.subjects.map((s) => s.type));
-            for (const t of ["kubernetes:core/v1:Namespace", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "mysql:index/grant:Grant", "minio:index/iamPolicy:IamPolicy", "rabbitmq:index/permissions:Permissions", "minio:index/s3Bucket:S3Bucket", "kubernetes:core/v1:Secret"]) {
+            for (const t of [
+                "kubernetes:core/v1:Namespace",
+                "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+                "mysql:index/grant:Grant",
+                "minio:index/iamPolicy:IamPolicy",
+                "rabbitmq:index/permissions:Permissions",
+                "minio:index/s3Bucket:S3Bucket",
+                "kubernetes:core/v1:Secret",
+            ]) {
                 expect(types).toContain(t);
             }
         });

@@ -28,7 +28,10 @@ export function namespace(tenant: string, extraLabels: Record<string, string> = 
 }
 
 export function inNamespace(type: string, tenant: string, objectName: string, spec: Record<string, unknown> = {}): Subject {
-    return subject(type, `${tenant}-${objectName}`, { metadata: { name: objectName, namespace: `e-commerce-client-${tenant}`, labels: labels(tenant) }, ...spec });
+    return subject(type, `${tenant}-${objectName}`, {
+        metadata: { name: objectName, namespace: `e-commerce-client-${tenant}`, labels: labels(tenant) },
+        ...spec,
+    });
 }
 
 /** A tenant namespace with all its guards, as the TenantNamespace component makes it. */
@@ -42,7 +45,14 @@ export function guardedTenant(tenant: string): Subject[] {
 }
 
 /** A child of a tenant's component: its URN and parent name the Tenant. */
-export function tenantChild(tenant: string, component: string, type: string, name: string, props: Record<string, unknown>, extra: Partial<Subject> = {}): Subject[] {
+export function tenantChild(
+    tenant: string,
+    component: string,
+    type: string,
+    name: string,
+    props: Record<string, unknown>,
+    extra: Partial<Subject> = {},
+): Subject[] {
     const tenantUrn = urn("collectverything:tenant:Tenant", tenant);
     const compType = `collectverything:tenant:${component}`;
     const compUrn = urn(compType, tenant, ["collectverything:tenant:Tenant"]);

@@ -15,7 +15,12 @@ jest.setTimeout(60_000);
 describe("restart mid-queue (in-process queue, SQLite store)", () => {
     it("resumes the interrupted and the waiting job; nothing lost, nothing applied twice", async () => {
         const dir = tempDir();
-        const env = { CV_MANIFEST: tempManifest(dir), CV_STORE: path.join(dir, "service.db"), CV_FAKE_LOG: path.join(dir, "deploys.jsonl"), CV_DELAY_MS: "1500" };
+        const env = {
+            CV_MANIFEST: tempManifest(dir),
+            CV_STORE: path.join(dir, "service.db"),
+            CV_FAKE_LOG: path.join(dir, "deploys.jsonl"),
+            CV_DELAY_MS: "1500",
+        };
         fs.writeFileSync(env.CV_FAKE_LOG, "");
         const first = await startFakeProcess(dir, env);
         const a = await post(first, createdEvent("restart-a"));
@@ -42,7 +47,11 @@ describe("restart mid-queue (in-process queue, SQLite store)", () => {
         second.kill();
         await second.exited;
 
-        const log = fs.readFileSync(env.CV_FAKE_LOG, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; jobId: string; pid: number });
+        const log = fs
+            .readFileSync(env.CV_FAKE_LOG, "utf8")
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l) as { event: string; jobId: string; pid: number });
         const done = log.filter((l) => l.event === "done");
         const jobs = [a.json().jobId, b.json().jobId, c.json().jobId];
         expect(new Set(jobs).size).toBe(3);

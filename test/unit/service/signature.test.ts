@@ -81,7 +81,12 @@ describe("POST /webhooks/billing signatures", () => {
 
     it("missing: 401, nothing written, even when the body is also malformed", async () => {
         const before = fs.readFileSync(svc.manifestPath, "utf8");
-        const res = await request(svc, { method: "POST", url: "/webhooks/billing", payload: JSON.stringify(createdEvent("signone")), headers: { "content-type": "application/json" } });
+        const res = await request(svc, {
+            method: "POST",
+            url: "/webhooks/billing",
+            payload: JSON.stringify(createdEvent("signone")),
+            headers: { "content-type": "application/json" },
+        });
         expect(res.statusCode).toBe(401);
         expect(res.json().message).toBe("signature check failed: missing");
         const broken = await request(svc, { method: "POST", url: "/webhooks/billing", payload: "{not json", headers: { "content-type": "application/json" } });

@@ -72,7 +72,11 @@ describe("parseStackConfig reports every problem in one run", () => {
 
     test("service names so long that no id fits are refused", () => {
         expect(() =>
-            parseStackConfig("local", { region: "eu-west", services: ["customerrelationships"], features: { databases: false, buckets: false, vhosts: false } }),
+            parseStackConfig("local", {
+                region: "eu-west",
+                services: ["customerrelationships"],
+                features: { databases: false, buckets: false, vhosts: false },
+            }),
         ).toThrow("tenant-platform:services: a service name is so long that no tenant id keeps its MySQL user within 32 characters");
     });
 });

@@ -105,7 +105,8 @@ describe.each(STACKS)("stack %s", (stack) => {
         for (const policy of policies) {
             const own = namespaceName(policy.tenant as string);
             const allowed = new Set([own, "ingress-nginx", SHARED_NAMESPACE, "kube-system"]);
-            if (at(policy.inputs, "metadata", "namespace") !== own) violations.push(`${policy.urn}: lives in ${String(at(policy.inputs, "metadata", "namespace"))}, not ${own}`);
+            if (at(policy.inputs, "metadata", "namespace") !== own)
+                violations.push(`${policy.urn}: lives in ${String(at(policy.inputs, "metadata", "namespace"))}, not ${own}`);
             let selectors = 0;
             walk(policy.inputs, (key, value, path) => {
                 if (key === "ipBlock") violations.push(`${policy.urn}: ${path} admits addresses, bypassing namespace isolation`);
@@ -115,7 +116,8 @@ describe.each(STACKS)("stack %s", (stack) => {
                 if (at(value, "matchExpressions") !== undefined) violations.push(`${policy.urn}: ${path} uses matchExpressions`);
                 if (Object.keys(labels).length === 0) violations.push(`${policy.urn}: ${path} is empty and selects every namespace`);
                 for (const [label, v] of Object.entries(labels)) {
-                    if (label !== "kubernetes.io/metadata.name") violations.push(`${policy.urn}: ${path} selects by label ${label}, which namespaces do not carry reliably`);
+                    if (label !== "kubernetes.io/metadata.name")
+                        violations.push(`${policy.urn}: ${path} selects by label ${label}, which namespaces do not carry reliably`);
                     else if (!allowed.has(v)) violations.push(`${policy.urn}: ${path} admits namespace ${v}`);
                 }
             });
@@ -128,7 +130,8 @@ describe.each(STACKS)("stack %s", (stack) => {
         const allDatabases = manifest.tenants.flatMap((t) => ownNames(t.id).databases);
         const violations: string[] = [];
         const check = (r: SynthResource, what: string, value: unknown, allowed: readonly string[]) => {
-            if (typeof value !== "string" || !allowed.includes(value)) violations.push(`${r.urn}: ${what} ${JSON.stringify(value)} is not one of the tenant's own (${allowed.join(", ")})`);
+            if (typeof value !== "string" || !allowed.includes(value))
+                violations.push(`${r.urn}: ${what} ${JSON.stringify(value)} is not one of the tenant's own (${allowed.join(", ")})`);
         };
         for (const r of tenantScoped()) {
             const own = ownNames(r.tenant as string);
@@ -138,7 +141,8 @@ describe.each(STACKS)("stack %s", (stack) => {
                     check(r, "user", i.user, own.dbUsers);
                     const reached = allDatabases.filter((db) => likeMatches(i.database as string, db));
                     const foreign = reached.filter((db) => !own.databases.includes(db));
-                    if (reached.length !== 1 || foreign.length > 0) violations.push(`${r.urn}: database pattern ${String(i.database)} matches ${JSON.stringify(reached)}`);
+                    if (reached.length !== 1 || foreign.length > 0)
+                        violations.push(`${r.urn}: database pattern ${String(i.database)} matches ${JSON.stringify(reached)}`);
                     break;
                 }
                 case T.MysqlDatabase:
@@ -209,7 +213,10 @@ describe.each(STACKS)("stack %s", (stack) => {
     test("no resource of another region: every tenant-scoped resource belongs to a tenant of this region", () => {
         const violations = tenantScoped()
             .filter((r) => tenantById.get(r.tenant as string)?.region !== region)
-            .map((r) => `${r.urn}: tenant ${r.tenant} is in region ${tenantById.get(r.tenant as string)?.region ?? "(not in the manifest)"}, the stack is ${region}`);
+            .map(
+                (r) =>
+                    `${r.urn}: tenant ${r.tenant} is in region ${tenantById.get(r.tenant as string)?.region ?? "(not in the manifest)"}, the stack is ${region}`,
+            );
         expect(violations).toEqual([]);
     });
 
@@ -275,6 +282,8 @@ describe("the stacks together", () => {
     test("the local stack deploys the eu-west tenants without the data components it switches off", () => {
         const local = results.get("local") as SynthResult;
         expect(local.resources.filter((r) => /^(mysql|minio|rabbitmq|aws|random):/.test(r.type)).map((r) => r.urn)).toEqual([]);
-        expect(ofType(local.resources, T.Namespace).filter((r) => r.tenant !== undefined)).toHaveLength(manifest.tenants.filter((t) => t.region === "eu-west").length);
+        expect(ofType(local.resources, T.Namespace).filter((r) => r.tenant !== undefined)).toHaveLength(
+            manifest.tenants.filter((t) => t.region === "eu-west").length,
+        );
     });
 });

@@ -6,7 +6,21 @@
  */
 import * as fs from "node:fs";
 import { SHIPPED_MANIFEST, shippedEntries, tempDir, withTenant, writeManifest, type RawTenant } from "../../support/manifests";
-import { DATA_TYPES, SYNTH_TIMEOUT_MS, T, at, byUrn, ofTenant, ofType, one, physicalName, synth, walk, type SynthResource, type SynthResult } from "../../support/synth";
+import {
+    DATA_TYPES,
+    SYNTH_TIMEOUT_MS,
+    T,
+    at,
+    byUrn,
+    ofTenant,
+    ofType,
+    one,
+    physicalName,
+    synth,
+    walk,
+    type SynthResource,
+    type SynthResult,
+} from "../../support/synth";
 import { loadManifest } from "../../../core/manifestSource";
 import { parseStackConfig, StackConfigError } from "../../../stacks/config";
 import { tierSpec } from "../../../lib/tiers";
@@ -83,7 +97,9 @@ test("the base synth is the shipped manifest's", () => {
 const SIZED_BY_TIER = [
     abcUrn(`${NS_CHAIN}$kubernetes:core/v1:ResourceQuota`, "abc-quota"),
     abcUrn(`${NS_CHAIN}$kubernetes:core/v1:LimitRange`, "abc-limits"),
-    ...["api-gateway", "auth-service", "products-service", "orders-service"].map((w) => abcUrn(`${NS_CHAIN}$kubernetes:autoscaling/v2:HorizontalPodAutoscaler`, `abc-${w}-hpa`)),
+    ...["api-gateway", "auth-service", "products-service", "orders-service"].map((w) =>
+        abcUrn(`${NS_CHAIN}$kubernetes:autoscaling/v2:HorizontalPodAutoscaler`, `abc-${w}-hpa`),
+    ),
     // The PVC request follows the tier but is under ignoreChanges: the volume is never resized by an update.
     abcUrn(`${NS_CHAIN}$kubernetes:core/v1:PersistentVolumeClaim`, "abc-backup-pvc"),
     // The daily dump's retention follows the tier (30 -> 90 days).
@@ -127,7 +143,9 @@ describe("(a) abc moves from premium to business", () => {
         expect(at(one(abc, T.LimitRange).inputs, "spec", "limits")).toEqual([{ type: "Container", ...business.containerLimits }]);
         for (const h of ofType(abc, T.HPA)) expect([at(h.inputs, "spec", "minReplicas"), at(h.inputs, "spec", "maxReplicas")]).toEqual([6, 15]);
         expect(at(one(abc, T.PVC).inputs, "spec", "resources", "requests", "storage")).toBe("100Gi");
-        expect(String(at(one(abc, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command", 2))).toContain("-mtime +90");
+        expect(String(at(one(abc, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command", 2))).toContain(
+            "-mtime +90",
+        );
         expect(at(one(abc, T.Namespace).inputs, "metadata", "labels", "tier")).toBe("business");
         expect(at(one(abc, T.Namespace).inputs, "metadata", "annotations", "subscription-tier")).toBe("business");
     });
@@ -135,7 +153,9 @@ describe("(a) abc moves from premium to business", () => {
     test("exactly the tier's objects change: namespace, quota, limits, HPAs, backup volume and CronJob; nothing of other tenants", () => {
         // The tier is a label of the namespace and of the backup pods only, so a tier
         // change does not touch every object of the tenant.
-        expect(changedInputs(base, variant("business"))).toEqual([abcUrn(`${NS_CHAIN}$kubernetes:core/v1:Namespace`, "abc-namespace"), ...SIZED_BY_TIER].sort());
+        expect(changedInputs(base, variant("business"))).toEqual(
+            [abcUrn(`${NS_CHAIN}$kubernetes:core/v1:Namespace`, "abc-namespace"), ...SIZED_BY_TIER].sort(),
+        );
     });
 });
 
@@ -188,7 +208,10 @@ describe("(d) cancelling abc on 2026-11-10", () => {
         const labels = at(one(cancelled(), T.Namespace).inputs, "metadata", "labels") as Record<string, string>;
         expect(labels["collectverything.com/deletion-date"]).toBe("2026-12-10");
         expect(labels["collectverything.com/lifecycle"]).toBe("cancelled");
-        expect(at(one(cancelled(), T.Namespace).inputs, "metadata", "annotations")).toMatchObject({ "cancelled-at": "2026-11-10", "deletion-date": "2026-12-10" });
+        expect(at(one(cancelled(), T.Namespace).inputs, "metadata", "annotations")).toMatchObject({
+            "cancelled-at": "2026-11-10",
+            "deletion-date": "2026-12-10",
+        });
         expect(at(one(ofTenant(base, "abc"), T.Namespace).inputs, "metadata", "labels", "collectverything.com/deletion-date")).toBeUndefined();
     });
 
@@ -199,7 +222,10 @@ describe("(d) cancelling abc on 2026-11-10", () => {
         for (const s of ["auth", "products", "orders"]) expect(script).toContain(`client_abc_${s}_db`);
         expect(script).toContain('out="/backup/final/');
         expect(script.split("\n")[0]).toBe("set -euo pipefail");
-        expect(at(job.inputs, "spec", "template", "spec", "volumes", 0)).toEqual({ name: "backup-storage", persistentVolumeClaim: { claimName: "backup-pvc" } });
+        expect(at(job.inputs, "spec", "template", "spec", "volumes", 0)).toEqual({
+            name: "backup-storage",
+            persistentVolumeClaim: { claimName: "backup-pvc" },
+        });
         expect(at(one(cancelled(), T.CronJob).inputs, "spec", "suspend")).toBe(true);
         expect(at(one(ofTenant(base, "abc"), T.CronJob).inputs, "spec", "suspend")).toBe(false);
     });
@@ -233,7 +259,11 @@ describe("(e) suspending abc", () => {
 
     test("keeps every data resource and the daily backups, without a deletion date", () => {
         const after = byUrn(suspended());
-        expect(DATA_OF_ABC().filter((r) => !after.has(r.urn)).map((r) => r.urn)).toEqual([]);
+        expect(
+            DATA_OF_ABC()
+                .filter((r) => !after.has(r.urn))
+                .map((r) => r.urn),
+        ).toEqual([]);
         expect(at(one(suspended(), T.CronJob).inputs, "spec", "suspend")).toBe(false);
         expect(ofType(suspended(), T.Job)).toEqual([]);
         const labels = at(one(suspended(), T.Namespace).inputs, "metadata", "labels") as Record<string, string>;
@@ -318,7 +348,9 @@ describe("(g) stack configuration", () => {
     });
 
     test("the secret keys are not unknown keys", () => {
-        expect(parseStackConfig("eu-west", { region: "eu-west", ...endpoints, mysqlPassword: "x", minioPassword: "y", rabbitmqPassword: "z" }).region).toBe("eu-west");
+        expect(parseStackConfig("eu-west", { region: "eu-west", ...endpoints, mysqlPassword: "x", minioPassword: "y", rabbitmqPassword: "z" }).region).toBe(
+            "eu-west",
+        );
     });
 
     test.each([
@@ -350,5 +382,4 @@ describe("(g) stack configuration", () => {
             expect(loadStackConfig(stack).region).toBe(stack === "local" ? "eu-west" : stack);
         }
     });
-
 });

@@ -42,7 +42,7 @@ test("with 3 shards the region stack declares only the shared resources, exactly
 test("each shard stack declares exactly the tenants hashed to it, and no shared resource", () => {
     for (const [i, s] of shards.entries()) {
         expect(tenantsOf(s).sort()).toEqual(EU_WEST.filter((id) => hashedShard(id, 3) === i).sort());
-        expect(s.resources.filter((r) => r.type === T.SharedRegion || r.type === T.Namespace && r.tenant === undefined)).toEqual([]);
+        expect(s.resources.filter((r) => r.type === T.SharedRegion || (r.type === T.Namespace && r.tenant === undefined))).toEqual([]);
         expect(s.resources.every((r) => r.urn.startsWith(`urn:pulumi:local-s0${i}::tenant-platform::`))).toBe(true);
     }
 });
@@ -74,14 +74,20 @@ describe("a shard's settings", () => {
     });
 
     test("a value in the shard's own file that differs from the region's is refused with the fix", () => {
-        expect(() => shardConfig(role, { region: "eu-west", environment: "production" }, { environment: "staging", region: "eu-west", manifest: "m.yaml" }, {})).toThrow(
+        expect(() =>
+            shardConfig(role, { region: "eu-west", environment: "production" }, { environment: "staging", region: "eu-west", manifest: "m.yaml" }, {}),
+        ).toThrow(
             'tenant-platform:environment is set in Pulumi.eu-west-s03.yaml ("staging") but differs from Pulumi.eu-west.yaml ("production"). Fix: a shard takes its settings from its region\'s file; remove it from the shard (pulumi config rm --stack eu-west-s03 tenant-platform:environment) and set it in Pulumi.eu-west.yaml',
         );
     });
 });
 
-test("a shard beyond the count, and a shard of an unsharded region, are refused naming the stacks", async () => {
-    await expect(synth({ stack: "local-s03", configOverrides: SHARDS })).rejects.toThrow(
-        "stack local-s03 is not a shard of local: tenant-platform:shards is 3 in Pulumi.local.yaml, so its shard stacks are local-s00 … local-s02.",
-    );
-}, SYNTH_TIMEOUT_MS);
+test(
+    "a shard beyond the count, and a shard of an unsharded region, are refused naming the stacks",
+    async () => {
+        await expect(synth({ stack: "local-s03", configOverrides: SHARDS })).rejects.toThrow(
+            "stack local-s03 is not a shard of local: tenant-platform:shards is 3 in Pulumi.local.yaml, so its shard stacks are local-s00 … local-s02.",
+        );
+    },
+    SYNTH_TIMEOUT_MS,
+);
