@@ -20,6 +20,14 @@ export const SYNTH_TIMEOUT_MS = 120_000;
 
 type SynthModule = typeof import("../../core/synth");
 
+/**
+ * The program `synthesize` evaluates (it `require`s index.ts by path). A type
+ * only, so nothing is loaded; it records the dependency where jest's
+ * related-test search (`--findRelatedTests`, which Stryker uses per mutant)
+ * can see it, so a change to a component selects the tests that synthesize it.
+ */
+export type Program = typeof import("../../index");
+
 /** A fresh copy of cli/synth.ts (and, through it, of the Pulumi SDK and the program). */
 export function freshSynthModule(): SynthModule {
     jest.resetModules();

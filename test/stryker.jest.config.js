@@ -1,0 +1,26 @@
+/**
+ * Jest config for Stryker (stryker.config.json). The unit project of
+ * jest.config.js, restricted to the unit tests of the mutated code: the tests
+ * that mirror lib/, components/ and policy/ (test/unit/{lib,components,policy}).
+ * The program-wiring, CLI and service tests (test/unit/{stacks,cli,service,core})
+ * are left out: they exercise the same code through far slower paths
+ * (several synths per file, child processes), which would multiply the run
+ * time per mutant (see test/MUTATION.md).
+ *
+ * rootDir is the directory Stryker runs in (its sandbox copy of the
+ * repository). The environment credits the coverage of a file's imports and
+ * of its `beforeAll` hooks to the tests that depend on it
+ * (test/stryker.environment.js), so Stryker runs only those tests per mutant.
+ */
+const path = require("node:path");
+const { projects } = require("../jest.config.js");
+
+const unit = projects.find((p) => p.displayName === "unit");
+if (!unit) throw new Error("jest.config.js has no unit project");
+
+module.exports = {
+    ...unit,
+    rootDir: path.resolve(__dirname, ".."),
+    testMatch: ["lib", "components", "policy"].map((dir) => `<rootDir>/test/unit/${dir}/**/*.test.ts`),
+    testEnvironment: path.join(__dirname, "stryker.environment.js"),
+};
