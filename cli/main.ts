@@ -15,9 +15,11 @@ import { register as registerDrift } from "./drift";
 import { CliError, EXIT, ExitStatus } from "./errors";
 import { register as registerPrComment } from "./prComment";
 import { register as registerPurge } from "./purgeCommand";
+import { register as registerRegion } from "./region";
 import { register as registerReport } from "./report";
 import { register as registerServe } from "./serve";
 import { register as registerShowback } from "./showback";
+import { register as registerShards } from "./shards";
 import { register as registerSynth } from "./synth";
 import { register as registerValidate } from "./validate";
 
@@ -29,7 +31,7 @@ export function buildProgram(): Command {
         .exitOverride()
         .configureOutput({ outputError: (str, write) => write(str) })
         .showHelpAfterError("(run tenantctl --help for usage)");
-    for (const register of [registerValidate, registerSynth, registerDiff, registerBench, registerPurge, registerServe, registerDrift, registerReport, registerPrComment, registerShowback]) {
+    for (const register of [registerValidate, registerSynth, registerDiff, registerBench, registerPurge, registerServe, registerDrift, registerReport, registerPrComment, registerRegion, registerShards, registerShowback]) {
         register(program);
     }
     return program;
