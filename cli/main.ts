@@ -31,7 +31,20 @@ export function buildProgram(): Command {
         .exitOverride()
         .configureOutput({ outputError: (str, write) => write(str) })
         .showHelpAfterError("(run tenantctl --help for usage)");
-    for (const register of [registerValidate, registerSynth, registerDiff, registerBench, registerPurge, registerServe, registerDrift, registerReport, registerPrComment, registerRegion, registerShards, registerShowback]) {
+    for (const register of [
+        registerValidate,
+        registerSynth,
+        registerDiff,
+        registerBench,
+        registerPurge,
+        registerServe,
+        registerDrift,
+        registerReport,
+        registerPrComment,
+        registerRegion,
+        registerShards,
+        registerShowback,
+    ]) {
         register(program);
     }
     return program;
