@@ -18,7 +18,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { Region, type StackOutcome } from "../../core/region";
-import { withPins, withShardCount } from "../../cli/shards";
+import { withPins, withShardCount } from "../../cli/shardsLayout";
 import { hashedShard } from "../../lib/shards";
 import { HOOK_TIMEOUT_MS, REPO_ROOT, assertClusterFree, engineEnv, repoManifest } from "../support/engine";
 import { KubeClient, paths } from "../support/k8s";

@@ -3,8 +3,8 @@
  * the layout and its JSON, the edits of the manifest and the region's
  * settings file (comments and layout kept), the plan, the summary table.
  */
-import { changesText, progressText, summaryTable } from "../../../cli/region";
-import { layoutJson, layoutTable, planText, shardLayout, withPins, withShardCount } from "../../../cli/shards";
+import { changesText, progressText, summaryTable } from "../../../cli/regionReport";
+import { layoutJson, layoutTable, planText, shardLayout, withPins, withShardCount } from "../../../cli/shardsLayout";
 
 const pinned = [
     { id: "abc", shard: 1 },
