@@ -77,7 +77,8 @@ export async function finalBackupProblems(get: KubeGetter, ns: string): Promise<
     const problems: string[] = [];
     try {
         const job = await get<{ status?: { succeeded?: number } }>(`/apis/batch/v1/namespaces/${ns}/jobs/final-backup`);
-        if ((job.status?.succeeded ?? 0) < 1) problems.push(`the final-backup Job in ${ns} has not succeeded yet; wait for it (kubectl -n ${ns} get job final-backup) or investigate its pods`);
+        if ((job.status?.succeeded ?? 0) < 1)
+            problems.push(`the final-backup Job in ${ns} has not succeeded yet; wait for it (kubectl -n ${ns} get job final-backup) or investigate its pods`);
     } catch (err) {
         if (err instanceof KubeError && err.status === 404) problems.push(`no final-backup Job in ${ns}: run \`pulumi up\` with the tenant cancelled first`);
         else throw err;
@@ -130,7 +131,9 @@ export function purgeGate(tenants: readonly TenantSpec[], ctx: PurgeGateContext)
     }
     const deleteAfter = deletionDate(tenant.cancelledAt);
     if (ctx.today < deleteAfter) {
-        throw new PurgeRefused(`tenant "${tenant.id}" is in its grace period until ${deleteAfter} (cancelled ${tenant.cancelledAt}); it can still be reactivated`);
+        throw new PurgeRefused(
+            `tenant "${tenant.id}" is in its grace period until ${deleteAfter} (cancelled ${tenant.cancelledAt}); it can still be reactivated`,
+        );
     }
     return { tenant, deleteAfter };
 }
@@ -150,8 +153,16 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     const result = validateManifest(source, manifestPath, { services: config.services });
     if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
     const today = opts.today ?? new Date().toISOString().slice(0, 10);
-    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, { tenantId: opts.tenant, stack: opts.stack, region: config.region, today, manifestPath });
-    const kubeconfig = config.kubernetes.kubeconfig ? path.resolve(projectDir, config.kubernetes.kubeconfig) : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
+    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, {
+        tenantId: opts.tenant,
+        stack: opts.stack,
+        region: config.region,
+        today,
+        manifestPath,
+    });
+    const kubeconfig = config.kubernetes.kubeconfig
+        ? path.resolve(projectDir, config.kubernetes.kubeconfig)
+        : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
     const access = kubeAccess(kubeconfig, config.kubernetes.context);
     const problems = await finalBackupProblems((apiPath) => kubeGet(access, apiPath), namespaceName(tenant.id));
     if (problems.length > 0) throw new PurgeRefused(`no final backup is recorded for tenant "${tenant.id}":\n${problems.map((p) => `  - ${p}`).join("\n")}`);

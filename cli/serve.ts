@@ -45,7 +45,8 @@ export function register(program: Command): void {
         .option("--fake-journal <file>", "with --fake-deployer: append a JSON line to this file when a fake update starts and ends")
         .action(async (flags: ServeFlags, command: Command) => {
             const fakeOnly = (["fakeDelayMs", "fakeJournal"] as const).filter((k) => command.getOptionValueSource(k) === "cli");
-            if (!flags.fakeDeployer && fakeOnly.length > 0) throw new CliError("tenantctl serve: --fake-delay-ms and --fake-journal need --fake-deployer", EXIT.usage);
+            if (!flags.fakeDeployer && fakeOnly.length > 0)
+                throw new CliError("tenantctl serve: --fake-delay-ms and --fake-journal need --fake-deployer", EXIT.usage);
             const { serve, StartupError } = await import("../service/main");
             const { fakeDeployer, fakeDelayMs, fakeJournal, ...opts } = flags;
             try {

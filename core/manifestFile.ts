@@ -34,7 +34,11 @@ export class ManifestFile {
      */
     async withLock<R>(fn: () => Promise<R> | R): Promise<R> {
         return this.mutex.run(async () => {
-            const release = await lockfile.lock(this.lockTarget, { retries: { retries: 100, minTimeout: 10, maxTimeout: 200 }, stale: 15_000, realpath: false });
+            const release = await lockfile.lock(this.lockTarget, {
+                retries: { retries: 100, minTimeout: 10, maxTimeout: 200 },
+                stale: 15_000,
+                realpath: false,
+            });
             try {
                 return await fn();
             } finally {

@@ -29,8 +29,18 @@ const customDomains = tenant.customDomains.unwrap().max(50).meta({ uniqueItems: 
  */
 export const createdData = z.strictObject({
     tenantId,
-    ...tenantSchema.pick({ websiteId: true, name: true, domain: true, customDomains: true, tier: true, region: true, billingId: true, costCenter: true, department: true, createdDate: true })
-        .shape,
+    ...tenantSchema.pick({
+        websiteId: true,
+        name: true,
+        domain: true,
+        customDomains: true,
+        tier: true,
+        region: true,
+        billingId: true,
+        costCenter: true,
+        department: true,
+        createdDate: true,
+    }).shape,
     customDomains: customDomains.optional(),
     createdDate: tenant.createdDate.optional().describe("YYYY-MM-DD; default: the day the event is applied (UTC)."),
 });

@@ -140,7 +140,10 @@ export function fieldHelp(field: string, services: readonly string[] = DEFAULT_S
         case "status":
             return { allowed: STATUSES.join(", "), fix: `set status to one of ${STATUSES.join(", ")}` };
         case "shard":
-            return { allowed: `an integer from 0 to ${MAX_SHARDS - 1}, below the region's shard count`, fix: "leave it out (the shard is then a hash of the id) or let tenantctl reshard write it" };
+            return {
+                allowed: `an integer from 0 to ${MAX_SHARDS - 1}, below the region's shard count`,
+                fix: "leave it out (the shard is then a hash of the id) or let tenantctl reshard write it",
+            };
         case "tenants":
             return { allowed: "a list of tenant entries", fix: "start the file with `tenants:` followed by `- id: ...` entries" };
         default:
@@ -179,7 +182,12 @@ export const tenantSchema = z
         createdDate: calendarDate,
         status: z.enum(STATUSES),
         cancelledAt: calendarDate.optional(),
-        shard: z.number().int().min(0).max(MAX_SHARDS - 1).optional(),
+        shard: z
+            .number()
+            .int()
+            .min(0)
+            .max(MAX_SHARDS - 1)
+            .optional(),
     })
     .strict();
 
@@ -251,9 +259,7 @@ export function formatIssues(issues: readonly ManifestIssue[]): string {
     return [head, ...issues.map((i) => `  - ${formatIssue(i)}`)].join("\n");
 }
 
-export type ValidationResult =
-    | { readonly ok: true; readonly manifest: Manifest }
-    | { readonly ok: false; readonly issues: readonly ManifestIssue[] };
+export type ValidationResult = { readonly ok: true; readonly manifest: Manifest } | { readonly ok: false; readonly issues: readonly ManifestIssue[] };
 
 /**
  * Parses and validates a manifest source. Never throws for bad input: every
@@ -301,7 +307,8 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
                     file,
                     line: locate.line(issue.path as Path),
                     field: issue.path.length ? String(issue.path[0]) : undefined,
-                    problem: raw === null || typeof raw !== "object" || Array.isArray(raw) ? "the file is not a map with a `tenants` list" : "tenants is not a list",
+                    problem:
+                        raw === null || typeof raw !== "object" || Array.isArray(raw) ? "the file is not a map with a `tenants` list" : "tenants is not a list",
                     ...help,
                 });
             }

@@ -87,7 +87,12 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
                 // A redelivery after a crash between the manifest write and the
                 // event record: the same subscription is already there.
                 if (existing.get("websiteId") === d.websiteId && existing.get("billingId") === d.billingId) return false;
-                throw new EditError(409, "tenant-exists", `tenant "${d.tenantId}" already exists with another websiteId or billingId; ids are never reused`, "data.tenantId");
+                throw new EditError(
+                    409,
+                    "tenant-exists",
+                    `tenant "${d.tenantId}" already exists with another websiteId or billingId; ids are never reused`,
+                    "data.tenantId",
+                );
             }
             const entry = doc.createNode(newEntry(d, today));
             const domains = entry.get("customDomains", true);
@@ -162,7 +167,10 @@ function serialize(doc: Document): string {
 }
 
 function tenantOf(tenants: readonly TenantSpec[], event: BillingEvent): TenantSpec | EditError {
-    return tenants.find((t) => t.id === event.data.tenantId) ?? new EditError(404, "tenant-not-found", `tenant "${event.data.tenantId}" is not in the manifest`, "data.tenantId");
+    return (
+        tenants.find((t) => t.id === event.data.tenantId) ??
+        new EditError(404, "tenant-not-found", `tenant "${event.data.tenantId}" is not in the manifest`, "data.tenantId")
+    );
 }
 
 export interface EditOptions {
@@ -270,6 +278,8 @@ export function applyEvents(source: string, events: readonly BillingEvent[], opt
     });
     // As on the fast path: each accepted event reports its tenant as the whole batch leaves it.
     const final = currentTenants ?? [];
-    const settled = results.map((r) => (r instanceof EditError ? r : { changed: r.changed, source: current, tenant: final.find((t) => t.id === r.tenant.id) ?? r.tenant }));
+    const settled = results.map((r) =>
+        r instanceof EditError ? r : { changed: r.changed, source: current, tenant: final.find((t) => t.id === r.tenant.id) ?? r.tenant },
+    );
     return { source: current, valid: true, results: settled, validations };
 }

@@ -105,7 +105,10 @@ export async function buildApp(parts: AppParts): Promise<ServiceApp> {
     });
 
     const methodNotAllowed = (req: FastifyRequest, reply: FastifyReply, allow: string) =>
-        reply.code(405).header("allow", allow).send({ error: "method-not-allowed", message: `${req.method} is not allowed here; use ${allow}` });
+        reply
+            .code(405)
+            .header("allow", allow)
+            .send({ error: "method-not-allowed", message: `${req.method} is not allowed here; use ${allow}` });
 
     app.setNotFoundHandler((req, reply) => {
         const allow = routes.allowed(req.url);
@@ -119,9 +122,11 @@ export async function buildApp(parts: AppParts): Promise<ServiceApp> {
         if (allow) return methodNotAllowed(req, reply, allow);
         const answer = errorReply(err);
         const body = answer.body;
-        if (answer.kind === "internal") req.log.error({ err: err instanceof Error ? { message: err.message, name: err.name } : String(err) }, "unhandled error");
+        if (answer.kind === "internal")
+            req.log.error({ err: err instanceof Error ? { message: err.message, name: err.name } : String(err) }, "unhandled error");
         else if (err instanceof HttpError) req.log.info({ status: answer.status, code: body.error }, "request rejected");
-        else if (answer.kind === "invalid") req.log.info({ field: body.field }, body.error === "invalid-body" ? "request rejected: invalid body" : "request rejected: invalid request");
+        else if (answer.kind === "invalid")
+            req.log.info({ field: body.field }, body.error === "invalid-body" ? "request rejected: invalid body" : "request rejected: invalid request");
         return reply.code(answer.status).send(body);
     });
 

@@ -57,7 +57,11 @@ const INTERNAL: ErrorReply = { status: 500, kind: "internal", body: { error: "in
 
 export function errorReply(thrown: unknown): ErrorReply {
     if (thrown instanceof HttpError) {
-        return { status: thrown.statusCode, kind: "invalid", body: { error: thrown.code, message: thrown.message, ...(thrown.field ? { field: thrown.field } : {}) } };
+        return {
+            status: thrown.statusCode,
+            kind: "invalid",
+            body: { error: thrown.code, message: thrown.message, ...(thrown.field ? { field: thrown.field } : {}) },
+        };
     }
     if (!(thrown instanceof Error)) return INTERNAL;
     // What Fastify adds to the errors it raises (schema validation, media type, body size...).
@@ -68,6 +72,7 @@ export function errorReply(thrown: unknown): ErrorReply {
         return { status: 400, kind: "invalid", body: { error, message: validationMessage(err.validation, field) ?? err.message, field } };
     }
     const status = err.statusCode;
-    if (status !== undefined && status >= 400 && status < 500) return { status, kind: "client", body: { error: err.code ?? "bad-request", message: err.message } };
+    if (status !== undefined && status >= 400 && status < 500)
+        return { status, kind: "client", body: { error: err.code ?? "bad-request", message: err.message } };
     return INTERNAL;
 }

@@ -49,9 +49,12 @@ function secretsOf(env: NodeJS.ProcessEnv, file: string | undefined): string[] {
     try {
         secrets = readSecrets(env, file);
     } catch (err) {
-        throw new StartupError(`cannot read the secrets file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}). Fix: pass a readable file to --secrets-file.`);
+        throw new StartupError(
+            `cannot read the secrets file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}). Fix: pass a readable file to --secrets-file.`,
+        );
     }
-    if (secrets.length === 0) throw new StartupError("no webhook secret. Fix: set WEBHOOK_SECRET (and WEBHOOK_SECRET_PREVIOUS while rotating) or pass --secrets-file.");
+    if (secrets.length === 0)
+        throw new StartupError("no webhook secret. Fix: set WEBHOOK_SECRET (and WEBHOOK_SECRET_PREVIOUS while rotating) or pass --secrets-file.");
     return secrets;
 }
 
@@ -94,7 +97,9 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         await svc.close();
         const code = (err as NodeJS.ErrnoException).code;
         if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
-            throw new StartupError(`cannot listen on ${opts.host}:${opts.port} (${code}). Fix: pass another --port or --host, or stop the process that holds it.`);
+            throw new StartupError(
+                `cannot listen on ${opts.host}:${opts.port} (${code}). Fix: pass another --port or --host, or stop the process that holds it.`,
+            );
         }
         throw err;
     }
@@ -102,7 +107,16 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     const port = typeof address === "object" && address ? address.port : opts.port;
     process.stdout.write(`${readyLine(port, process.pid)}\n`);
     log.info(
-        { manifest: manifestPath, store: storePath, port, stacks: opts.stack, queue: svc.queue.kind, secrets: secrets.length, deployer: opts.fake ? "fake" : "pulumi", target: opts.target },
+        {
+            manifest: manifestPath,
+            store: storePath,
+            port,
+            stacks: opts.stack,
+            queue: svc.queue.kind,
+            secrets: secrets.length,
+            deployer: opts.fake ? "fake" : "pulumi",
+            target: opts.target,
+        },
         "billing-webhook service listening",
     );
 

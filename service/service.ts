@@ -63,7 +63,9 @@ function openManifest(manifestPath: string): ManifestFile {
     try {
         manifest = new ManifestFile(manifestPath);
     } catch (err) {
-        throw new ManifestUnusable(`cannot open the manifest ${manifestPath} (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path (--manifest)`);
+        throw new ManifestUnusable(
+            `cannot open the manifest ${manifestPath} (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path (--manifest)`,
+        );
     }
     const initial = validateManifest(manifest.read(), path.basename(manifestPath));
     if (!initial.ok) throw new ManifestUnusable(`the manifest the service would edit is invalid; fix it first.\n${formatIssues(initial.issues)}`);
@@ -93,7 +95,19 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const runner = new JobRunner(store, opts.deployer, metrics, logger, opts.runner, () => void outbox.flush());
     const queue: JobQueue = opts.brokerUrl ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger) : new InProcessQueue(store, runner, logger);
 
-    const app = await buildApp({ logger, store, committer, queue, runner, metrics, manifest, manifestName, stacks, secrets: opts.secrets, toleranceSeconds: opts.toleranceSeconds });
+    const app = await buildApp({
+        logger,
+        store,
+        committer,
+        queue,
+        runner,
+        metrics,
+        manifest,
+        manifestName,
+        stacks,
+        secrets: opts.secrets,
+        toleranceSeconds: opts.toleranceSeconds,
+    });
     await queue.start();
     outbox.start(opts.outboxIntervalMs ?? 5000);
 

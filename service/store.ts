@@ -234,7 +234,8 @@ export class Store {
         let job: JobRecord | null = null;
         let newJob = false;
         if (e.deploy) {
-            const queued = this.stmt("SELECT * FROM jobs WHERE region = ? AND stack = ? AND state = 'queued' ORDER BY seq LIMIT 1").get(e.region, e.stack) as Row | undefined;
+            const queued = this.stmt("SELECT * FROM jobs WHERE region = ? AND stack = ? AND state = 'queued' ORDER BY seq LIMIT 1").get(e.region, e.stack) as
+                Row | undefined;
             if (queued) {
                 const j = jobFrom(queued);
                 const tenants = j.tenants.includes(e.tenantId) ? j.tenants : [...j.tenants, e.tenantId];
@@ -298,7 +299,8 @@ export class Store {
 
     queueDepth(): Map<string, number> {
         const out = new Map<string, number>();
-        for (const r of this.stmt("SELECT region, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY region").all() as Row[]) out.set(String(r.region), Number(r.n));
+        for (const r of this.stmt("SELECT region, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY region").all() as Row[])
+            out.set(String(r.region), Number(r.n));
         return out;
     }
 
@@ -309,9 +311,9 @@ export class Store {
      */
     claimNext(region: string, now = new Date()): JobRecord | undefined {
         return this.tx(() => {
-            const row = this.stmt("SELECT * FROM jobs WHERE region = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1").get(
-                region,
-            ) as Row | undefined;
+            const row = this.stmt(
+                "SELECT * FROM jobs WHERE region = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1",
+            ).get(region) as Row | undefined;
             if (!row) return undefined;
             return this.markRunning(jobFrom(row), now);
         });
@@ -355,7 +357,13 @@ export class Store {
     ): JobRecord {
         return this.tx(() => {
             const ts = now.toISOString();
-            this.stmt("UPDATE jobs SET state = ?, finished_at = ?, error = ?, log_tail = ? WHERE id = ?").run(result.state, ts, result.error ?? null, JSON.stringify(result.logTail.slice(-50)), id);
+            this.stmt("UPDATE jobs SET state = ?, finished_at = ?, error = ?, log_tail = ? WHERE id = ?").run(
+                result.state,
+                ts,
+                result.error ?? null,
+                JSON.stringify(result.logTail.slice(-50)),
+                id,
+            );
             for (const [tenant, state] of tenantStates) {
                 this.stmt("UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND last_job_id = ?").run(state, ts, tenant, id);
             }

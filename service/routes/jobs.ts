@@ -17,10 +17,14 @@ export function jobView(job: JobRecord, runner: JobRunner): JobView {
 
 export const jobRoutes: FastifyPluginCallback<JobRoutesOptions> = (fastify, opts, done) => {
     const app = fastify.withTypeProvider<SchemaTypes>();
-    app.get("/jobs/:id", { schema: { summary: "A deployment job", params: idParam, response: { 200: jobBody, 400: errorBody, 404: errorBody } } }, async (req, reply) => {
-        const job = opts.store.getJob(req.params.id);
-        if (!job) return reply.code(404).send({ error: "job-not-found", message: `no job "${req.params.id}"` });
-        return jobView(job, opts.runner);
-    });
+    app.get(
+        "/jobs/:id",
+        { schema: { summary: "A deployment job", params: idParam, response: { 200: jobBody, 400: errorBody, 404: errorBody } } },
+        async (req, reply) => {
+            const job = opts.store.getJob(req.params.id);
+            if (!job) return reply.code(404).send({ error: "job-not-found", message: `no job "${req.params.id}"` });
+            return jobView(job, opts.runner);
+        },
+    );
     done();
 };

@@ -24,17 +24,32 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
     const app = fastify.withTypeProvider<SchemaTypes>();
     app.get(
         "/tenants/:id",
-        { schema: { summary: "A tenant's lifecycle state, last job and its log tail", params: idParam, response: { 200: tenantBody, 400: errorBody, 404: errorBody } } },
+        {
+            schema: {
+                summary: "A tenant's lifecycle state, last job and its log tail",
+                params: idParam,
+                response: { 200: tenantBody, 400: errorBody, 404: errorBody },
+            },
+        },
         async (req, reply) => {
             const { id } = req.params;
             const t = store.getTenant(id);
             if (t) {
                 const job = t.lastJobId ? store.getJob(t.lastJobId) : undefined;
-                return { id: t.id, region: t.region, state: t.state, manifestStatus: t.manifestStatus, tier: t.tier, updatedAt: t.updatedAt, lastJob: job ? jobView(job, runner) : null };
+                return {
+                    id: t.id,
+                    region: t.region,
+                    state: t.state,
+                    manifestStatus: t.manifestStatus,
+                    tier: t.tier,
+                    updatedAt: t.updatedAt,
+                    lastJob: job ? jobView(job, runner) : null,
+                };
             }
             const parsed = validateManifest(manifest.read(), opts.manifestName);
             const spec = parsed.ok ? parsed.manifest.tenants.find((x) => x.id === id) : undefined;
-            if (!spec) return reply.code(404).send({ error: "tenant-not-found", message: `tenant "${id}" is neither in the manifest nor known to the service` });
+            if (!spec)
+                return reply.code(404).send({ error: "tenant-not-found", message: `tenant "${id}" is neither in the manifest nor known to the service` });
             // In the manifest but never changed through the service: deployed by the CLI.
             return { id, region: spec.region, state: settledState(spec.status), manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null };
         },

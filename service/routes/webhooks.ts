@@ -91,9 +91,14 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
                 case "applied": {
                     const job = outcome.job;
                     if (job && outcome.newJob) await queue.announce(job);
-                    rlog.info({ jobId: job?.id, manifestChanged: outcome.changed, coalesced: !outcome.newJob }, "event applied to the manifest; deployment queued");
+                    rlog.info(
+                        { jobId: job?.id, manifestChanged: outcome.changed, coalesced: !outcome.newJob },
+                        "event applied to the manifest; deployment queued",
+                    );
                     done("accepted");
-                    return reply.code(202).send({ eventId: body.id, result: outcome.changed ? "accepted" : "unchanged", tenantId: body.data.tenantId, jobId: job?.id ?? null });
+                    return reply
+                        .code(202)
+                        .send({ eventId: body.id, result: outcome.changed ? "accepted" : "unchanged", tenantId: body.data.tenantId, jobId: job?.id ?? null });
                 }
             }
         },

@@ -76,7 +76,15 @@ async function removeEverything(): Promise<void> {
 }
 
 function connect(user: string, password: string, vhost: string): Promise<amqp.ChannelModel> {
-    return amqp.connect({ protocol: "amqp", hostname: services.rabbitmq.host, port: services.rabbitmq.amqpPort, username: user, password, vhost, heartbeat: 0 });
+    return amqp.connect({
+        protocol: "amqp",
+        hostname: services.rabbitmq.host,
+        port: services.rabbitmq.amqpPort,
+        username: user,
+        password,
+        vhost,
+        heartbeat: 0,
+    });
 }
 
 function handshake(user: string, password: string, vhost: string): Promise<HandshakeOutcome> {
@@ -124,7 +132,12 @@ beforeAll(async () => {
 
         const password = testPassword();
         await apply("PUT", `/api/users/${enc(input(user, "name"))}`, { password, tags: (user.inputs.tags as string[]).join(",") }, user.urn);
-        await apply("PUT", `/api/permissions/${enc(input(permission, "vhost"))}/${enc(input(permission, "user"))}`, permission.inputs.permissions, permission.urn);
+        await apply(
+            "PUT",
+            `/api/permissions/${enc(input(permission, "vhost"))}/${enc(input(permission, "user"))}`,
+            permission.inputs.permissions,
+            permission.urn,
+        );
 
         const xs = exchange.inputs.settings as { type: string; durable: boolean; autoDelete: boolean };
         await apply(
@@ -173,7 +186,11 @@ describe("declarations (synth of the contract manifest, stack eu-west)", () => {
             const perms = ofType(resources, PERMISSIONS, tenant);
             expect(perms.map((r) => ({ user: r.inputs.user, vhost: r.inputs.vhost }))).toEqual([{ user: `${slug}-app`, vhost: `/${slug}` }]);
             expect(ofType(resources, EXCHANGE, tenant).map((r) => input(r, "vhost"))).toEqual([`/${slug}`]);
-            expect(ofType(resources, QUEUE, tenant).map((r) => input(r, "name")).sort()).toEqual([`${slug}.auth`, `${slug}.orders`]);
+            expect(
+                ofType(resources, QUEUE, tenant)
+                    .map((r) => input(r, "name"))
+                    .sort(),
+            ).toEqual([`${slug}.auth`, `${slug}.orders`]);
             expect(ofType(resources, BINDING, tenant)).toHaveLength(2);
             for (const r of [...ofType(resources, QUEUE, tenant), ...ofType(resources, BINDING, tenant)]) {
                 expect({ urn: r.urn, vhost: r.inputs.vhost }).toEqual({ urn: r.urn, vhost: `/${slug}` });
@@ -190,9 +207,15 @@ describe("the server accepts the declarations", () => {
     test.each(TENANTS)("tenant %s: durable quorum queues, a durable topic exchange and the declared bindings exist", async (tenant) => {
         const b = broker(tenant);
         const exchange = await getJson<{ type: string; durable: boolean; auto_delete: boolean }>(`/api/exchanges/${enc(b.vhost)}/${enc(b.exchange)}`);
-        expect({ type: exchange.type, durable: exchange.durable, auto_delete: exchange.auto_delete }).toEqual({ type: "topic", durable: true, auto_delete: false });
+        expect({ type: exchange.type, durable: exchange.durable, auto_delete: exchange.auto_delete }).toEqual({
+            type: "topic",
+            durable: true,
+            auto_delete: false,
+        });
         for (const queue of b.queues.values()) {
-            const q = await getJson<{ type: string; durable: boolean; auto_delete: boolean; arguments: Record<string, unknown> }>(`/api/queues/${enc(b.vhost)}/${enc(queue)}`);
+            const q = await getJson<{ type: string; durable: boolean; auto_delete: boolean; arguments: Record<string, unknown> }>(
+                `/api/queues/${enc(b.vhost)}/${enc(queue)}`,
+            );
             expect({ queue, type: q.type, durable: q.durable, auto_delete: q.auto_delete, arguments: q.arguments }).toEqual({
                 queue,
                 type: "quorum",
@@ -201,7 +224,9 @@ describe("the server accepts the declarations", () => {
                 arguments: { "x-queue-type": "quorum" },
             });
         }
-        const bindings = await getJson<{ source: string; destination: string; routing_key: string }[]>(`/api/exchanges/${enc(b.vhost)}/${enc(b.exchange)}/bindings/source`);
+        const bindings = await getJson<{ source: string; destination: string; routing_key: string }[]>(
+            `/api/exchanges/${enc(b.vhost)}/${enc(b.exchange)}/bindings/source`,
+        );
         expect(bindings.map((x) => `${x.routing_key} -> ${x.destination}`).sort()).toEqual([...b.queues].map(([svc, q]) => `${svc}.# -> ${q}`).sort());
         const perms = await getJson<{ vhost: string }[]>(`/api/users/${enc(b.user)}/permissions`);
         expect(perms.map((p) => p.vhost)).toEqual([b.vhost]);
@@ -265,7 +290,12 @@ describe.each(TENANTS)("tenant %s, with its own credentials over AMQP", (tenant)
         const err = await rejection(connect(b.user, broker(otherTenant(tenant)).password, b.vhost).then((c) => c.close()));
         expect(err.message).toContain("403 (ACCESS-REFUSED)");
         const outcome = await handshake(b.user, broker(otherTenant(tenant)).password, b.vhost);
-        expect(outcome).toEqual({ outcome: "closed", after: "start-ok", replyCode: 403, replyText: expect.stringContaining("ACCESS_REFUSED - Login was refused") });
+        expect(outcome).toEqual({
+            outcome: "closed",
+            after: "start-ok",
+            replyCode: 403,
+            replyText: expect.stringContaining("ACCESS_REFUSED - Login was refused"),
+        });
     });
 
     test("has no access to the management API", async () => {

@@ -52,7 +52,10 @@ export interface Res {
 }
 
 /** An HTTP request over loopback (Fastify's inject needs an ESM-only module jest cannot load). */
-export async function request(svc: { baseUrl: string }, req: { method?: string; url: string; payload?: string; headers?: Record<string, string> }): Promise<Res> {
+export async function request(
+    svc: { baseUrl: string },
+    req: { method?: string; url: string; payload?: string; headers?: Record<string, string> },
+): Promise<Res> {
     const r = await fetch(`${svc.baseUrl}${req.url}`, { method: req.method ?? "GET", body: req.payload, headers: req.headers });
     const body = await r.text();
     return { statusCode: r.status, body, headers: r.headers, json: () => JSON.parse(body) };

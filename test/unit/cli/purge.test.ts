@@ -81,7 +81,8 @@ describe("purge() refuses before touching a cluster or a stack", () => {
             "",
         ].join("\n"),
     );
-    const run = (tenantId: string, today: string) => purge({ stack: "eu-west", tenant: tenantId, today, yes: true, configFile, projectDir: dir, log: () => undefined });
+    const run = (tenantId: string, today: string) =>
+        purge({ stack: "eu-west", tenant: tenantId, today, yes: true, configFile, projectDir: dir, log: () => undefined });
 
     test("during the grace period, even with --yes", async () => {
         await expect(run("atelier", "2026-12-09")).rejects.toThrow(
@@ -91,7 +92,9 @@ describe("purge() refuses before touching a cluster or a stack", () => {
     });
 
     test("an active tenant", async () => {
-        await expect(run("abc", "2099-01-01")).rejects.toThrow(new PurgeRefused('tenant "abc" is active: only a cancelled tenant\'s data can be removed, after its grace period'));
+        await expect(run("abc", "2099-01-01")).rejects.toThrow(
+            new PurgeRefused('tenant "abc" is active: only a cancelled tenant\'s data can be removed, after its grace period'),
+        );
     });
 });
 
@@ -102,13 +105,17 @@ describe("finalBackupProblems: a final backup is recorded", () => {
     const PV = "/api/v1/persistentvolumes/pv-1";
     const getter =
         (objects: Record<string, unknown>): KubeGetter =>
-        async <T>(apiPath: string) => {
-            if (!(apiPath in objects)) throw new KubeError(404, `${apiPath} not found`);
+        <T>(apiPath: string) => {
+            if (!(apiPath in objects)) return Promise.reject(new KubeError(404, `${apiPath} not found`));
             const o = objects[apiPath];
-            if (o instanceof Error) throw o;
-            return o as T;
+            if (o instanceof Error) return Promise.reject(o);
+            return Promise.resolve(o as T);
         };
-    const recorded = { [JOB]: { status: { succeeded: 1 } }, [PVC]: { spec: { volumeName: "pv-1" } }, [PV]: { spec: { persistentVolumeReclaimPolicy: "Retain" } } };
+    const recorded = {
+        [JOB]: { status: { succeeded: 1 } },
+        [PVC]: { spec: { volumeName: "pv-1" } },
+        [PV]: { spec: { persistentVolumeReclaimPolicy: "Retain" } },
+    };
 
     test("none when the Job succeeded and the PVC is bound to a Retain volume", async () => {
         expect(await finalBackupProblems(getter(recorded), NS)).toEqual([]);
@@ -129,7 +136,9 @@ describe("finalBackupProblems: a final backup is recorded", () => {
     });
 
     test("an unbound PVC holds no backup", async () => {
-        expect(await finalBackupProblems(getter({ ...recorded, [PVC]: { spec: {} } }), NS)).toEqual([`backup-pvc in ${NS} is not bound to a volume, so it holds no backup`]);
+        expect(await finalBackupProblems(getter({ ...recorded, [PVC]: { spec: {} } }), NS)).toEqual([
+            `backup-pvc in ${NS} is not bound to a volume, so it holds no backup`,
+        ]);
     });
 
     test("a volume that a namespace deletion would delete (reclaim policy Delete) is refused, with the fix", async () => {
@@ -153,14 +162,34 @@ describe("tenantUrns and unprotect: exactly the tenant's resources", () => {
         { urn: `${P}pulumi:pulumi:Stack::tenant-platform-eu-west`, type: "pulumi:pulumi:Stack", protect: false },
         { urn: `${P}pulumi:providers:kubernetes::kubernetes`, type: "pulumi:providers:kubernetes", protect: false },
         { urn: `${P}collectverything:tenant:SharedRegion::eu-west`, type: "collectverything:tenant:SharedRegion" },
-        { urn: `${P}collectverything:tenant:SharedRegion$kubernetes:core/v1:Namespace::eu-west-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}collectverything:tenant:SharedRegion::eu-west`, protect: true },
+        {
+            urn: `${P}collectverything:tenant:SharedRegion$kubernetes:core/v1:Namespace::eu-west-namespace`,
+            type: "kubernetes:core/v1:Namespace",
+            parent: `${P}collectverything:tenant:SharedRegion::eu-west`,
+            protect: true,
+        },
         { urn: `${P}${T}::atelier`, type: T },
         { urn: `${P}${T}$${NS}::atelier`, type: NS, parent: `${P}${T}::atelier` },
-        { urn: `${P}${T}$${NS}$kubernetes:core/v1:Namespace::atelier-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}${T}$${NS}::atelier`, protect: true },
-        { urn: `${P}${T}$${NS}$kubernetes:core/v1:ResourceQuota::atelier-quota`, type: "kubernetes:core/v1:ResourceQuota", parent: `${P}${T}$${NS}::atelier`, protect: true },
+        {
+            urn: `${P}${T}$${NS}$kubernetes:core/v1:Namespace::atelier-namespace`,
+            type: "kubernetes:core/v1:Namespace",
+            parent: `${P}${T}$${NS}::atelier`,
+            protect: true,
+        },
+        {
+            urn: `${P}${T}$${NS}$kubernetes:core/v1:ResourceQuota::atelier-quota`,
+            type: "kubernetes:core/v1:ResourceQuota",
+            parent: `${P}${T}$${NS}::atelier`,
+            protect: true,
+        },
         { urn: `${P}${T}::abc`, type: T },
         { urn: `${P}${T}$${NS}::abc`, type: NS, parent: `${P}${T}::abc` },
-        { urn: `${P}${T}$${NS}$kubernetes:core/v1:Namespace::abc-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}${T}$${NS}::abc`, protect: true },
+        {
+            urn: `${P}${T}$${NS}$kubernetes:core/v1:Namespace::abc-namespace`,
+            type: "kubernetes:core/v1:Namespace",
+            parent: `${P}${T}$${NS}::abc`,
+            protect: true,
+        },
         // A tenant whose id ends like another's: "xatelier" is not "atelier".
         { urn: `${P}${T}::xatelier`, type: T },
         { urn: `${P}${T}$kubernetes:core/v1:Namespace::xatelier-namespace`, type: "kubernetes:core/v1:Namespace", parent: `${P}${T}::xatelier`, protect: true },
@@ -196,10 +225,24 @@ describe("tenantUrns and unprotect: exactly the tenant's resources", () => {
 });
 
 describe("removeTenantFromSource", () => {
-    const source = ["# tenants", "tenants:", "  # first", "  - id: abc", "    tier: premium", "  # the cancelled one", "  - id: atelier", "    tier: standard", "  - id: zed", "    tier: business", ""].join("\n");
+    const source = [
+        "# tenants",
+        "tenants:",
+        "  # first",
+        "  - id: abc",
+        "    tier: premium",
+        "  # the cancelled one",
+        "  - id: atelier",
+        "    tier: standard",
+        "  - id: zed",
+        "    tier: business",
+        "",
+    ].join("\n");
 
     test("removes exactly that entry, keeping the others, their order and comments", () => {
-        expect(removeTenantFromSource(source, "atelier")).toBe(["# tenants", "tenants:", "  # first", "  - id: abc", "    tier: premium", "  - id: zed", "    tier: business", ""].join("\n"));
+        expect(removeTenantFromSource(source, "atelier")).toBe(
+            ["# tenants", "tenants:", "  # first", "  - id: abc", "    tier: premium", "  - id: zed", "    tier: business", ""].join("\n"),
+        );
     });
 
     test("refuses an unknown tenant and a file without a tenants list", () => {

@@ -133,9 +133,48 @@ describe("TenantNamespace", () => {
 
     // The README's tier table, column by column: abc is premium, nordic standard, lumiere business.
     test.each([
-        ["abc", "premium", { "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi", "requests.storage": "150Gi", persistentvolumeclaims: "10", "services.loadbalancers": "1", pods: "50" }],
-        ["nordic", "standard", { "requests.cpu": "1", "requests.memory": "2Gi", "limits.cpu": "2", "limits.memory": "4Gi", "requests.storage": "50Gi", persistentvolumeclaims: "5", "services.loadbalancers": "0", pods: "20" }],
-        ["lumiere", "business", { "requests.cpu": "12", "requests.memory": "24Gi", "limits.cpu": "24", "limits.memory": "48Gi", "requests.storage": "500Gi", persistentvolumeclaims: "30", "services.loadbalancers": "2", pods: "150" }],
+        [
+            "abc",
+            "premium",
+            {
+                "requests.cpu": "4",
+                "requests.memory": "8Gi",
+                "limits.cpu": "8",
+                "limits.memory": "16Gi",
+                "requests.storage": "150Gi",
+                persistentvolumeclaims: "10",
+                "services.loadbalancers": "1",
+                pods: "50",
+            },
+        ],
+        [
+            "nordic",
+            "standard",
+            {
+                "requests.cpu": "1",
+                "requests.memory": "2Gi",
+                "limits.cpu": "2",
+                "limits.memory": "4Gi",
+                "requests.storage": "50Gi",
+                persistentvolumeclaims: "5",
+                "services.loadbalancers": "0",
+                pods: "20",
+            },
+        ],
+        [
+            "lumiere",
+            "business",
+            {
+                "requests.cpu": "12",
+                "requests.memory": "24Gi",
+                "limits.cpu": "24",
+                "limits.memory": "48Gi",
+                "requests.storage": "500Gi",
+                persistentvolumeclaims: "30",
+                "services.loadbalancers": "2",
+                pods: "150",
+            },
+        ],
     ])("ResourceQuota client-quota of %s (%s) is the README's tier table", (id, _tier, hard) => {
         const quota = one(ofTenant(euWest, id), T.ResourceQuota);
         expect(at(quota.inputs, "metadata", "name")).toBe("client-quota");
@@ -144,9 +183,36 @@ describe("TenantNamespace", () => {
     });
 
     test.each([
-        ["abc", "premium", { max: { cpu: "2", memory: "4Gi" }, min: { cpu: "100m", memory: "128Mi" }, default: { cpu: "500m", memory: "512Mi" }, defaultRequest: { cpu: "250m", memory: "256Mi" } }],
-        ["nordic", "standard", { max: { cpu: "1", memory: "2Gi" }, min: { cpu: "50m", memory: "64Mi" }, default: { cpu: "250m", memory: "256Mi" }, defaultRequest: { cpu: "100m", memory: "128Mi" } }],
-        ["lumiere", "business", { max: { cpu: "4", memory: "8Gi" }, min: { cpu: "100m", memory: "128Mi" }, default: { cpu: "1", memory: "1Gi" }, defaultRequest: { cpu: "500m", memory: "512Mi" } }],
+        [
+            "abc",
+            "premium",
+            {
+                max: { cpu: "2", memory: "4Gi" },
+                min: { cpu: "100m", memory: "128Mi" },
+                default: { cpu: "500m", memory: "512Mi" },
+                defaultRequest: { cpu: "250m", memory: "256Mi" },
+            },
+        ],
+        [
+            "nordic",
+            "standard",
+            {
+                max: { cpu: "1", memory: "2Gi" },
+                min: { cpu: "50m", memory: "64Mi" },
+                default: { cpu: "250m", memory: "256Mi" },
+                defaultRequest: { cpu: "100m", memory: "128Mi" },
+            },
+        ],
+        [
+            "lumiere",
+            "business",
+            {
+                max: { cpu: "4", memory: "8Gi" },
+                min: { cpu: "100m", memory: "128Mi" },
+                default: { cpu: "1", memory: "1Gi" },
+                defaultRequest: { cpu: "500m", memory: "512Mi" },
+            },
+        ],
     ])("LimitRange pod-limits of %s (%s) is the README's tier table, for containers", (id, _tier, limits) => {
         const range = one(ofTenant(euWest, id), T.LimitRange);
         expect(at(range.inputs, "metadata", "name")).toBe("pod-limits");
@@ -157,16 +223,13 @@ describe("TenantNamespace", () => {
         ["abc", "30Gi", 3, 6, 30],
         ["nordic", "10Gi", 2, 3, 14],
         ["lumiere", "100Gi", 6, 15, 90],
-    ] as const)(
-        "%s: backup volume %s, HPA %d-%d replicas, %d days of daily backups (the tier table)",
-        (id, volume, min, max, days) => {
-            const own = ofTenant(euWest, id);
-            expect(at(one(own, T.PVC).inputs, "spec", "resources", "requests", "storage")).toBe(volume);
-            for (const h of ofType(own, T.HPA)) expect([at(h.inputs, "spec", "minReplicas"), at(h.inputs, "spec", "maxReplicas")]).toEqual([min, max]);
-            const script = (at(one(own, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command", 2) as string).split("\n");
-            expect(script).toContain(`find /backup/daily -name '*.sql.gz' -mtime +${days} -print -delete`);
-        },
-    );
+    ] as const)("%s: backup volume %s, HPA %d-%d replicas, %d days of daily backups (the tier table)", (id, volume, min, max, days) => {
+        const own = ofTenant(euWest, id);
+        expect(at(one(own, T.PVC).inputs, "spec", "resources", "requests", "storage")).toBe(volume);
+        for (const h of ofType(own, T.HPA)) expect([at(h.inputs, "spec", "minReplicas"), at(h.inputs, "spec", "maxReplicas")]).toEqual([min, max]);
+        const script = (at(one(own, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command", 2) as string).split("\n");
+        expect(script).toContain(`find /backup/daily -name '*.sql.gz' -mtime +${days} -print -delete`);
+    });
 
     describe("NetworkPolicy client-isolation", () => {
         const policy = () => one(abc, T.NetworkPolicy);
@@ -219,7 +282,9 @@ describe("TenantNamespace", () => {
 
         test("egress to the shared namespace: TCP 5672 (RabbitMQ), 3306 (MySQL), 9000 (MinIO); OTLP 4317/4318 to the collector's pods only", () => {
             const egress = at(policy().inputs, "spec", "egress") as { to: unknown[]; ports?: { protocol: string; port: number }[] }[];
-            const shared = egress.filter((rule) => rule.to.some((peer) => at(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") === "e-commerce-shared"));
+            const shared = egress.filter((rule) =>
+                rule.to.some((peer) => at(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") === "e-commerce-shared"),
+            );
             expect(shared).toHaveLength(2);
             expect(shared[0].to).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "e-commerce-shared" } } }]);
             expect(shared[0].ports?.map((p) => `${p.protocol}/${p.port}`).sort()).toEqual(["TCP/3306", "TCP/5672", "TCP/9000"]);
@@ -254,7 +319,9 @@ describe("TenantNamespace", () => {
 
         test("allows DNS to kube-system over UDP and TCP 53, and nothing else there", () => {
             const egress = at(policy().inputs, "spec", "egress") as { to: unknown[]; ports?: unknown[] }[];
-            const dns = egress.filter((rule) => rule.to.some((peer) => at(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") === "kube-system"));
+            const dns = egress.filter((rule) =>
+                rule.to.some((peer) => at(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") === "kube-system"),
+            );
             expect(dns).toHaveLength(1);
             expect(dns[0].ports).toEqual(
                 expect.arrayContaining([
@@ -312,7 +379,7 @@ describe("TenantNamespace", () => {
             ["api-gateway", "auth-service", "orders-service", "products-service"].map((name) => ({ apiVersion: "apps/v1", kind: "Deployment", name })),
         );
         for (const h of hpas) {
-            expect(at(h.inputs, "metadata", "name")).toBe(`${at(h.inputs, "spec", "scaleTargetRef", "name")}-hpa`);
+            expect(at(h.inputs, "metadata", "name")).toBe(`${String(at(h.inputs, "spec", "scaleTargetRef", "name"))}-hpa`);
             expect(at(h.inputs, "spec", "minReplicas")).toBe(3);
             expect(at(h.inputs, "spec", "maxReplicas")).toBe(6);
             expect(at(h.inputs, "spec", "metrics")).toEqual([
@@ -380,7 +447,11 @@ describe("TenantDatabase", () => {
     const dbs = () => ofType(abc, T.MysqlDatabase);
 
     test("3 databases client_abc_<service>_db, utf8mb4, protected", () => {
-        expect(dbs().map((d) => d.inputs.name).sort()).toEqual(["client_abc_auth_db", "client_abc_orders_db", "client_abc_products_db"]);
+        expect(
+            dbs()
+                .map((d) => d.inputs.name)
+                .sort(),
+        ).toEqual(["client_abc_auth_db", "client_abc_orders_db", "client_abc_products_db"]);
         for (const d of dbs()) {
             expect(d.protect).toBe(true);
             expect(d.inputs).toMatchObject({ defaultCharacterSet: "utf8mb4", defaultCollation: "utf8mb4_unicode_ci" });
@@ -388,9 +459,11 @@ describe("TenantDatabase", () => {
     });
 
     test("one user per service, with a generated password never shown", () => {
-        expect(ofType(abc, T.MysqlUser).map((u) => u.inputs).sort((a, b) => String(a.user).localeCompare(String(b.user)))).toEqual(
-            ["auth", "orders", "products"].map((s) => ({ user: `client_abc_${s}_user`, host: "%", plaintextPassword: "[secret]" })),
-        );
+        expect(
+            ofType(abc, T.MysqlUser)
+                .map((u) => u.inputs)
+                .sort((a, b) => String(a.user).localeCompare(String(b.user))),
+        ).toEqual(["auth", "orders", "products"].map((s) => ({ user: `client_abc_${s}_user`, host: "%", plaintextPassword: "[secret]" })));
     });
 
     test.each(SERVICES)("the %s grant: its own user, its own database escaped for LIKE, data and schema privileges only", (service) => {
@@ -433,11 +506,11 @@ describe("TenantDatabase", () => {
     });
 
     test("the eu-west backend: an AWS secret at the seed's path per service, its version secret", () => {
-        expect(ofType(abc, T.AwsSecret).map((s) => s.inputs.name).sort()).toEqual([
-            "/e-commerce/client-abc/auth-db-password",
-            "/e-commerce/client-abc/orders-db-password",
-            "/e-commerce/client-abc/products-db-password",
-        ]);
+        expect(
+            ofType(abc, T.AwsSecret)
+                .map((s) => s.inputs.name)
+                .sort(),
+        ).toEqual(["/e-commerce/client-abc/auth-db-password", "/e-commerce/client-abc/orders-db-password", "/e-commerce/client-abc/products-db-password"]);
         for (const v of ofType(abc, T.AwsSecretVersion)) expect(v.inputs.secretString).toBe("[secret]");
     });
 
@@ -468,7 +541,11 @@ describe("TenantDatabase", () => {
     });
 
     test("eu-west: no Kubernetes Secret carries database credentials; the store the ExternalSecrets read exists", () => {
-        expect(ofType(abc, T.Secret).map((s) => at(s.inputs, "metadata", "name")).sort()).toEqual(["object-storage-credentials", "rabbitmq-credentials"]);
+        expect(
+            ofType(abc, T.Secret)
+                .map((s) => at(s.inputs, "metadata", "name"))
+                .sort(),
+        ).toEqual(["object-storage-credentials", "rabbitmq-credentials"]);
         const store = one(euWest.resources, T.ClusterSecretStore);
         expect(at(store.inputs, "metadata", "name")).toBe("aws-secrets-manager");
         expect(at(store.inputs, "spec", "provider", "aws", "region")).toBe("eu-west-1");
@@ -478,7 +555,11 @@ describe("TenantDatabase", () => {
         test("sakura gets <service>-db-credentials Secrets whose data is redacted as a whole", () => {
             const sakura = ofTenant(apac, "sakura");
             const secrets = ofType(sakura, T.Secret).filter((s) => String(at(s.inputs, "metadata", "name")).endsWith("-db-credentials"));
-            expect(secrets.map((s) => at(s.inputs, "metadata", "name")).sort()).toEqual(["auth-db-credentials", "orders-db-credentials", "products-db-credentials"]);
+            expect(secrets.map((s) => at(s.inputs, "metadata", "name")).sort()).toEqual([
+                "auth-db-credentials",
+                "orders-db-credentials",
+                "products-db-credentials",
+            ]);
             for (const s of secrets) {
                 expect(at(s.inputs, "metadata", "namespace")).toBe("e-commerce-client-sakura");
                 expect(s.inputs.type).toBe("Opaque");
@@ -490,26 +571,30 @@ describe("TenantDatabase", () => {
             expect(apac.resources.filter((r) => r.type.startsWith("aws:") || r.type === "pulumi:providers:aws")).toEqual([]);
         });
 
-        test("the Secret holds DB_HOST, DB_PORT, DB_DATABASE, DB_USERNAME and the generated DB_PASSWORD, all of it secret", async () => {
-            const recorded = await recordComponent(
-                () => {
-                    const { TenantDatabase } = require("../../../components/tenantDatabase") as typeof import("../../../components/tenantDatabase");
-                    new TenantDatabase("kiwi", { tenantId: "kiwi", namespace: "e-commerce-client-kiwi" });
-                },
-                (type, name, inputs) => (type === T.RandomPassword ? { ...inputs, result: `generated-${name}` } : inputs),
-            );
-            const secret = recorded.find((r) => r.type === T.Secret && r.name === "kiwi-auth-db-credentials");
-            expect(secret).toBeDefined();
-            const stringData = secret?.serialized.stringData;
-            expect(isSerializedSecret(stringData)).toBe(true);
-            expect(unwrapSecret(stringData)).toEqual({
-                DB_HOST: "mysql.e-commerce-shared.svc.cluster.local",
-                DB_PORT: "3306",
-                DB_DATABASE: "client_kiwi_auth_db",
-                DB_USERNAME: "client_kiwi_auth_user",
-                DB_PASSWORD: "generated-kiwi-auth-db-password",
-            });
-        }, SYNTH_TIMEOUT_MS);
+        test(
+            "the Secret holds DB_HOST, DB_PORT, DB_DATABASE, DB_USERNAME and the generated DB_PASSWORD, all of it secret",
+            async () => {
+                const recorded = await recordComponent(
+                    () => {
+                        const { TenantDatabase } = require("../../../components/tenantDatabase") as typeof import("../../../components/tenantDatabase");
+                        new TenantDatabase("kiwi", { tenantId: "kiwi", namespace: "e-commerce-client-kiwi" });
+                    },
+                    (type, name, inputs) => (type === T.RandomPassword ? { ...inputs, result: `generated-${name}` } : inputs),
+                );
+                const secret = recorded.find((r) => r.type === T.Secret && r.name === "kiwi-auth-db-credentials");
+                expect(secret).toBeDefined();
+                const stringData = secret?.serialized.stringData;
+                expect(isSerializedSecret(stringData)).toBe(true);
+                expect(unwrapSecret(stringData)).toEqual({
+                    DB_HOST: "mysql.e-commerce-shared.svc.cluster.local",
+                    DB_PORT: "3306",
+                    DB_DATABASE: "client_kiwi_auth_db",
+                    DB_USERNAME: "client_kiwi_auth_user",
+                    DB_PASSWORD: "generated-kiwi-auth-db-password",
+                });
+            },
+            SYNTH_TIMEOUT_MS,
+        );
     });
 });
 
@@ -531,23 +616,27 @@ describe("TenantBucket", () => {
         });
     });
 
-    test("reordering the purpose list keeps every bucket's URN and name", async () => {
-        const record = async (purposes: readonly string[]) => {
-            jest.doMock("../../../lib/naming", () => ({ ...jest.requireActual("../../../lib/naming"), BUCKET_PURPOSES: purposes }));
-            try {
-                const recorded = await recordComponent(() => {
-                    const { TenantBucket } = require("../../../components/tenantBucket") as typeof import("../../../components/tenantBucket");
-                    new TenantBucket("kiwi", { tenantId: "kiwi", namespace: "e-commerce-client-kiwi" });
-                });
-                return Object.fromEntries(recorded.filter((r) => r.type === T.S3Bucket).map((r) => [r.name, r.serialized.bucket]));
-            } finally {
-                jest.dontMock("../../../lib/naming");
-            }
-        };
-        const expected = { "kiwi-newsletters": "client-kiwi-newsletters", "kiwi-products": "client-kiwi-products", "kiwi-sav": "client-kiwi-sav" };
-        expect(await record(["products", "sav", "newsletters"])).toEqual(expected);
-        expect(await record(["newsletters", "sav", "products"])).toEqual(expected);
-    }, SYNTH_TIMEOUT_MS);
+    test(
+        "reordering the purpose list keeps every bucket's URN and name",
+        async () => {
+            const record = async (purposes: readonly string[]) => {
+                jest.doMock("../../../lib/naming", () => ({ ...jest.requireActual("../../../lib/naming"), BUCKET_PURPOSES: purposes }));
+                try {
+                    const recorded = await recordComponent(() => {
+                        const { TenantBucket } = require("../../../components/tenantBucket") as typeof import("../../../components/tenantBucket");
+                        new TenantBucket("kiwi", { tenantId: "kiwi", namespace: "e-commerce-client-kiwi" });
+                    });
+                    return Object.fromEntries(recorded.filter((r) => r.type === T.S3Bucket).map((r) => [r.name, r.serialized.bucket]));
+                } finally {
+                    jest.dontMock("../../../lib/naming");
+                }
+            };
+            const expected = { "kiwi-newsletters": "client-kiwi-newsletters", "kiwi-products": "client-kiwi-products", "kiwi-sav": "client-kiwi-sav" };
+            expect(await record(["products", "sav", "newsletters"])).toEqual(expected);
+            expect(await record(["newsletters", "sav", "products"])).toEqual(expected);
+        },
+        SYNTH_TIMEOUT_MS,
+    );
 
     test("the app user's policy allows exactly Get/Put/DeleteObject on the objects of its 3 buckets", () => {
         const policy = one(abc, T.IamPolicy);
@@ -581,11 +670,19 @@ describe("TenantVhost", () => {
 
     test("permissions for the tenant's user on that vhost only", () => {
         expect(one(abc, T.RabbitUser).inputs).toEqual({ name: "client-abc-app", password: "[secret]", tags: [] });
-        expect(one(abc, T.Permissions).inputs).toEqual({ user: "client-abc-app", vhost: "/client-abc", permissions: { configure: ".*", write: ".*", read: ".*" } });
+        expect(one(abc, T.Permissions).inputs).toEqual({
+            user: "client-abc-app",
+            vhost: "/client-abc",
+            permissions: { configure: ".*", write: ".*", read: ".*" },
+        });
     });
 
     test("the exchange client-abc.events is a durable topic exchange", () => {
-        expect(one(abc, T.Exchange).inputs).toEqual({ name: "client-abc.events", vhost: "/client-abc", settings: { type: "topic", durable: true, autoDelete: false } });
+        expect(one(abc, T.Exchange).inputs).toEqual({
+            name: "client-abc.events",
+            vhost: "/client-abc",
+            settings: { type: "topic", durable: true, autoDelete: false },
+        });
     });
 
     test("2 durable quorum queues, protected, bound to the exchange by <service>.#", () => {
@@ -596,8 +693,18 @@ describe("TenantVhost", () => {
             expect(q.inputs.vhost).toBe("/client-abc");
             expect(q.inputs.settings).toEqual({ durable: true, autoDelete: false, argumentsJson: JSON.stringify({ "x-queue-type": "quorum" }) });
         }
-        expect(ofType(abc, T.Binding).map((b) => b.inputs).sort((a, b) => String(a.destination).localeCompare(String(b.destination)))).toEqual(
-            ["auth", "orders"].map((s) => ({ vhost: "/client-abc", source: "client-abc.events", destination: `client-abc.${s}`, destinationType: "queue", routingKey: `${s}.#` })),
+        expect(
+            ofType(abc, T.Binding)
+                .map((b) => b.inputs)
+                .sort((a, b) => String(a.destination).localeCompare(String(b.destination))),
+        ).toEqual(
+            ["auth", "orders"].map((s) => ({
+                vhost: "/client-abc",
+                source: "client-abc.events",
+                destination: `client-abc.${s}`,
+                destinationType: "queue",
+                routingKey: `${s}.#`,
+            })),
         );
     });
 });
@@ -630,7 +737,11 @@ describe("monitoring and tracing of abc", () => {
         department: "retail",
         "collectverything.com/region": "eu-west",
     };
-    const configMap = (name: string) => one(abc.filter((r) => r.name === name), CONFIG_MAP);
+    const configMap = (name: string) =>
+        one(
+            abc.filter((r) => r.name === name),
+            CONFIG_MAP,
+        );
 
     test("the OTEL ConfigMap carries the seed's Jaeger tags as resource attributes, and the collector's OTLP endpoint", () => {
         const cm = configMap("abc-otel");
@@ -666,7 +777,11 @@ describe("SharedRegion monitoring (eu-west)", () => {
     const shared = () => euWest.resources.filter((r) => r.tenant === undefined && r.parent?.endsWith("collectverything:tenant:SharedRegion::eu-west"));
 
     test("the additionalScrapeConfigs Secret and the PrometheusRule, in e-commerce-shared", () => {
-        expect(shared().map((r) => `${r.type} ${r.name}`).sort()).toEqual(
+        expect(
+            shared()
+                .map((r) => `${r.type} ${r.name}`)
+                .sort(),
+        ).toEqual(
             [
                 "kubernetes:core/v1:Namespace eu-west-namespace",
                 "kubernetes:core/v1:Secret eu-west-scrape-configs",
@@ -706,7 +821,12 @@ describe("component structure", () => {
         for (const type of ours) expect(type.split(":")).toHaveLength(3);
         // Apart from the components, only explicit providers are top-level.
         const topLevel = euWest.resources.filter((r) => r.parent === undefined);
-        expect(topLevel.filter((r) => !r.type.startsWith("pulumi:providers:")).map((r) => r.type).sort()).toEqual([T.SharedRegion, ...Array(4).fill(T.Tenant)].sort());
+        expect(
+            topLevel
+                .filter((r) => !r.type.startsWith("pulumi:providers:"))
+                .map((r) => r.type)
+                .sort(),
+        ).toEqual([T.SharedRegion, ...Array(4).fill(T.Tenant)].sort());
     });
 
     test("every child of a component has that component as parent, and the URN nests its type", () => {
@@ -733,7 +853,8 @@ describe("component structure", () => {
         const owner = (r: SynthResource): string => {
             if (r.type === T.Tenant) return "(top level)";
             if ([T.TenantNamespace, T.TenantDatabase, T.TenantBucket, T.TenantVhost, T.TenantIngress].includes(r.type as never)) return T.Tenant;
-            if (r.type.startsWith("mysql:") || r.type.startsWith("aws:") || r.type === T.ExternalSecret || /-db-(password|credentials)$/.test(r.name)) return T.TenantDatabase;
+            if (r.type.startsWith("mysql:") || r.type.startsWith("aws:") || r.type === T.ExternalSecret || /-db-(password|credentials)$/.test(r.name))
+                return T.TenantDatabase;
             if (r.type.startsWith("minio:") || r.name === "abc-app-secret" || r.name === "abc-storage-credentials") return T.TenantBucket;
             if (r.type.startsWith("rabbitmq:") || r.name.startsWith("abc-amqp-")) return T.TenantVhost;
             if (r.type === T.Ingress) return T.TenantIngress;
@@ -751,20 +872,24 @@ describe("component structure", () => {
         expect(abc.filter((r) => r.custom && !r.name.startsWith("abc-")).map((r) => r.urn)).toEqual([]);
     });
 
-    test("a Tenant refuses a manifest entry of another region", async () => {
-        let error: unknown;
-        await recordComponent(() => {
-            const { Tenant } = require("../../../components/tenant") as typeof import("../../../components/tenant");
-            const xyz = loadManifest(SHIPPED_MANIFEST).tenants.find((t) => t.id === "xyz");
-            expect(xyz?.region).toBe("us-east");
-            try {
-                new Tenant("xyz", { tenant: xyz as TenantSpec, region: "eu-west", environment: "production" });
-            } catch (err) {
-                error = err;
-            }
-        });
-        expect((error as Error).message).toBe('tenant "xyz" belongs to region us-east, not eu-west: data never leaves its region');
-    }, SYNTH_TIMEOUT_MS);
+    test(
+        "a Tenant refuses a manifest entry of another region",
+        async () => {
+            let error: unknown;
+            await recordComponent(() => {
+                const { Tenant } = require("../../../components/tenant") as typeof import("../../../components/tenant");
+                const xyz = loadManifest(SHIPPED_MANIFEST).tenants.find((t) => t.id === "xyz");
+                expect(xyz?.region).toBe("us-east");
+                try {
+                    new Tenant("xyz", { tenant: xyz as TenantSpec, region: "eu-west", environment: "production" });
+                } catch (err) {
+                    error = err;
+                }
+            });
+            expect((error as Error).message).toBe('tenant "xyz" belongs to region us-east, not eu-west: data never leaves its region');
+        },
+        SYNTH_TIMEOUT_MS,
+    );
 });
 
 /** MySQL's LIKE: `_` any one character, `%` any run, `\` escapes the next character. */
@@ -801,7 +926,12 @@ describe("grantDatabasePattern (MySQL GRANT treats the database name as a LIKE p
             fc.property(id, service, id, service, (x, s, y, t) => {
                 expect(likeMatches(grantDatabasePattern(databaseName(x, s)), databaseName(y, t))).toBe(x === y && s === t);
             }),
-            { examples: [["a-b", "auth", "a1b", "auth"], ["ab", "auth", "a-b", "auth"]] },
+            {
+                examples: [
+                    ["a-b", "auth", "a1b", "auth"],
+                    ["ab", "auth", "a-b", "auth"],
+                ],
+            },
         );
     });
 });

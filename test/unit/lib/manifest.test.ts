@@ -173,34 +173,96 @@ const badWebsiteId = (title: string, websiteId: string, rendered: string): BadCa
 
 const CASES: BadCase[] = [
     bad("duplicate id", file(entry(ABC), entry(XYZ, { id: "abc" })), (s) => [
-        { line: lineOf(s, "- id: abc", 2), tenant: "abc", field: "id", value: '"abc"', problem: `duplicate id: already used by the tenant at line ${lineOf(s, "- id: abc")}` },
+        {
+            line: lineOf(s, "- id: abc", 2),
+            tenant: "abc",
+            field: "id",
+            value: '"abc"',
+            problem: `duplicate id: already used by the tenant at line ${lineOf(s, "- id: abc")}`,
+        },
     ]),
     bad("duplicate websiteId", file(entry(ABC), entry(XYZ, { websiteId: "123" })), (s) => [
         { line: lineOf(s, "websiteId: 123", 2), tenant: "xyz", field: "websiteId", value: "123", problem: 'duplicate websiteId: already used by tenant "abc"' },
     ]),
     bad("duplicate primary domain across tenants", file(entry(ABC), entry(XYZ, { domain: "client-abc.collectverything.com" })), (s) => [
-        { line: lineOf(s, "domain: client-abc.collectverything.com", 2), tenant: "xyz", field: "domain", value: '"client-abc.collectverything.com"', problem: 'duplicate domain: already served for tenant "abc"' },
+        {
+            line: lineOf(s, "domain: client-abc.collectverything.com", 2),
+            tenant: "xyz",
+            field: "domain",
+            value: '"client-abc.collectverything.com"',
+            problem: 'duplicate domain: already served for tenant "abc"',
+        },
     ]),
-    bad("a custom domain equal to another tenant's primary domain", file(entry(ABC), entry(XYZ, { customDomains: "[client-abc.collectverything.com]" })), (s) => [
-        { line: lineOf(s, "customDomains: [client-abc.collectverything.com]"), tenant: "xyz", field: "customDomains[0]", value: '"client-abc.collectverything.com"', problem: 'duplicate domain: already served for tenant "abc"' },
-    ]),
+    bad(
+        "a custom domain equal to another tenant's primary domain",
+        file(entry(ABC), entry(XYZ, { customDomains: "[client-abc.collectverything.com]" })),
+        (s) => [
+            {
+                line: lineOf(s, "customDomains: [client-abc.collectverything.com]"),
+                tenant: "xyz",
+                field: "customDomains[0]",
+                value: '"client-abc.collectverything.com"',
+                problem: 'duplicate domain: already served for tenant "abc"',
+            },
+        ],
+    ),
     bad("a primary domain equal to an earlier tenant's custom domain", file(entry(ABC), entry(XYZ, { domain: "shop.client-abc.com" })), (s) => [
-        { line: lineOf(s, "domain: shop.client-abc.com"), tenant: "xyz", field: "domain", value: '"shop.client-abc.com"', problem: 'duplicate domain: already served for tenant "abc"' },
+        {
+            line: lineOf(s, "domain: shop.client-abc.com"),
+            tenant: "xyz",
+            field: "domain",
+            value: '"shop.client-abc.com"',
+            problem: 'duplicate domain: already served for tenant "abc"',
+        },
     ]),
-    bad("the primary domain listed again as a custom domain of the same tenant", file(entry(ABC, { customDomains: "[client-abc.collectverything.com]" })), (s) => [
-        { line: lineOf(s, "customDomains:"), tenant: "abc", field: "customDomains[0]", value: '"client-abc.collectverything.com"', problem: "domain listed twice for this tenant" },
-    ]),
-    bad("a custom domain listed twice in one tenant", file(entry(ABC, { customDomains: "\n      - shop.client-abc.com\n      - www.client-abc.com\n      - shop.client-abc.com" })), (s) => [
-        { line: lineOf(s, "- shop.client-abc.com", 2), tenant: "abc", field: "customDomains[2]", value: '"shop.client-abc.com"', problem: "domain listed twice for this tenant" },
-    ]),
+    bad(
+        "the primary domain listed again as a custom domain of the same tenant",
+        file(entry(ABC, { customDomains: "[client-abc.collectverything.com]" })),
+        (s) => [
+            {
+                line: lineOf(s, "customDomains:"),
+                tenant: "abc",
+                field: "customDomains[0]",
+                value: '"client-abc.collectverything.com"',
+                problem: "domain listed twice for this tenant",
+            },
+        ],
+    ),
+    bad(
+        "a custom domain listed twice in one tenant",
+        file(entry(ABC, { customDomains: "\n      - shop.client-abc.com\n      - www.client-abc.com\n      - shop.client-abc.com" })),
+        (s) => [
+            {
+                line: lineOf(s, "- shop.client-abc.com", 2),
+                tenant: "abc",
+                field: "customDomains[2]",
+                value: '"shop.client-abc.com"',
+                problem: "domain listed twice for this tenant",
+            },
+        ],
+    ),
     bad("unknown tier", file(entry(ABC, { tier: "gold" })), (s) => [
         { line: lineOf(s, "tier: gold"), tenant: "abc", field: "tier", value: '"gold"', problem: "invalid value", allowed: "standard, premium, business" },
     ]),
     bad("unknown region", file(entry(ABC, { region: "eu-central" })), (s) => [
-        { line: lineOf(s, "region: eu-central"), tenant: "abc", field: "region", value: '"eu-central"', problem: "invalid value", allowed: "eu-west, us-east, apac" },
+        {
+            line: lineOf(s, "region: eu-central"),
+            tenant: "abc",
+            field: "region",
+            value: '"eu-central"',
+            problem: "invalid value",
+            allowed: "eu-west, us-east, apac",
+        },
     ]),
     bad("unknown status", file(entry(ABC, { status: "deleted" })), (s) => [
-        { line: lineOf(s, "status: deleted"), tenant: "abc", field: "status", value: '"deleted"', problem: "invalid value", allowed: "active, suspended, cancelled" },
+        {
+            line: lineOf(s, "status: deleted"),
+            tenant: "abc",
+            field: "status",
+            value: '"deleted"',
+            problem: "invalid value",
+            allowed: "active, suspended, cancelled",
+        },
     ]),
     badDomain("uppercase", "Client-ABC.collectverything.com"),
     badDomain("underscore", "client_abc.collectverything.com"),
@@ -210,7 +272,14 @@ const CASES: BadCase[] = [
     badDomain("scheme", "https://x.com"),
     badDomain("wildcard", "*.collectverything.com", '"*.collectverything.com"'),
     bad("invalid DNS name in customDomains", file(entry(ABC, { customDomains: "[shop.client-abc.com, Shop_2.client-abc.com]" })), (s) => [
-        { line: lineOf(s, "customDomains:"), tenant: "abc", field: "customDomains[1]", value: '"Shop_2.client-abc.com"', problem: "invalid value", allowed: "a list of DNS names, e.g. [shop.client-abc.com]" },
+        {
+            line: lineOf(s, "customDomains:"),
+            tenant: "abc",
+            field: "customDomains[1]",
+            value: '"Shop_2.client-abc.com"',
+            problem: "invalid value",
+            allowed: "a list of DNS names, e.g. [shop.client-abc.com]",
+        },
     ]),
     badId("uppercase", "Abc"),
     badId("underscore", "a_bc"),
@@ -228,7 +297,13 @@ const CASES: BadCase[] = [
         },
     ]),
     bad("status cancelled without cancelledAt", file(entry(ABC, { status: "cancelled" })), (s) => [
-        { line: lineOf(s, "status: cancelled"), tenant: "abc", field: "cancelledAt", problem: "status is cancelled but cancelledAt is missing", allowed: DATE_ALLOWED },
+        {
+            line: lineOf(s, "status: cancelled"),
+            tenant: "abc",
+            field: "cancelledAt",
+            problem: "status is cancelled but cancelledAt is missing",
+            allowed: DATE_ALLOWED,
+        },
     ]),
     bad("cancelledAt with status active", file(entry(ABC, { cancelledAt: "2026-11-10" })), (s) => [
         { line: lineOf(s, "cancelledAt:"), tenant: "abc", field: "cancelledAt", value: '"2026-11-10"', problem: "cancelledAt is set but status is active" },
@@ -237,7 +312,13 @@ const CASES: BadCase[] = [
         { line: lineOf(s, "cancelledAt:"), tenant: "abc", field: "cancelledAt", value: '"2026-11-10"', problem: "cancelledAt is set but status is suspended" },
     ]),
     bad("cancelledAt before createdDate", file(entry(ABC, { status: "cancelled", cancelledAt: "2025-01-14" })), (s) => [
-        { line: lineOf(s, "cancelledAt:"), tenant: "abc", field: "cancelledAt", value: '"2025-01-14"', problem: "cancelledAt is before createdDate 2025-01-15" },
+        {
+            line: lineOf(s, "cancelledAt:"),
+            tenant: "abc",
+            field: "cancelledAt",
+            value: '"2025-01-14"',
+            problem: "cancelledAt is before createdDate 2025-01-15",
+        },
     ]),
     bad("invalid calendar date 2025-02-30", file(entry(ABC, { createdDate: "2025-02-30" })), (s) => [
         { line: lineOf(s, "createdDate:"), tenant: "abc", field: "createdDate", value: '"2025-02-30"', problem: "invalid value", allowed: DATE_ALLOWED },
@@ -260,10 +341,24 @@ const CASES: BadCase[] = [
         },
     ]),
     bad("empty display name", file(entry(ABC, { name: '"  "' })), (s) => [
-        { line: lineOf(s, "name:"), tenant: "abc", field: "name", value: '"  "', problem: "invalid value", allowed: "a non-empty display name of at most 200 characters" },
+        {
+            line: lineOf(s, "name:"),
+            tenant: "abc",
+            field: "name",
+            value: '"  "',
+            problem: "invalid value",
+            allowed: "a non-empty display name of at most 200 characters",
+        },
     ]),
     bad("customDomains not a list", file(entry(ABC, { customDomains: "shop.client-abc.com" })), (s) => [
-        { line: lineOf(s, "customDomains:"), tenant: "abc", field: "customDomains", value: '"shop.client-abc.com"', problem: "invalid value", allowed: "a list of DNS names, e.g. [shop.client-abc.com]" },
+        {
+            line: lineOf(s, "customDomains:"),
+            tenant: "abc",
+            field: "customDomains",
+            value: '"shop.client-abc.com"',
+            problem: "invalid value",
+            allowed: "a list of DNS names, e.g. [shop.client-abc.com]",
+        },
     ]),
     bad('unknown field: the typo "teir" (and so tier is missing)', file(entry(ABC, { tier: null, teir: "premium" })), (s) => [
         { line: lineOf(s, "- id: abc"), tenant: "abc", field: "tier", problem: "required field is missing", allowed: "standard, premium, business" },
@@ -272,15 +367,36 @@ const CASES: BadCase[] = [
             tenant: "abc",
             field: "teir",
             problem: "unknown field",
-            allowed: "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
+            allowed:
+                "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
         },
     ]),
     bad("a shard pin that is not a shard index", file(entry(ABC, { shard: "-1" }), entry(XYZ, { shard: "two" })), (s) => [
-        { line: lineOf(s, "shard: -1"), tenant: "abc", field: "shard", value: "-1", problem: "invalid value", allowed: "an integer from 0 to 99, below the region's shard count" },
-        { line: lineOf(s, "shard: two"), tenant: "xyz", field: "shard", value: '"two"', problem: "invalid value", allowed: "an integer from 0 to 99, below the region's shard count" },
+        {
+            line: lineOf(s, "shard: -1"),
+            tenant: "abc",
+            field: "shard",
+            value: "-1",
+            problem: "invalid value",
+            allowed: "an integer from 0 to 99, below the region's shard count",
+        },
+        {
+            line: lineOf(s, "shard: two"),
+            tenant: "xyz",
+            field: "shard",
+            value: '"two"',
+            problem: "invalid value",
+            allowed: "an integer from 0 to 99, below the region's shard count",
+        },
     ]),
     bad("missing required field", file(entry(ABC), entry(XYZ, { billingId: null })), (s) => [
-        { line: lineOf(s, "- id: xyz"), tenant: "xyz", field: "billingId", problem: "required field is missing", allowed: "1-63 characters of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit (it becomes a Kubernetes label)" },
+        {
+            line: lineOf(s, "- id: xyz"),
+            tenant: "xyz",
+            field: "billingId",
+            problem: "required field is missing",
+            allowed: "1-63 characters of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit (it becomes a Kubernetes label)",
+        },
     ]),
     bad("a tenant without an id is named by its position", file(entry(ABC), entry(XYZ, { id: null })), (s) => [
         { line: lineOf(s, "websiteId: 124"), tenant: "#2", field: "id", problem: "required field is missing", allowed: ID_ALLOWED },
@@ -288,17 +404,35 @@ const CASES: BadCase[] = [
     bad("a tenant entry that is not a map", file(entry(ABC), "  - just-a-string"), (s) => [
         { line: lineOf(s, "- just-a-string"), tenant: "#2", value: '"just-a-string"', problem: "a tenant entry must be a map of fields" },
     ]),
-    bad("unknown top-level key", `version: 2\n${file(entry(ABC))}`, (s) => [{ line: lineOf(s, "version: 2"), field: "version", problem: "unknown top-level field", allowed: "tenants" }]),
-    bad("tenants is not a list", "# test manifest\ntenants: abc\n", (s) => [{ line: lineOf(s, "tenants: abc"), field: "tenants", problem: "tenants is not a list", allowed: "a list of tenant entries" }]),
-    bad("tenants is a map", "# test manifest\ntenants:\n  abc:\n    tier: premium\n", (s) => [{ line: lineOf(s, "abc:"), field: "tenants", problem: "tenants is not a list", allowed: "a list of tenant entries" }]),
-    bad("the file is a list, not a map", "- id: abc\n", () => [{ line: 1, problem: "the file is not a map with a `tenants` list", allowed: "a list of tenant entries" }]),
+    bad("unknown top-level key", `version: 2\n${file(entry(ABC))}`, (s) => [
+        { line: lineOf(s, "version: 2"), field: "version", problem: "unknown top-level field", allowed: "tenants" },
+    ]),
+    bad("tenants is not a list", "# test manifest\ntenants: abc\n", (s) => [
+        { line: lineOf(s, "tenants: abc"), field: "tenants", problem: "tenants is not a list", allowed: "a list of tenant entries" },
+    ]),
+    bad("tenants is a map", "# test manifest\ntenants:\n  abc:\n    tier: premium\n", (s) => [
+        { line: lineOf(s, "abc:"), field: "tenants", problem: "tenants is not a list", allowed: "a list of tenant entries" },
+    ]),
+    bad("the file is a list, not a map", "- id: abc\n", () => [
+        { line: 1, problem: "the file is not a map with a `tenants` list", allowed: "a list of tenant entries" },
+    ]),
 ];
 
 const MALFORMED: MalformedCase[] = [
-    malformed("a nested mapping on one line", file(entry(ABC), entry(XYZ, { name: "XYZ: Outdoor: Supply" })), "name: XYZ: Outdoor: Supply", "malformed YAML: Nested mappings are not allowed in compact mappings"),
+    malformed(
+        "a nested mapping on one line",
+        file(entry(ABC), entry(XYZ, { name: "XYZ: Outdoor: Supply" })),
+        "name: XYZ: Outdoor: Supply",
+        "malformed YAML: Nested mappings are not allowed in compact mappings",
+    ),
     malformed("bad indentation", file(entry(ABC)).replace("    tier: premium", "   tier: premium"), "   tier: premium", "malformed YAML: "),
     malformed("a key given twice", file(entry(ABC, { region: "eu-west\n    tier: business" })), "tier: business", "malformed YAML: Map keys must be unique"),
-    malformed("a tab as indentation", file(entry(ABC)).replace("    tier: premium", "\ttier: premium"), "\ttier: premium", "malformed YAML: Tabs are not allowed as indentation"),
+    malformed(
+        "a tab as indentation",
+        file(entry(ABC)).replace("    tier: premium", "\ttier: premium"),
+        "\ttier: premium",
+        "malformed YAML: Tabs are not allowed as indentation",
+    ),
 ];
 
 describe("bad manifests: every problem found, with its line, tenant, field, value, what is allowed and the fix", () => {

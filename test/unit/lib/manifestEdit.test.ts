@@ -82,7 +82,11 @@ describe("applyEvent", () => {
     });
 
     it("replaces custom domains as a flow list", () => {
-        const r = applyEvent(source, { type: "subscription.updated", data: { tenantId: "abc", customDomains: ["shop.client-abc.com", "www.client-abc.com"] } }, { today });
+        const r = applyEvent(
+            source,
+            { type: "subscription.updated", data: { tenantId: "abc", customDomains: ["shop.client-abc.com", "www.client-abc.com"] } },
+            { today },
+        );
         expect(r.source).toContain("customDomains: [shop.client-abc.com, www.client-abc.com]");
     });
 
@@ -102,7 +106,10 @@ describe("applyEvent", () => {
     });
 
     it("answers 404 for an unknown tenant", () => {
-        expect(editError(() => applyEvent(source, { type: "subscription.cancelled", data: { tenantId: "nobody" } }, { today }))).toMatchObject({ status: 404, field: "data.tenantId" });
+        expect(editError(() => applyEvent(source, { type: "subscription.cancelled", data: { tenantId: "nobody" } }, { today }))).toMatchObject({
+            status: 404,
+            field: "data.tenantId",
+        });
     });
 
     it("refuses a change that makes the manifest invalid with the validator's message", () => {
@@ -136,13 +143,23 @@ describe("applyEvents (group commit)", () => {
 
     const ids = ["abc", "nordic", "fresh", "other"];
     const eventArb: fc.Arbitrary<BillingEvent> = fc.oneof(
-        fc.record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business"), dup: fc.boolean() }).map(
-            ({ id, tier, dup }): BillingEvent => ({
-                    type: "subscription.created",
-                    data: { ...created.data, tenantId: id, websiteId: 9000 + ids.indexOf(id), billingId: `sub_${id}`, tier, domain: dup ? "client-abc.collectverything.com" : `client-${id}.collectverything.com`, customDomains: [] },
-                }),
-        ),
-        fc.record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business") }).map(({ id, tier }): BillingEvent => ({ type: "subscription.updated", data: { tenantId: id, tier } })),
+        fc
+            .record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business"), dup: fc.boolean() })
+            .map(({ id, tier, dup }): BillingEvent => ({
+                type: "subscription.created",
+                data: {
+                    ...created.data,
+                    tenantId: id,
+                    websiteId: 9000 + ids.indexOf(id),
+                    billingId: `sub_${id}`,
+                    tier,
+                    domain: dup ? "client-abc.collectverything.com" : `client-${id}.collectverything.com`,
+                    customDomains: [],
+                },
+            })),
+        fc
+            .record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business") })
+            .map(({ id, tier }): BillingEvent => ({ type: "subscription.updated", data: { tenantId: id, tier } })),
         fc.constantFrom(...ids).map((id): BillingEvent => ({ type: "subscription.cancelled", data: { tenantId: id } })),
         fc.constantFrom(...ids).map((id): BillingEvent => ({ type: "subscription.reactivated", data: { tenantId: id } })),
     );
@@ -157,7 +174,9 @@ describe("applyEvents (group commit)", () => {
                 const lastOf = new Map<string, unknown>();
                 for (const r of reference.results) if ("tenant" in r) lastOf.set(r.tenant.id, r.tenant);
                 expect(
-                    batch.results.map((r) => (r instanceof EditError ? { status: r.status, code: r.code, field: r.field } : { changed: r.changed, tenant: r.tenant })),
+                    batch.results.map((r) =>
+                        r instanceof EditError ? { status: r.status, code: r.code, field: r.field } : { changed: r.changed, tenant: r.tenant },
+                    ),
                 ).toEqual(reference.results.map((r) => ("tenant" in r ? { ...r, tenant: lastOf.get(r.tenant.id) } : r)));
             }),
             { numRuns: 150, seed: 4 },

@@ -28,20 +28,20 @@ function setup() {
 
 let websiteId = 70_000;
 const created = (tenantId: string, extra: Record<string, unknown> = {}): BillingEvent => ({
-        type: "subscription.created",
-        data: {
-            tenantId,
-            websiteId: ++websiteId,
-            name: `Shop ${tenantId}`,
-            domain: `client-${tenantId}.collectverything.com`,
-            tier: "standard",
-            region: "eu-west",
-            billingId: `sub_${tenantId}`,
-            costCenter: "CC-1",
-            department: "retail",
-            ...extra,
-        },
-    });
+    type: "subscription.created",
+    data: {
+        tenantId,
+        websiteId: ++websiteId,
+        name: `Shop ${tenantId}`,
+        domain: `client-${tenantId}.collectverything.com`,
+        tier: "standard",
+        region: "eu-west",
+        billingId: `sub_${tenantId}`,
+        costCenter: "CC-1",
+        department: "retail",
+        ...extra,
+    },
+});
 
 function kinds(outcomes: readonly CommitOutcome[]): string[] {
     return outcomes.map((o) => (o.kind === "rejected" ? `rejected ${o.error.status}` : o.kind));
@@ -70,7 +70,12 @@ describe("EventCommitter", () => {
         expect(after).toMatch(/- id: seq\n(?:\s+.*\n)*?\s+tier: business\n/);
         expect(store.eventCount()).toBe(3);
         // All eu-west: one job, the events coalesced into it.
-        expect(store.jobs().map((j) => [j.tenants, j.events])).toEqual([[["seq", "nordic"], ["e1", "e2", "e4"]]]);
+        expect(store.jobs().map((j) => [j.tenants, j.events])).toEqual([
+            [
+                ["seq", "nordic"],
+                ["e1", "e2", "e4"],
+            ],
+        ]);
     });
 
     it("validates a manifest it has already validated or written only once: the next batch costs one validation", async () => {

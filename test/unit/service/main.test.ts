@@ -26,12 +26,24 @@ describe("tenantctl serve --fake-deployer", () => {
         const dir = tempDir();
         const journal = path.join(dir, "deploys.jsonl");
         const log: string[] = [];
-        const svc = await launchFakeService({ manifest: tempManifest(dir), store: path.join(dir, "service.db"), secret: SECRET, delayMs: 10, journal, logLevel: "info", onLog: (l) => log.push(l) });
+        const svc = await launchFakeService({
+            manifest: tempManifest(dir),
+            store: path.join(dir, "service.db"),
+            secret: SECRET,
+            delayMs: 10,
+            journal,
+            logLevel: "info",
+            onLog: (l) => log.push(l),
+        });
         try {
             const res = await post(svc, createdEvent("ready-line"));
             expect(res.statusCode).toBe(202);
             await waitFor(() => fs.existsSync(journal) && fs.readFileSync(journal, "utf8").includes('"done"'));
-            const lines = fs.readFileSync(journal, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+            const lines = fs
+                .readFileSync(journal, "utf8")
+                .trim()
+                .split("\n")
+                .map((l) => JSON.parse(l) as Record<string, unknown>);
             expect(lines.map((l) => [l.event, l.jobId, l.tenants, l.pid])).toEqual([
                 ["start", res.json().jobId, ["ready-line"], svc.pid],
                 ["done", res.json().jobId, ["ready-line"], svc.pid],
@@ -50,14 +62,18 @@ describe("tenantctl serve --fake-deployer", () => {
         const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--manifest", tempManifest(dir), "--store", path.join(dir, "s.db")], {});
         expect(r.code).toBe(1);
         expect(r.stdout).toBe("");
-        expect(r.stderr).toBe("tenantctl serve: no webhook secret. Fix: set WEBHOOK_SECRET (and WEBHOOK_SECRET_PREVIOUS while rotating) or pass --secrets-file.\n");
+        expect(r.stderr).toBe(
+            "tenantctl serve: no webhook secret. Fix: set WEBHOOK_SECRET (and WEBHOOK_SECRET_PREVIOUS while rotating) or pass --secrets-file.\n",
+        );
     });
 
     it("refuses an invalid manifest: exit 1 with the validator's message, nothing listens", async () => {
         const dir = tempDir();
         const manifest = path.join(dir, "tenants.yaml");
         fs.writeFileSync(manifest, "tenants:\n  - id: Bad_Id\n");
-        const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--manifest", manifest, "--store", path.join(dir, "s.db")], { WEBHOOK_SECRET: SECRET });
+        const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--manifest", manifest, "--store", path.join(dir, "s.db")], {
+            WEBHOOK_SECRET: SECRET,
+        });
         expect(r.code).toBe(1);
         expect(r.stdout).toBe("");
         expect(r.stderr).toMatch(/^tenantctl serve: the manifest the service would edit is invalid; fix it first\.\n/);

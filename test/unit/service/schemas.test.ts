@@ -26,12 +26,29 @@ describe("POST /webhooks/billing body schema", () => {
     it("subscription.created carries the tenant fields the provider knows, typed as the manifest types them", () => {
         const created = dataSchema("subscription.created");
         const props = obj(created.properties);
-        expect(Object.keys(props)).toEqual(["tenantId", "websiteId", "name", "domain", "customDomains", "tier", "region", "billingId", "costCenter", "department", "createdDate"]);
+        expect(Object.keys(props)).toEqual([
+            "tenantId",
+            "websiteId",
+            "name",
+            "domain",
+            "customDomains",
+            "tier",
+            "region",
+            "billingId",
+            "costCenter",
+            "department",
+            "createdDate",
+        ]);
         expect(created.required).toEqual(["tenantId", "websiteId", "name", "domain", "tier", "region", "billingId", "costCenter", "department"]);
         expect(created.additionalProperties).toBe(false);
         expect(obj(props.tier).enum).toEqual([...TIERS]);
         expect(obj(props.region).enum).toEqual([...REGIONS]);
-        expect(obj(props.customDomains)).toMatchObject({ type: "array", maxItems: 50, uniqueItems: true, items: { type: "string", minLength: 4, maxLength: 253 } });
+        expect(obj(props.customDomains)).toMatchObject({
+            type: "array",
+            maxItems: 50,
+            uniqueItems: true,
+            items: { type: "string", minLength: 4, maxLength: 253 },
+        });
         expect(obj(props.createdDate)).toMatchObject({ type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$" });
     });
 

@@ -4,7 +4,8 @@ import { FakeDeployer } from "../../../service/fakeDeployer";
 import { createdEvent, event, post, request, startService, type TestService } from "../../support/service";
 
 /** What the Automation API throws while another update holds the stack's lock. */
-const lockError = (): Error => Object.assign(Object.create(ConcurrentUpdateError.prototype) as Error, { message: "error: [409] Conflict: Another update is currently in progress." });
+const lockError = (): Error =>
+    Object.assign(Object.create(ConcurrentUpdateError.prototype) as Error, { message: "error: [409] Conflict: Another update is currently in progress." });
 
 async function settle(svc: TestService) {
     await svc.queue.idle();
@@ -224,12 +225,19 @@ describe("failures", () => {
             await settle(svc);
             expect(deployer.calls).toHaveLength(3);
             const tenant = (await request(svc, { url: "/tenants/doomed" })).json();
-            expect(tenant).toMatchObject({ state: "failed", lastJob: { id: res.json().jobId, state: "failed", error: "Error: kubernetes: the server is unreachable" } });
+            expect(tenant).toMatchObject({
+                state: "failed",
+                lastJob: { id: res.json().jobId, state: "failed", error: "Error: kubernetes: the server is unreachable" },
+            });
             const metrics = (await request(svc, { url: "/metrics" })).body;
             expect(metrics).toContain('deploy_job_failures_total{stack="eu-west",state="failed"} 1');
             const outbox = svc.store.unpublished();
             expect(outbox.map((o) => o.routingKey)).toEqual(["tenant.provisioning_failed"]);
-            expect(JSON.parse(outbox[0].body)).toMatchObject({ event: "tenant.provisioning_failed", tenant_id: "client-doomed", payload: { job_id: res.json().jobId } });
+            expect(JSON.parse(outbox[0].body)).toMatchObject({
+                event: "tenant.provisioning_failed",
+                tenant_id: "client-doomed",
+                payload: { job_id: res.json().jobId },
+            });
         } finally {
             await svc.close();
         }
@@ -243,7 +251,10 @@ describe("failures", () => {
             const t0 = Date.now();
             await settle(svc);
             expect(Date.now() - t0).toBeLessThan(5_000);
-            expect((await request(svc, { url: `/jobs/${res.json().jobId}` })).json()).toMatchObject({ state: "cancelled", error: expect.stringContaining("longer than 200 ms") });
+            expect((await request(svc, { url: `/jobs/${res.json().jobId}` })).json()).toMatchObject({
+                state: "cancelled",
+                error: expect.stringContaining("longer than 200 ms"),
+            });
             expect(deployer.calls).toHaveLength(1);
         } finally {
             await svc.close();
@@ -264,7 +275,13 @@ describe("events out", () => {
                 event: "tenant.provisioned",
                 tenant_id: "client-announce",
                 website_id: 4242,
-                payload: { namespace: "e-commerce-client-announce", region: "eu-west", tier: "standard", job_id: res.json().jobId, billing_event: "subscription.created" },
+                payload: {
+                    namespace: "e-commerce-client-announce",
+                    region: "eu-west",
+                    tier: "standard",
+                    job_id: res.json().jobId,
+                    billing_event: "subscription.created",
+                },
             });
             expect(env.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
         } finally {
@@ -284,7 +301,9 @@ describe("operations endpoints", () => {
             expect(doc.paths["/webhooks/billing"].post.requestBody.content["application/json"].schema.required).toEqual(["id", "type", "data"]);
             expect((await request(svc, { url: "/tenants/abc" })).json()).toMatchObject({ id: "abc", state: "active", lastJob: null });
             // The published examples are a valid lifecycle: the API fuzzer starts from them.
-            expect(doc.paths["/webhooks/billing"].post.requestBody.content["application/json"].examples.example1.value).toMatchObject({ type: "subscription.created" });
+            expect(doc.paths["/webhooks/billing"].post.requestBody.content["application/json"].examples.example1.value).toMatchObject({
+                type: "subscription.created",
+            });
         } finally {
             await svc.close();
         }
