@@ -27,6 +27,8 @@ export interface TenantFeatures {
     readonly buckets?: boolean;
     /** RabbitMQ vhost, user, exchange and queues. Default: true. */
     readonly vhosts?: boolean;
+    /** The tenant's dashboard, tracing context and OTLP egress (the region's monitoring stack). Default: true. */
+    readonly monitoring?: boolean;
 }
 
 /** Cluster-internal addresses the tenant's applications use for the shared services. */
@@ -117,7 +119,7 @@ export class Tenant extends pulumi.ComponentResource {
         if (t.region !== args.region) {
             throw new Error(`tenant "${t.id}" belongs to region ${t.region}, not ${args.region}: data never leaves its region`);
         }
-        const features = { databases: true, buckets: true, vhosts: true, ...args.features };
+        const features = { databases: true, buckets: true, vhosts: true, monitoring: true, ...args.features };
         const services = args.services ?? DEFAULT_SERVICES;
         const endpoints = args.endpoints ?? {};
         const labels = tenantLabels(t, { environment: args.environment, region: args.region });
@@ -134,17 +136,20 @@ export class Tenant extends pulumi.ComponentResource {
                 backupImage: args.backup?.image,
                 backupUid: args.backup?.uid,
                 backupStorageClass: args.backup?.storageClass,
+                tracing: features.monitoring,
             },
             child,
         );
         this.namespaceName = ns.namespaceName;
         const namespace = ns.namespaceName;
-        const dashboard = dashboardConfigMapArgs(t.id, labels);
-        new k8s.core.v1.ConfigMap(
-            `${t.id}-dashboard`,
-            { ...dashboard, metadata: { ...dashboard.metadata, namespace } },
-            { parent: this, dependsOn: [ns.namespace] },
-        );
+        if (features.monitoring) {
+            const dashboard = dashboardConfigMapArgs(t.id, labels);
+            new k8s.core.v1.ConfigMap(
+                `${t.id}-dashboard`,
+                { ...dashboard, metadata: { ...dashboard.metadata, namespace } },
+                { parent: this, dependsOn: [ns.namespace] },
+            );
+        }
 
         if (features.databases) {
             new TenantDatabase(

@@ -20,6 +20,8 @@ import { tierSpec, type TierSpec } from "../lib/tiers";
 
 export interface TenantNamespaceArgs {
     readonly tenant: TenantSpec;
+    /** The tracing context ConfigMap and the OTLP egress to the collector. Default: true. */
+    readonly tracing?: boolean;
     readonly region: Region;
     /** Value of the `environment` label. */
     readonly environment: string;
@@ -56,7 +58,7 @@ export function replicaRange(t: TenantSpec, tier: TierSpec = tierSpec(t.tier)): 
  * - Traces and metrics reach the OpenTelemetry collector's pods in the shared
  *   namespace on OTLP (gRPC 4317, HTTP 4318), and no other pod there on those ports.
  */
-export function isolationPolicySpec(ingressControllerNamespace: string) {
+export function isolationPolicySpec(ingressControllerNamespace: string, tracing = true) {
     const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
     return {
         podSelector: {},
@@ -85,13 +87,17 @@ export function isolationPolicySpec(ingressControllerNamespace: string) {
                     { protocol: "TCP", port: 53 },
                 ],
             },
-            {
-                to: [{ ...ns(SHARED_NAMESPACE), podSelector: { matchLabels: { ...OTEL_COLLECTOR.podLabels } } }],
-                ports: [
-                    { protocol: "TCP", port: OTEL_COLLECTOR.grpcPort },
-                    { protocol: "TCP", port: OTEL_COLLECTOR.httpPort },
-                ],
-            },
+            ...(tracing
+                ? [
+                      {
+                          to: [{ ...ns(SHARED_NAMESPACE), podSelector: { matchLabels: { ...OTEL_COLLECTOR.podLabels } } }],
+                          ports: [
+                              { protocol: "TCP", port: OTEL_COLLECTOR.grpcPort },
+                              { protocol: "TCP", port: OTEL_COLLECTOR.httpPort },
+                          ],
+                      },
+                  ]
+                : []),
         ],
     };
 }
@@ -213,7 +219,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
         );
         new k8s.networking.v1.NetworkPolicy(
             `${name}-isolation`,
-            { metadata: meta("client-isolation"), spec: isolationPolicySpec(args.ingressControllerNamespace ?? "ingress-nginx") },
+            { metadata: meta("client-isolation"), spec: isolationPolicySpec(args.ingressControllerNamespace ?? "ingress-nginx", args.tracing ?? true) },
             guard,
         );
         const role = new k8s.rbac.v1.Role(`${name}-client-admin`, { metadata: meta(CLIENT_ADMIN_ROLE), rules: clientAdminRules() }, guard);
@@ -230,7 +236,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
         const sized = { parent: this, dependsOn: [this.namespace, quota, limits] };
         new k8s.core.v1.ServiceAccount(`${name}-app`, { metadata: meta(APP_SERVICE_ACCOUNT), automountServiceAccountToken: false }, inNs);
         // The tracing context the services load with envFrom (the seed's Jaeger tags as OpenTelemetry resource attributes).
-        new k8s.core.v1.ConfigMap(`${name}-otel`, { metadata: meta(OTEL_CONFIGMAP), data: otelConfigMapData(t) }, inNs);
+        if (args.tracing ?? true) new k8s.core.v1.ConfigMap(`${name}-otel`, { metadata: meta(OTEL_CONFIGMAP), data: otelConfigMapData(t) }, inNs);
 
         const replicas = replicaRange(t, tier);
         for (const workload of autoscaledWorkloads(services)) {

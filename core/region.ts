@@ -460,7 +460,9 @@ export class Region {
         const report = (state: StackProgress["state"], error?: string) => onProgress?.({ stack, state, done: done.size, total, error });
         const onEvent = (e: EngineEvent) => {
             const pre = e.resourcePreEvent?.metadata;
-            if (pre && !NO_CHANGE_OPS.has(pre.op) && pre.type !== rootPulumiStackTypeName) changed[pre.urn] = [...(changed[pre.urn] ?? []), pre.op];
+            // The engine registers the builtin `pulumi` default provider on a stack's first read of another stack (the residency check): it manages nothing.
+            if (pre && !NO_CHANGE_OPS.has(pre.op) && pre.type !== rootPulumiStackTypeName && pre.type !== "pulumi:providers:pulumi")
+                changed[pre.urn] = [...(changed[pre.urn] ?? []), pre.op];
             const post = e.resOutputsEvent?.metadata ?? e.resOpFailedEvent?.metadata;
             if (post) {
                 done.add(post.urn);
