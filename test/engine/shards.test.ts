@@ -12,7 +12,6 @@
  * count there and the pins into the manifest). Nothing is written into the
  * repository, which the last test checks.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -58,13 +57,6 @@ function tenantEntries(ids: readonly string[]): Record<string, unknown>[] {
     }));
 }
 
-/** The manifest with the given ids added, keeping what reshard wrote (the pins). */
-function addTenants(ids: readonly string[]): void {
-    const doc = parseYaml(fs.readFileSync(manifestFile, "utf8")) as { tenants: Record<string, unknown>[] };
-    doc.tenants.push(...tenantEntries(ids));
-    fs.writeFileSync(manifestFile, stringifyYaml(doc));
-}
-
 function newRegion(): Region {
     return new Region({ regionStack: "local", settingsFile, manifest: manifestFile, envVars: engineEnv(backendDir).envVars, workDir: path.join(dir, "work") });
 }
@@ -100,19 +92,6 @@ function pinsOf(): Record<string, unknown> {
 
 function shardsSetting(): unknown {
     return (parseYaml(fs.readFileSync(settingsFile, "utf8")) as { config: Record<string, unknown> }).config["tenant-platform:shards"];
-}
-
-function tenantctl(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        execFile(
-            path.join(REPO_ROOT, "tenantctl"),
-            [...args],
-            { cwd: REPO_ROOT, env: { ...process.env, CI: "true", NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 },
-            (err, stdout, stderr) => {
-                resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
-            },
-        );
-    });
 }
 
 let uids: Record<string, string>;
