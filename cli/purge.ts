@@ -17,6 +17,7 @@ import { isMap, isScalar, isSeq, parseDocument } from "yaml";
 import { deletionDate, formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { BACKUP_PVC, namespaceName } from "../lib/naming";
 import { KubeError, kubeAccess, kubeGet } from "../core/kube";
+import { ManifestFile } from "../core/manifestFile";
 import { PROJECT_DIR } from "../core/project";
 import { loadStackConfig } from "../core/stackFile";
 
@@ -138,6 +139,23 @@ export function purgeGate(tenants: readonly TenantSpec[], ctx: PurgeGateContext)
     return { tenant, deleteAfter };
 }
 
+/**
+ * Removes the tenant from the manifest through the one writer of the
+ * manifest (core/manifestFile.ts, the lock the service takes too): under
+ * the lock the file is read again, the purge's conditions are checked again
+ * on that text (a webhook may have reactivated the tenant since purge first
+ * read it), and the entry is removed from it, so a change committed in
+ * between is kept. Throws PurgeRefused when the conditions no longer hold.
+ */
+export async function removeTenantFromManifest(manifestPath: string, ctx: PurgeGateContext, services?: readonly string[]): Promise<void> {
+    await new ManifestFile(manifestPath).update((current) => {
+        const result = validateManifest(current, manifestPath, { services });
+        if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
+        purgeGate(result.manifest.tenants, ctx);
+        return removeTenantFromSource(current, ctx.tenantId);
+    });
+}
+
 /** Sets `protect: false` on exactly the resources whose URN is in `urns`; every other resource keeps its flag. */
 export function unprotect(resources: readonly { urn: string; protect?: boolean }[], urns: readonly string[]): void {
     const inside = new Set(urns);
@@ -153,13 +171,8 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     const result = validateManifest(source, manifestPath, { services: config.services });
     if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
     const today = opts.today ?? new Date().toISOString().slice(0, 10);
-    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, {
-        tenantId: opts.tenant,
-        stack: opts.stack,
-        region: config.region,
-        today,
-        manifestPath,
-    });
+    const gate: PurgeGateContext = { tenantId: opts.tenant, stack: opts.stack, region: config.region, today, manifestPath };
+    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, gate);
     const kubeconfig = config.kubernetes.kubeconfig
         ? path.resolve(projectDir, config.kubernetes.kubeconfig)
         : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
@@ -180,9 +193,16 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     }
     unprotect(resources, urns);
     await stack.importStack(state);
-    const tmp = `${manifestPath}.purge-${process.pid}`;
-    fs.writeFileSync(tmp, removeTenantFromSource(source, tenant.id));
-    fs.renameSync(tmp, manifestPath);
+    try {
+        await removeTenantFromManifest(manifestPath, gate, config.services);
+    } catch (err) {
+        if (err instanceof PurgeRefused) {
+            throw new PurgeRefused(
+                `${err.message}\n(the manifest changed since purge read it; nothing was removed. The resources were unprotected in the state: the next \`pulumi up\` protects them again)`,
+            );
+        }
+        throw err;
+    }
     log(`removed "${tenant.id}" from ${manifestPath}; running up`);
     const up = await stack.up({ onOutput: (o) => process.stdout.write(o), configFile: opts.configFile });
     log(`purge of "${tenant.id}" done: ${JSON.stringify(up.summary.resourceChanges ?? {})}`);

@@ -15,6 +15,7 @@ interface ServeFlags {
     stack: Record<string, string>;
     target: "never" | "existing" | "always";
     secretsFile?: string;
+    statusTokenFile?: string;
     maxAttempts: number;
     timeoutMinutes: number;
     fakeDeployer?: boolean;
@@ -28,7 +29,7 @@ export function register(program: Command): void {
         .command("serve")
         .description(
             "Run the billing-webhook service: POST /webhooks/billing applies subscription events to the manifest and deploys the region stack. " +
-                "Secrets: WEBHOOK_SECRET (+ WEBHOOK_SECRET_PREVIOUS while rotating). BROKER_URL: RabbitMQ job queues and events. " +
+                "Secrets: WEBHOOK_SECRET (+ WEBHOOK_SECRET_PREVIOUS while rotating); STATUS_TOKENS for the status endpoints. BROKER_URL: RabbitMQ job queues and events. " +
                 'Once listening it prints one line on stdout, {"port":<port>,"pid":<pid>}; SIGINT or SIGTERM stop it (exit 0).',
         )
         .option("--manifest <file>", "the manifest the service edits (absolute or relative to the project)", "tenants.yaml")
@@ -38,6 +39,10 @@ export function register(program: Command): void {
         .option("--stack <region=stack>", "deploy a region to this stack (repeatable), e.g. eu-west=local", stackMapping, {})
         .option("--target <mode>", "targeted updates of the changed tenants: never, existing (stack already deployed) or always", targetMode, "existing")
         .option("--secrets-file <file>", "file with the webhook secrets, one a line, current first")
+        .option(
+            "--status-token-file <file>",
+            "file with the bearer tokens of GET /tenants/:id, /jobs/:id and /metrics, one a line (or STATUS_TOKENS); never a webhook secret",
+        )
         .option("--max-attempts <n>", "attempts of a failing update before the job is failed", positiveInt, 3)
         .option("--timeout-minutes <n>", "cancel an update that runs longer than this", positiveInt, 30)
         .option("--fake-deployer", "deploy nothing: every update succeeds after --fake-delay-ms (the target of bench-webhooks and of the API fuzzer)")

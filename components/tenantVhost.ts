@@ -27,9 +27,24 @@ export function vhostPermissions() {
     return { configure: ".*", write: ".*", read: ".*" };
 }
 
-/** Routing key pattern binding a service's queue to the events exchange: `<service>.#`. */
+/**
+ * The entity a service's events are named after. The seed names events
+ * `<entity>.<action>` and publishes them with routing key = event name
+ * (`order.created`), while its services and queues are plural (`orders`):
+ * the entity is the service name without its plural "s" (orders -> order,
+ * products -> product; auth stays auth).
+ */
+export function eventEntity(service: string): string {
+    return service.length > 1 && service.endsWith("s") ? service.slice(0, -1) : service;
+}
+
+/**
+ * Routing key pattern binding a service's queue to the events exchange:
+ * `<entity>.#`, so the events named after the service's entity reach its
+ * queue (`order.created` -> client-abc.orders).
+ */
 export function routingKey(service: string): string {
-    return `${service}.#`;
+    return `${eventEntity(service)}.#`;
 }
 
 /**

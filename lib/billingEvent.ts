@@ -9,7 +9,7 @@
  * manifest by lib/manifest.ts, the code the CLI runs. Pure: no I/O.
  */
 import { z } from "zod";
-import { tenantSchema } from "./manifest";
+import { dateBoundsAllowed, dateOutOfBounds, fieldHelp, isCalendarDate, tenantSchema } from "./manifest";
 import { NAME_LIMITS } from "./naming";
 
 const tenant = tenantSchema.shape;
@@ -22,6 +22,21 @@ export function eventField(manifestField: string): string {
 // At most a label's length: a coarse bound, the validator checks the derived names against their limits.
 const tenantId = tenant.id.max(NAME_LIMITS.labelValue).describe("The tenant's id (slug); derived names use client-<id>.");
 const customDomains = tenant.customDomains.unwrap().max(50).meta({ uniqueItems: true });
+
+/**
+ * A date of an event, bounded like the manifest's dates (lib/manifest.ts
+ * dateBounds: from 2000-01-01 to a year after today). The upper bound moves
+ * with the day, so the refinement (run by checkEventData) states it; the
+ * JSON Schema the webhook publishes and validates first carries the static
+ * part, a year of this century.
+ */
+function boundedDate(field: string, fix: string) {
+    return tenant.createdDate
+        .refine((v) => !isCalendarDate(v) || dateOutOfBounds(v) === undefined, {
+            error: (issue) => `data.${field}: ${dateOutOfBounds(String(issue.input))}. Allowed: ${dateBoundsAllowed()}. Fix: ${fix}`,
+        })
+        .meta({ pattern: "^20\\d{2}-\\d{2}-\\d{2}$" });
+}
 
 /**
  * A new subscription: the fields of the tenant's entry the billing provider
@@ -42,7 +57,9 @@ export const createdData = z.strictObject({
         createdDate: true,
     }).shape,
     customDomains: customDomains.optional(),
-    createdDate: tenant.createdDate.optional().describe("YYYY-MM-DD; default: the day the event is applied (UTC)."),
+    createdDate: boundedDate("createdDate", "send the day the subscription started, or leave createdDate out (today)")
+        .optional()
+        .describe("YYYY-MM-DD, from 2000-01-01 to a year after today; default: the day the event is applied (UTC)."),
 });
 
 /** A plan or domain change: at least one of the changeable fields. */
@@ -53,7 +70,9 @@ export const updatedData = z
 
 export const cancelledData = z.strictObject({
     tenantId,
-    cancelledAt: tenant.cancelledAt.describe("YYYY-MM-DD; default: the day the event is applied (UTC)."),
+    cancelledAt: boundedDate("cancelledAt", "send the day the subscription was cancelled, or leave cancelledAt out (today)")
+        .optional()
+        .describe("YYYY-MM-DD, from 2000-01-01 to a year after today; default: the day the event is applied (UTC)."),
 });
 
 export const reactivatedData = z.strictObject({ tenantId });
@@ -80,6 +99,37 @@ export type ReactivatedData = z.input<typeof reactivatedData>;
 
 /** A billing event the platform applies: its type and the data that type's schema accepts. */
 export type BillingEvent = { [T in EventType]: { readonly type: T; readonly data: z.input<(typeof EVENT_DATA)[T]> } }[EventType];
+
+/** How far ahead of the service's clock an event's `created` may be (clock skew), in seconds. */
+export const CREATED_AHEAD_SECONDS = 3600;
+
+/**
+ * What the JSON Schema of the webhook cannot say about a known event (the
+ * date bounds, which move with the day; a calendar date; a name blank once
+ * trimmed; a `created` in the future, which would make every later event of
+ * the tenant look older): the first problem as `{ field, message }`, or
+ * undefined when the event is fine. Run on a body the JSON Schema accepted;
+ * the service answers 422 invalid-value.
+ */
+export function checkEventData(
+    event: { readonly type: EventType; readonly data: unknown; readonly created?: number },
+    now = Math.floor(Date.now() / 1000),
+): { field: string; message: string } | undefined {
+    if (event.created !== undefined && event.created > now + CREATED_AHEAD_SECONDS) {
+        return {
+            field: "created",
+            message: `created: ${event.created} is more than an hour after the service's clock (${now}). Allowed: unix seconds, at most an hour ahead. Fix: send the time the provider created the event`,
+        };
+    }
+    const parsed = EVENT_DATA[event.type].safeParse(event.data);
+    if (parsed.success) return undefined;
+    const issue = parsed.error.issues[0];
+    const path = issue.path.map(String);
+    const field = ["data", ...path].join(".");
+    if (issue.code === "custom" && issue.message.startsWith(`${field}: `)) return { field, message: issue.message };
+    const help = fieldHelp(path[0] === "tenantId" ? "id" : (path[0] ?? ""));
+    return { field, message: `${field}: invalid value. Allowed: ${help.allowed}. Fix: ${help.fix}` };
+}
 
 /**
  * The envelope of every delivery. Other event types than the ones above are

@@ -55,6 +55,8 @@ export interface ManifestIssue {
     readonly problem: string;
     readonly allowed?: string;
     readonly fix: string;
+    /** A value two entries both claim (a duplicate domain): the other entry, which holds it first in the file. */
+    readonly conflict?: { readonly tenant: string; readonly value: string };
 }
 
 export class ManifestError extends Error {
@@ -67,6 +69,8 @@ export class ManifestError extends Error {
 export interface ValidateOptions {
     /** The services that get a database per tenant; names are checked against limits for these. */
     readonly services?: readonly string[];
+    /** YYYY-MM-DD (UTC), for the dates' upper bound. Default: today. */
+    readonly today?: string;
 }
 
 const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
@@ -94,6 +98,49 @@ export function deletionDate(cancelledAt: string): string {
     return d.toISOString().slice(0, 10);
 }
 
+/** Today in UTC, YYYY-MM-DD. */
+export function utcDate(now: Date = new Date()): string {
+    return now.toISOString().slice(0, 10);
+}
+
+/** The earliest createdDate or cancelledAt the manifest accepts. */
+export const EARLIEST_DATE = "2000-01-01";
+
+/**
+ * The range of createdDate and cancelledAt: from EARLIEST_DATE to one year
+ * after `today`. A date further ahead would hold a cancellation off for
+ * years, or yield a deletion-date label that is not a label value
+ * (9999-12-31 + 30 days is "+010000-01-30").
+ */
+export function dateBounds(today: string = utcDate()): { readonly earliest: string; readonly latest: string } {
+    const d = new Date(`${today}T00:00:00Z`);
+    d.setUTCFullYear(d.getUTCFullYear() + 1);
+    return { earliest: EARLIEST_DATE, latest: d.toISOString().slice(0, 10) };
+}
+
+/** Why a calendar date is out of bounds (for the problem text), or undefined when it is within them. */
+export function dateOutOfBounds(value: string, today: string = utcDate()): string | undefined {
+    const { earliest, latest } = dateBounds(today);
+    if (value < earliest) return `${value} is before ${earliest}`;
+    if (value > latest) return `${value} is more than a year after today (${today})`;
+    return undefined;
+}
+
+/** What a bounded date field allows, for the messages of the manifest and the webhook. */
+export function dateBoundsAllowed(today: string = utcDate()): string {
+    const { earliest, latest } = dateBounds(today);
+    return `a calendar date written YYYY-MM-DD, from ${earliest} to ${latest} (a year after today)`;
+}
+
+/**
+ * The characters `name` may not hold: C0 and C1 control characters (NUL, ESC,
+ * tab, CR, LF...), the Unicode line and paragraph separators, and the
+ * bidirectional overrides and isolates. Written as \u escapes, so the JSON
+ * Schema pattern it yields reads the same in every regex dialect.
+ */
+// eslint-disable-next-line no-control-regex -- the pattern's purpose is to refuse control characters
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/;
+
 interface FieldHelp {
     readonly allowed: string;
     readonly fix: string;
@@ -119,7 +166,10 @@ export function fieldHelp(field: string, services: readonly string[] = DEFAULT_S
         case "websiteId":
             return { allowed: "a positive integer", fix: "use the id of the tenant's row in the websites table" };
         case "name":
-            return { allowed: "a non-empty display name of at most 200 characters", fix: "give the shop's display name" };
+            return {
+                allowed: "a non-empty display name of at most 200 characters",
+                fix: "give the shop's display name, on one line and without control characters (NUL, ESC, tab, line breaks)",
+            };
         case "domain":
             return dnsHelp;
         case "customDomains":
@@ -171,7 +221,8 @@ export const tenantSchema = z
     .object({
         id: z.string().regex(TENANT_ID_PATTERN),
         websiteId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-        name: z.string().trim().min(1).max(200),
+        // The characters are checked before the trim: a trailing newline is refused, not trimmed away.
+        name: z.string().regex(NO_CONTROL_CHARACTERS).trim().min(1).max(200),
         domain: dnsName,
         customDomains: z.array(dnsName).default([]),
         tier: z.enum(TIERS),
@@ -267,6 +318,7 @@ export type ValidationResult = { readonly ok: true; readonly manifest: Manifest 
  */
 export function validateManifest(source: string, file = "tenants.yaml", options: ValidateOptions = {}): ValidationResult {
     const services = options.services ?? DEFAULT_SERVICES;
+    const today = options.today ?? utcDate();
     const lines = new LineCounter();
     const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const issues: ManifestIssue[] = [];
@@ -361,7 +413,7 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
             return;
         }
         tenants.push(parsed.data);
-        issues.push(...checkTenant(parsed.data, base, file, locate, services));
+        issues.push(...checkTenant(parsed.data, base, file, locate, services, today));
     });
 
     issues.push(...checkUniqueness(entries, file, locate));
@@ -370,8 +422,41 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
     return { ok: true, manifest: { tenants } };
 }
 
-function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, services: readonly string[]): ManifestIssue[] {
+function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, services: readonly string[], today: string): ManifestIssue[] {
     const issues: ManifestIssue[] = [];
+    const dates: [field: "createdDate" | "cancelledAt", value: string | undefined, fix: string][] = [
+        ["createdDate", t.createdDate, "write the day the subscription started, e.g. 2025-01-15"],
+        ["cancelledAt", t.cancelledAt, "write the day the subscription was cancelled (the grace period is counted from it), e.g. 2025-06-01"],
+    ];
+    const outOfBounds = new Set<string>();
+    for (const [field, value, fix] of dates) {
+        const out = value === undefined ? undefined : dateOutOfBounds(value, today);
+        if (value === undefined || out === undefined) continue;
+        outOfBounds.add(field);
+        issues.push({
+            file,
+            line: locate.line([...base, field]),
+            tenant: t.id,
+            field,
+            value: render(value),
+            problem: `${field} is out of bounds: ${out}`,
+            allowed: dateBoundsAllowed(today),
+            fix,
+        });
+    }
+    if (t.cancelledAt !== undefined && !outOfBounds.has("cancelledAt") && !LABEL_VALUE_PATTERN.test(deletionDate(t.cancelledAt))) {
+        // Unreachable within the bounds above; stated so a change of the bounds cannot yield a label the API server refuses.
+        issues.push({
+            file,
+            line: locate.line([...base, "cancelledAt"]),
+            tenant: t.id,
+            field: "cancelledAt",
+            value: render(t.cancelledAt),
+            problem: `the deletion date it yields, ${deletionDate(t.cancelledAt)}, is not a valid Kubernetes label value`,
+            allowed: dateBoundsAllowed(today),
+            fix: "write the day the subscription was cancelled",
+        });
+    }
     for (const over of namesOverLimit(t.id, services)) {
         issues.push({
             file,
@@ -502,6 +587,7 @@ function checkUniqueness(entries: readonly unknown[], file: string, locate: Loca
                     problem: owner === tenant ? "domain listed twice for this tenant" : `duplicate domain: already served for tenant "${owner}"`,
                     allowed: "a domain that no other entry lists (primary or custom)",
                     fix: "a domain routes to exactly one tenant; remove it from one of the entries",
+                    ...(owner === tenant ? {} : { conflict: { tenant: owner, value: domain } }),
                 });
             } else {
                 firstByDomain.set(domain, tenant);

@@ -6,7 +6,7 @@
  */
 import { isMap, isSeq, parseDocument, type Document, type YAMLMap } from "yaml";
 import { eventField, type BillingEvent, type CreatedData } from "./billingEvent";
-import { deletionDate, formatIssues, TENANT_FIELDS, validateManifest, type ManifestIssue, type TenantSpec } from "./manifest";
+import { deletionDate, formatIssues, TENANT_FIELDS, utcDate, validateManifest, type ManifestIssue, type TenantSpec } from "./manifest";
 
 /** Why an event cannot be applied; `status` is the HTTP status the service answers with. */
 export class EditError extends Error {
@@ -22,17 +22,40 @@ export class EditError extends Error {
     }
 }
 
+/**
+ * An event created before the last event applied to its tenant (a late
+ * retry of an older change): acknowledged, not applied, so it cannot undo
+ * the newer state.
+ */
+export class StaleEvent {
+    constructor(
+        readonly tenantId: string,
+        /** The event's `created` (unix seconds). */
+        readonly created: number,
+        /** The `created` of the last event applied to the tenant. */
+        readonly lastApplied: number,
+        /** The tenant's entry as the batch leaves it, when the batch was validated and holds it. */
+        readonly tenant?: TenantSpec,
+    ) {}
+
+    get message(): string {
+        const at = (t: number) => {
+            const d = new Date(t * 1000);
+            return Number.isNaN(d.getTime()) ? `${t} (unix seconds)` : d.toISOString().replace(".000Z", "Z");
+        };
+        return `event created ${at(this.created)} is older than the last event applied to tenant "${this.tenantId}" (created ${at(this.lastApplied)}); acknowledged, not applied`;
+    }
+}
+
+/** A billing event with its envelope's `created` (unix seconds), which orders the events of a tenant. */
+export type TimedEvent = BillingEvent & { readonly created?: number };
+
 export interface EditResult {
     /** False when the manifest already says what the event asks for (a no-op). */
     readonly changed: boolean;
     readonly source: string;
     /** The tenant's entry after the edit, as validated (in a batch: as the whole batch leaves it). */
     readonly tenant: TenantSpec;
-}
-
-/** Today in UTC, YYYY-MM-DD. */
-export function utcDate(now: Date = new Date()): string {
-    return now.toISOString().slice(0, 10);
 }
 
 function tenantsSeq(doc: Document) {
@@ -151,8 +174,44 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
     }
 }
 
+/** Where a domain sits in an event's data: `domain` or `customDomains[i]`. */
+function domainField(event: BillingEvent, domain: string): string | undefined {
+    if (event.type === "subscription.created" && event.data.domain === domain) return "domain";
+    const list = event.type === "subscription.created" || event.type === "subscription.updated" ? event.data.customDomains : undefined;
+    const i = list?.indexOf(domain) ?? -1;
+    return i >= 0 ? `customDomains[${i}]` : undefined;
+}
+
+/**
+ * The issues of a refused change as the event's sender sees them: its own
+ * tenant's, without the manifest's line numbers. A domain the event claims
+ * that another entry listed first is reported on the event's tenant; when
+ * the event's tenant comes first in the file, the validator reports the
+ * other entry, and that entry (its line, its field) is not shown.
+ */
+function senderIssues(issues: readonly ManifestIssue[], event: BillingEvent): ManifestIssue[] {
+    const tenantId = event.data.tenantId;
+    const out: ManifestIssue[] = [];
+    for (const { line: _line, ...issue } of issues) {
+        if (issue.tenant === tenantId) {
+            out.push(issue);
+        } else if (issue.conflict?.tenant === tenantId && issue.tenant !== undefined) {
+            const field = domainField(event, issue.conflict.value) ?? "customDomains";
+            out.push({
+                ...issue,
+                tenant: tenantId,
+                field,
+                problem: `duplicate domain: already served for tenant "${issue.tenant}"`,
+                conflict: { tenant: issue.tenant, value: issue.conflict.value },
+            });
+        }
+    }
+    return out.length > 0 ? out : issues.map(({ line: _line, ...issue }) => issue);
+}
+
 /** The 422 for a change the validator refuses, naming the event field when the issue has one. */
-function invalidChange(issues: readonly ManifestIssue[]): EditError {
+function invalidChange(all: readonly ManifestIssue[], event: BillingEvent): EditError {
+    const issues = senderIssues(all, event);
     const field = issues[0]?.field?.replace(/\[.*$/, "");
     const dataField = field === undefined ? undefined : `data.${eventField(field)}`;
     return new EditError(422, "manifest-invalid", formatIssues(issues), dataField, issues);
@@ -179,6 +238,42 @@ export interface EditOptions {
     readonly today?: string;
     /** The caller already knows `source` is a valid manifest (it validated or wrote exactly this text): skip the check before the change. */
     readonly sourceIsValid?: boolean;
+    /**
+     * Per tenant, the `created` time (unix seconds) of the last event applied
+     * to it (applyEvents): an event created earlier is a StaleEvent, answered
+     * and not applied. Events without `created` are applied in arrival order.
+     */
+    readonly lastApplied?: ReadonlyMap<string, number>;
+}
+
+/** Tracks, through a batch, the `created` of the last event applied to each tenant. */
+class Recency {
+    private readonly last: Map<string, number>;
+
+    constructor(initial: ReadonlyMap<string, number> | undefined) {
+        this.last = new Map(initial ?? []);
+    }
+
+    /** The event's StaleEvent when it is older than its tenant's last applied event. */
+    stale(event: TimedEvent): StaleEvent | undefined {
+        const last = this.last.get(event.data.tenantId);
+        return event.created !== undefined && last !== undefined && event.created < last ? new StaleEvent(event.data.tenantId, event.created, last) : undefined;
+    }
+
+    applied(event: TimedEvent): void {
+        if (event.created === undefined) return;
+        const last = this.last.get(event.data.tenantId);
+        this.last.set(event.data.tenantId, last === undefined ? event.created : Math.max(last, event.created));
+    }
+}
+
+function withTenant(stale: StaleEvent, tenants: readonly TenantSpec[]): StaleEvent {
+    return new StaleEvent(
+        stale.tenantId,
+        stale.created,
+        stale.lastApplied,
+        tenants.find((t) => t.id === stale.tenantId),
+    );
 }
 
 /**
@@ -186,9 +281,11 @@ export interface EditOptions {
  * EditError (404 unknown tenant, 409 conflict, 422 the result would be an
  * invalid manifest, with the validator's message) and leaves nothing half done.
  */
-export function applyEvent(source: string, event: BillingEvent, opts: EditOptions = {}): EditResult {
+export function applyEvent(source: string, event: BillingEvent, opts: Omit<EditOptions, "lastApplied"> = {}): EditResult {
     const [result] = applyEvents(source, [event], opts).results;
     if (result instanceof EditError) throw result;
+    // Without lastApplied no event is stale.
+    if (result instanceof StaleEvent) throw new Error("unreachable: a stale event without lastApplied");
     return result;
 }
 
@@ -197,8 +294,8 @@ export interface BatchResult {
     readonly source: string;
     /** Whether `source` is a valid manifest (false only when it was invalid before the change). */
     readonly valid: boolean;
-    /** Per event, in order: its result, or why it was refused (it then changed nothing). */
-    readonly results: readonly (EditResult | EditError)[];
+    /** Per event, in order: its result, why it was refused, or that it was stale (either way it changed nothing). */
+    readonly results: readonly (EditResult | EditError | StaleEvent)[];
     /** Whole-manifest validations run (1 when every event is fine; the fallback adds one per event). */
     readonly validations: number;
 }
@@ -210,9 +307,10 @@ export interface BatchResult {
  * validated, so only the events that make the manifest invalid are refused
  * (422 with the validator's message) and the others still land, exactly as
  * if they had been applied one after the other. An event refused for a
- * reason of its own (404, 409) changes nothing and does not stop the others.
+ * reason of its own (404, 409) changes nothing and does not stop the others,
+ * and so does a stale one (opts.lastApplied).
  */
-export function applyEvents(source: string, events: readonly BillingEvent[], opts: EditOptions = {}): BatchResult {
+export function applyEvents(source: string, events: readonly TimedEvent[], opts: EditOptions = {}): BatchResult {
     const file = opts.file ?? "tenants.yaml";
     const today = opts.today ?? utcDate();
     let validations = 0;
@@ -223,16 +321,21 @@ export function applyEvents(source: string, events: readonly BillingEvent[], opt
     }
     // Every edit throws before touching the document, so a refused event leaves it as it was.
     const doc = parseDocument(source);
-    const edits = events.map((event): boolean | EditError => {
+    const recency = new Recency(opts.lastApplied);
+    const edits = events.map((event): boolean | EditError | StaleEvent => {
+        const stale = recency.stale(event);
+        if (stale) return stale;
         try {
-            return edit(doc, event, today);
+            const changed = edit(doc, event, today);
+            recency.applied(event);
+            return changed;
         } catch (err) {
             if (err instanceof EditError) return err;
             throw err;
         }
     });
     const anyChange = edits.some((e) => e === true);
-    if (!anyChange && edits.every((e) => e instanceof EditError)) return { source, valid: true, results: edits, validations };
+    if (!anyChange && edits.every((e) => typeof e !== "boolean")) return { source, valid: true, results: edits, validations };
     const out = anyChange ? serialize(doc) : source;
     validations++;
     const after = validateManifest(out, file);
@@ -240,20 +343,37 @@ export function applyEvents(source: string, events: readonly BillingEvent[], opt
         const results = events.map((event, i) => {
             const e = edits[i];
             if (e instanceof EditError) return e;
+            if (e instanceof StaleEvent) return withTenant(e, after.manifest.tenants);
             const tenant = tenantOf(after.manifest.tenants, event);
             return tenant instanceof EditError ? tenant : { changed: e, source: out, tenant };
         });
         return { source: out, valid: true, results, validations };
     }
-    const applicable = edits.filter((e) => !(e instanceof EditError)).length;
-    if (applicable === 1) {
-        // One event made it invalid: no need to replay.
-        return { source, valid: true, results: edits.map((e) => (e instanceof EditError ? e : invalidChange(after.issues))), validations };
+    // One event changed the document and made it invalid. The other events' answers stand when none of them
+    // comes after it for the same tenant: a refusal (404, 409) or a staleness depends only on the tenant's own
+    // entry and events. Otherwise (a second create of the same id after a refused one...) they are replayed.
+    const applicable = edits.flatMap((e, i) => (typeof e === "boolean" ? [i] : []));
+    if (applicable.length === 1) {
+        const k = applicable[0];
+        const tenant = events[k].data.tenantId;
+        if (events.every((e, i) => i <= k || e.data.tenantId !== tenant)) {
+            return {
+                source,
+                valid: true,
+                results: edits.map((e, i) => (i === k ? invalidChange(after.issues, events[k]) : (e as EditError | StaleEvent))),
+                validations,
+            };
+        }
     }
+    // The answers of the combined pass are not those of one event at a time: an event refused there (a 409
+    // "tenant-exists", a 404) may have been refused because of an earlier event that the validator now refuses.
     // Fallback: one at a time, each on the result of the accepted ones before it.
     let current = source;
     let currentTenants: readonly TenantSpec[] | undefined;
-    const results = events.map((event): EditResult | EditError => {
+    const order = new Recency(opts.lastApplied);
+    const results = events.map((event): EditResult | EditError | StaleEvent => {
+        const stale = order.stale(event);
+        if (stale) return stale;
         const one = parseDocument(current);
         let changed: boolean;
         try {
@@ -267,19 +387,22 @@ export function applyEvents(source: string, events: readonly BillingEvent[], opt
         if (tenants === undefined) {
             validations++;
             const checked = validateManifest(next, file);
-            if (!checked.ok) return invalidChange(checked.issues);
+            if (!checked.ok) return invalidChange(checked.issues, event);
             tenants = checked.manifest.tenants;
         }
         const tenant = tenantOf(tenants, event);
         if (tenant instanceof EditError) return tenant;
         current = next;
         currentTenants = tenants;
+        order.applied(event);
         return { changed, source: next, tenant };
     });
     // As on the fast path: each accepted event reports its tenant as the whole batch leaves it.
     const final = currentTenants ?? [];
-    const settled = results.map((r) =>
-        r instanceof EditError ? r : { changed: r.changed, source: current, tenant: final.find((t) => t.id === r.tenant.id) ?? r.tenant },
-    );
+    const settled = results.map((r) => {
+        if (r instanceof EditError) return r;
+        if (r instanceof StaleEvent) return withTenant(r, final);
+        return { changed: r.changed, source: current, tenant: final.find((t) => t.id === r.tenant.id) ?? r.tenant };
+    });
     return { source: current, valid: true, results: settled, validations };
 }

@@ -7,9 +7,13 @@
 # and reads the one line it prints once listening, then two runs:
 #   1. signed: test/schemathesis/signing_hooks.py signs every request
 #      (Billing-Signature t=<unix>,v1=<hmac>) so the fuzzer reaches the body
-#      validation and the manifest edit; every check, zero server errors.
+#      validation and the manifest edit, and sends the status token
+#      (Authorization: Bearer) to GET /tenants, /jobs and /metrics; every
+#      check (ignored_auth included: without the token, 401), zero server errors.
 #   2. unsigned: no credentials at all; every webhook delivery must be refused
 #      with 401 (never a 5xx, never accepted).
+# Then the status endpoints without a token, with a wrong one and with the
+# webhook secret: 401; /healthz and /readyz: open.
 # Stops the service by its PID. Exits non-zero on any failed check (a 5xx, a
 # response that breaks the schema, an unsigned request accepted...).
 #
@@ -47,10 +51,11 @@ trap cleanup EXIT
 
 cp tenants.yaml "$WORK/tenants.yaml"
 SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+STATUS_TOKEN="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
 
 echo "==> starting the service (fake deployer) on a loopback port"
 # Once listening, `serve` prints {"port":<port>,"pid":<pid>} on stdout; its log (errors only) follows.
-exec 3< <(WEBHOOK_SECRET="$SECRET" WEBHOOK_SECRETS="" WEBHOOK_SECRET_PREVIOUS="" BROKER_URL="" EVENTS_URL="" LOG_LEVEL=error \
+exec 3< <(WEBHOOK_SECRET="$SECRET" WEBHOOK_SECRETS="" WEBHOOK_SECRET_PREVIOUS="" STATUS_TOKENS="$STATUS_TOKEN" STATUS_TOKEN="" BROKER_URL="" EVENTS_URL="" LOG_LEVEL=error \
   exec ./tenantctl serve --fake-deployer --fake-delay-ms 50 --host 127.0.0.1 --port 0 \
     --manifest "$WORK/tenants.yaml" --store "$WORK/service.db" 2>"$WORK/service.err")
 SERVICE_PID=$! # the process substitution, which `exec`s into tenantctl, which `exec`s into node
@@ -80,9 +85,10 @@ run() {
 
 # The service's own count of deliveries by result (billing_webhooks_total), summed over event types: "result=n ...".
 results() {
-  python3 - "$BASE/metrics" <<'PY'
-import re, sys, urllib.request
-text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+  STATUS_TOKEN="$STATUS_TOKEN" python3 - "$BASE/metrics" <<'PY'
+import os, re, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={"Authorization": f"Bearer {os.environ['STATUS_TOKEN']}"})
+text = urllib.request.urlopen(req, timeout=10).read().decode()
 counts = {}
 for result, n in re.findall(r'^billing_webhooks_total\{[^}]*result="([^"]+)"[^}]*\} (\S+)$', text, re.M):
     counts[result] = counts.get(result, 0) + int(float(n))
@@ -93,7 +99,7 @@ count() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -1; }
 
 status=0
 echo "==> signed requests: every check"
-PYTHONPATH="$ROOT/test/schemathesis" SCHEMATHESIS_HOOKS=signing_hooks WEBHOOK_SECRET="$SECRET" \
+PYTHONPATH="$ROOT/test/schemathesis" SCHEMATHESIS_HOOKS=signing_hooks WEBHOOK_SECRET="$SECRET" STATUS_TOKEN="$STATUS_TOKEN" \
   run --checks all --exclude-checks use_after_free,ensure_resource_availability,object_level_authorization || status=1
 signed="$(results)"
 echo "    deliveries by result: $signed"
@@ -119,6 +125,22 @@ if [ "$(count "$unsigned" unauthorized)" = "$(count "$signed" unauthorized)" ]; 
   echo "the unsigned run sent no delivery" >&2
   status=1
 fi
+
+echo "==> status endpoints: 401 without the status token, with a wrong one, with the webhook secret; probes open"
+# HTTP status of a GET, with an optional Authorization header.
+code() { curl -s -o /dev/null -w '%{http_code}' ${2:+-H "Authorization: $2"} "$BASE$1"; }
+for path in /tenants/abc /jobs/job_nope /metrics; do
+  for auth in "" "Bearer wrong" "Bearer $SECRET"; do
+    got="$(code "$path" "$auth")"
+    if [ "$got" != "401" ]; then echo "GET $path with '${auth%% *}' credentials answered $got, not 401" >&2; status=1; fi
+  done
+  got="$(code "$path" "Bearer $STATUS_TOKEN")"
+  case "$got" in 200|404) ;; *) echo "GET $path with the status token answered $got" >&2; status=1 ;; esac
+done
+for path in /healthz /readyz /openapi.json; do
+  got="$(code "$path")"
+  if [ "$got" != "200" ]; then echo "GET $path answered $got, not 200" >&2; status=1; fi
+done
 
 if ! kill -0 "$SERVICE_PID" 2>/dev/null; then
   echo "the service died during the run:" >&2

@@ -9,6 +9,7 @@
  * line, and because bench/ (which cannot import test/) needs it too.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
 import { PROJECT_DIR } from "../core/project";
@@ -30,6 +31,10 @@ export interface FakeServiceOptions {
     readonly store: string;
     /** The one webhook secret (the caller's environment's secrets are not passed on). */
     readonly secret: string;
+    /** The status endpoints' token (STATUS_TOKENS). Default: a random one, in ServiceProcess.statusToken. */
+    readonly statusToken?: string;
+    /** More status tokens, one a line (`--status-token-file`). */
+    readonly statusTokenFile?: string;
     /** Duration of a fake deployment in ms (`--fake-delay-ms`). Default: the flag's. */
     readonly delayMs?: number;
     /** File of the fake deployer's start and done lines (`--fake-journal`). */
@@ -50,6 +55,8 @@ export interface ServiceProcess {
     readonly port: number;
     readonly pid: number;
     readonly baseUrl: string;
+    /** The bearer token of GET /tenants/:id, /jobs/:id and /metrics. */
+    readonly statusToken: string;
     /** Resolves with the exit code (null: killed by a signal) when the process ends. */
     readonly exited: Promise<number | null>;
     /** SIGTERM, a clean shutdown; resolves with the exit code. */
@@ -62,7 +69,9 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
     const args = ["serve", "--fake-deployer", "--host", "127.0.0.1", "--port", "0", "--manifest", opts.manifest, "--store", opts.store];
     if (opts.delayMs !== undefined) args.push("--fake-delay-ms", String(opts.delayMs));
     if (opts.journal !== undefined) args.push("--fake-journal", opts.journal);
+    if (opts.statusTokenFile !== undefined) args.push("--status-token-file", opts.statusTokenFile);
     for (const [region, stack] of Object.entries(opts.stacks ?? {})) args.push("--stack", `${region}=${stack}`);
+    const statusToken = opts.statusToken ?? randomBytes(24).toString("hex");
     const child = spawn(path.join(PROJECT_DIR, "tenantctl"), args, {
         cwd: PROJECT_DIR,
         env: {
@@ -70,6 +79,8 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
             WEBHOOK_SECRET: opts.secret,
             WEBHOOK_SECRETS: "",
             WEBHOOK_SECRET_PREVIOUS: "",
+            STATUS_TOKENS: statusToken,
+            STATUS_TOKEN: "",
             BROKER_URL: opts.brokerUrl ?? "",
             EVENTS_URL: "",
             LOG_LEVEL: opts.logLevel ?? "error",
@@ -105,6 +116,7 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
         port: ready.port,
         pid: ready.pid,
         baseUrl: `http://127.0.0.1:${ready.port}`,
+        statusToken,
         exited,
         stop: () => {
             child.kill("SIGTERM");

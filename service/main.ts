@@ -14,7 +14,7 @@ import { PulumiDeployer, type Deployer, type TargetMode } from "../core/deployer
 import { PROJECT_DIR } from "../core/project";
 import { FakeDeployer, type FakeDeployerOptions } from "./fakeDeployer";
 import { readyLine } from "./launch";
-import { readSecrets } from "./secrets";
+import { readSecrets, readStatusTokens } from "./secrets";
 import { createService, ManifestUnusable } from "./service";
 
 export interface ServeOptions {
@@ -30,6 +30,8 @@ export interface ServeOptions {
     readonly target: TargetMode;
     /** A file of webhook secrets, one a line, current first (in addition to the environment's). */
     readonly secretsFile?: string;
+    /** A file of status tokens, one a line (in addition to STATUS_TOKENS). */
+    readonly statusTokenFile?: string;
     readonly maxAttempts: number;
     readonly timeoutMinutes: number;
     /** Deploy nothing: every update succeeds after `delayMs` (`--fake-deployer`). */
@@ -58,6 +60,24 @@ function secretsOf(env: NodeJS.ProcessEnv, file: string | undefined): string[] {
     return secrets;
 }
 
+/** The status tokens; none is allowed (the status endpoints then answer 401), a webhook secret as a token is not. */
+function statusTokensOf(env: NodeJS.ProcessEnv, file: string | undefined, secrets: readonly string[]): string[] {
+    let tokens: string[];
+    try {
+        tokens = readStatusTokens(env, file);
+    } catch (err) {
+        throw new StartupError(
+            `cannot read the status token file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}). Fix: pass a readable file to --status-token-file.`,
+        );
+    }
+    if (tokens.some((t) => secrets.includes(t))) {
+        throw new StartupError(
+            "a status token is also a webhook secret. Fix: give the status endpoints a token of their own (STATUS_TOKENS or --status-token-file).",
+        );
+    }
+    return tokens;
+}
+
 function deployerFor(opts: ServeOptions, manifestPath: string, storePath: string, env: NodeJS.ProcessEnv): Deployer {
     if (opts.fake) return new FakeDeployer(opts.fake);
     const envVars: Record<string, string> = {};
@@ -72,6 +92,7 @@ function deployerFor(opts: ServeOptions, manifestPath: string, storePath: string
 export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
     const log = pino({ level: env.LOG_LEVEL ?? "info", redact: { paths: ["secrets", "*.secrets", "headers.billing-signature"], censor: "[redacted]" } });
     const secrets = secretsOf(env, opts.secretsFile);
+    const statusTokens = statusTokensOf(env, opts.statusTokenFile, secrets);
     const manifestPath = path.resolve(PROJECT_DIR, opts.manifest);
     const storePath = path.resolve(PROJECT_DIR, opts.store);
     let svc;
@@ -81,6 +102,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
             storePath,
             deployer: deployerFor(opts, manifestPath, storePath, env),
             secrets,
+            statusTokens,
             stacks: opts.stack,
             brokerUrl: env.BROKER_URL || undefined,
             eventsUrl: env.EVENTS_URL || undefined,
@@ -114,11 +136,13 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
             stacks: opts.stack,
             queue: svc.queue.kind,
             secrets: secrets.length,
+            statusTokens: statusTokens.length,
             deployer: opts.fake ? "fake" : "pulumi",
             target: opts.target,
         },
         "billing-webhook service listening",
     );
+    if (statusTokens.length === 0) log.warn("no status token: GET /tenants/:id, /jobs/:id and /metrics answer 401 (set STATUS_TOKENS or --status-token-file)");
 
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
         // Later signals are ignored while the service stops.

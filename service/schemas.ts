@@ -83,9 +83,12 @@ export const errorBody = jsonSchema(errorShape);
 export const webhookAccepted = jsonSchema(
     z.object({
         eventId: z.string(),
-        result: z.enum(["accepted", "duplicate", "ignored", "unchanged"]),
+        result: z
+            .enum(["accepted", "duplicate", "ignored", "unchanged", "stale"])
+            .describe("stale: the event is older (`created`) than the last event applied to its tenant; acknowledged, not applied."),
         tenantId: z.string().optional(),
         jobId: z.string().nullable().optional(),
+        message: z.string().optional().describe("Why a stale event was not applied."),
     }),
 );
 
@@ -130,8 +133,22 @@ export const idParam = jsonSchema(z.object({ id: z.string().min(1).max(255) }));
 
 export const healthBody = jsonSchema(
     z.object({
-        status: z.enum(["ok", "degraded"]),
+        status: z.enum(["ok", "degraded"]).describe("ok only when every readiness check passes (GET /readyz)."),
+        ready: z.boolean(),
         queue: z.enum(["in-process", "rabbitmq"]),
         running: z.int(),
+    }),
+);
+
+/** The Prometheus text exposition format (text/plain). */
+export const metricsBody = jsonSchema(z.string().describe("Prometheus text format"));
+
+const readyCheck = z.object({ ok: z.boolean(), detail: z.string() });
+export type ReadyCheck = z.input<typeof readyCheck>;
+
+export const readyBody = jsonSchema(
+    z.object({
+        status: z.enum(["ready", "not-ready"]),
+        checks: z.object({ manifest: readyCheck, store: readyCheck, broker: readyCheck, git: readyCheck }),
     }),
 );

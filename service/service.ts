@@ -10,7 +10,7 @@ import type { Deployer } from "../core/deployer";
 import { ManifestFile } from "../core/manifestFile";
 import { formatIssues, validateManifest } from "../lib/manifest";
 import { REGIONS } from "../lib/regions";
-import { buildApp, type ServiceApp } from "./app";
+import { buildApp, type HttpLimits, type ServiceApp } from "./app";
 import { EventCommitter } from "./commit";
 import { AmqpPublisher } from "./events";
 import { Metrics } from "./metrics";
@@ -27,6 +27,12 @@ export interface ServiceOptions {
     readonly deployer: Deployer;
     /** Active webhook secrets: the current one and, while rotating, the previous one. */
     readonly secrets: readonly string[];
+    /** Bearer tokens of the status endpoints (GET /tenants/:id, /jobs/:id, /metrics). Default none: those endpoints answer 401. */
+    readonly statusTokens?: readonly string[];
+    /** What an unauthenticated HTTP client can hold (body size, timeouts, connections). Default: HTTP_LIMITS. */
+    readonly limits?: HttpLimits;
+    /** How long a call waits for a store locked by another process, in ms (on timers, never blocking). Default 5000. */
+    readonly storeBusyTimeoutMs?: number;
     /** Region to stack overrides, e.g. { "eu-west": "local" }. Default: the stack is named after the region. */
     readonly stacks?: Readonly<Record<string, string>>;
     /** RabbitMQ URL for the job queues; unset: the in-process queue. */
@@ -78,12 +84,14 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const manifest = openManifest(manifestPath);
     const manifestName = path.basename(manifestPath);
 
-    const store = new Store(opts.storePath);
+    const store = new Store(opts.storePath, { busyTimeoutMs: opts.storeBusyTimeoutMs });
     const metrics = new Metrics();
     const stackOf = (region: string) => opts.stacks?.[region] ?? region;
     const stacks = [...new Set(REGIONS.map(stackOf))];
     const eventsUrl = opts.eventsUrl ?? opts.brokerUrl;
     const outbox = new Outbox(store, eventsUrl ? new AmqpPublisher(eventsUrl) : undefined, metrics, logger);
+    const runner = new JobRunner(store, opts.deployer, metrics, logger, opts.runner, () => void outbox.flush());
+    const queue: JobQueue = opts.brokerUrl ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger) : new InProcessQueue(store, runner, logger);
     const committer = new EventCommitter(manifest, store, {
         file: manifestName,
         stackOf,
@@ -91,9 +99,8 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
             metrics.commitBatch.observe(size);
             metrics.validations.inc(validations);
         },
+        announce: (job) => queue.announce(job),
     });
-    const runner = new JobRunner(store, opts.deployer, metrics, logger, opts.runner, () => void outbox.flush());
-    const queue: JobQueue = opts.brokerUrl ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger) : new InProcessQueue(store, runner, logger);
 
     const app = await buildApp({
         logger,
@@ -107,8 +114,12 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         stacks,
         secrets: opts.secrets,
         toleranceSeconds: opts.toleranceSeconds,
+        statusTokens: opts.statusTokens ?? [],
+        limits: opts.limits,
     });
     await queue.start();
+    // A batch a crash left between its manifest write and its record: applied again (its change is already in the manifest).
+    await committer.recover();
     outbox.start(opts.outboxIntervalMs ?? 5000);
 
     return {
@@ -123,6 +134,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
             await app.close();
             // Deliveries still waiting for their batch (their client may be gone) are committed before the store closes.
             await committer.idle();
+            committer.close();
             await queue.stop();
             await outbox.close();
             store.close();

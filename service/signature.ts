@@ -60,15 +60,30 @@ export interface VerifyOptions {
     readonly toleranceSeconds?: number;
 }
 
-export function verifySignature(header: string | undefined, rawBody: Buffer | string, opts: VerifyOptions): SignatureResult {
-    const secrets = opts.secrets.filter((s) => s.length > 0);
-    if (secrets.length === 0) return { ok: false, reason: "no-secret" };
+/**
+ * What can be checked of a signature before the body has arrived: a secret
+ * is configured, the header is there, well-formed and fresh. A request that
+ * fails this is refused without reading its body.
+ */
+export function precheckSignature(
+    header: string | undefined,
+    opts: VerifyOptions,
+): { ok: true; parsed: ParsedHeader } | { ok: false; reason: SignatureFailure } {
+    if (!opts.secrets.some((s) => s.length > 0)) return { ok: false, reason: "no-secret" };
     if (header === undefined || header === "") return { ok: false, reason: "missing" };
     const parsed = parseSignatureHeader(header);
     if (!parsed) return { ok: false, reason: "malformed" };
     const now = opts.now ?? Math.floor(Date.now() / 1000);
     const tolerance = opts.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
     if (Math.abs(now - parsed.timestamp) > tolerance) return { ok: false, reason: "expired" };
+    return { ok: true, parsed };
+}
+
+export function verifySignature(header: string | undefined, rawBody: Buffer | string, opts: VerifyOptions): SignatureResult {
+    const pre = precheckSignature(header, opts);
+    if (!pre.ok) return pre;
+    const { parsed } = pre;
+    const secrets = opts.secrets.filter((s) => s.length > 0);
     let match = false;
     for (const secret of secrets) {
         const expected = Buffer.from(computeSignature(secret, parsed.timestamp, rawBody), "hex");

@@ -1,9 +1,16 @@
 /**
  * The service's durable state in Node's built-in SQLite (node:sqlite, no
- * native build): every event id seen, the deployment jobs, the tenants'
- * lifecycle states and the outbox of events to publish. Every method is
+ * native build): every event id seen (with a digest of its body), the
+ * deployment jobs, the tenants' lifecycle states (and the `created` time of
+ * the last event applied to each), the intents of the batches being written
+ * to the manifest, and the outbox of events to publish. Every method is
  * synchronous, so a method body is atomic within the process; writes that
  * belong together run in one transaction.
+ *
+ * A store locked by another process never blocks the event loop: SQLite's
+ * busy timeout (a synchronous sleep inside the call) is 0, so a locked
+ * database fails the call at once with StoreBusy, and `attempt` retries it
+ * on timers, up to a deadline.
  */
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
@@ -20,9 +27,12 @@ export interface EventRecord {
     readonly tenantId: string;
     readonly region: string;
     readonly websiteId: number;
+    /** accepted, unchanged, or stale (older than the tenant's last applied event: acknowledged, not applied). */
     readonly outcome: string;
     readonly jobId: string | null;
     readonly receivedAt: string;
+    /** SHA-256 of the delivery's body (canonical JSON); null for events recorded before digests were kept. */
+    readonly digest: string | null;
 }
 
 export interface JobRecord {
@@ -51,6 +61,18 @@ export interface TenantRecord {
     readonly websiteId: number | null;
     readonly lastJobId: string | null;
     readonly updatedAt: string | null;
+    /** The `created` time (unix seconds) of the last event applied to the tenant; null when none carried one. */
+    readonly lastEventCreated: number | null;
+}
+
+/** A delivery of a batch whose manifest write is under way (see EventCommitter). */
+export interface IntentRecord {
+    readonly batch: string;
+    readonly eventId: string;
+    readonly tenantId: string;
+    /** The delivery's body (JSON): a batch left open by a crash is applied again from it. */
+    readonly body: string;
+    readonly digest: string;
 }
 
 export interface OutboxRecord {
@@ -103,7 +125,42 @@ CREATE TABLE IF NOT EXISTS outbox (
     body TEXT NOT NULL,
     published_at TEXT
 );
+CREATE TABLE IF NOT EXISTS intents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intents_tenant ON intents (tenant_id);
 `;
+
+/** Columns added after the first release: added to an existing store when it opens. */
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: string])[] = [
+    ["events", "body_sha256", "TEXT"],
+    ["tenants", "last_event_created", "INTEGER"],
+];
+
+/** SQLITE_BUSY (5), whatever its extended code. */
+function isBusy(err: unknown): boolean {
+    const code = (err as { errcode?: unknown } | null)?.errcode;
+    return typeof code === "number" && (code & 0xff) === 5;
+}
+
+/** The store is locked by another process (a second replica, a sqlite3 shell) for longer than the caller's deadline. */
+export class StoreBusy extends Error {
+    constructor(readonly waitedMs: number) {
+        super(`the store is locked by another process (waited ${waitedMs} ms)`);
+        this.name = "StoreBusy";
+    }
+}
+
+export interface StoreOptions {
+    /** How long `attempt` retries a call that finds the database locked, in ms. Default 5000. */
+    readonly busyTimeoutMs?: number;
+}
 
 type Row = Record<string, unknown>;
 
@@ -126,6 +183,10 @@ function jobFrom(row: Row): JobRecord {
     };
 }
 
+function optionalNumber(value: unknown): number | null {
+    return value === null || value === undefined ? null : Number(value);
+}
+
 function tenantFrom(row: Row): TenantRecord {
     return {
         id: String(row.id),
@@ -134,9 +195,10 @@ function tenantFrom(row: Row): TenantRecord {
         state: row.state as TenantState,
         manifestStatus: (row.manifest_status as TenantStatus | null) ?? null,
         tier: (row.tier as Tier | null) ?? null,
-        websiteId: row.website_id === null || row.website_id === undefined ? null : Number(row.website_id),
+        websiteId: optionalNumber(row.website_id),
         lastJobId: (row.last_job_id as string | null) ?? null,
         updatedAt: (row.updated_at as string | null) ?? null,
+        lastEventCreated: optionalNumber(row.last_event_created),
     };
 }
 
@@ -151,17 +213,72 @@ export interface AcceptedEvent {
     readonly tier: Tier;
     /** Whether the event needs a deployment (false: the manifest already said so and a job already covers it). */
     readonly deploy: boolean;
+    /** SHA-256 of the delivery's body (canonical JSON). */
+    readonly digest?: string;
+    /** The event's own `created` time (unix seconds), when it carries one. */
+    readonly created?: number;
+}
+
+/** An event acknowledged without being applied (older than the tenant's last applied event): recorded so a redelivery is a duplicate. */
+export interface StaleRecord {
+    readonly id: string;
+    readonly type: string;
+    readonly tenantId: string;
+    readonly region: string;
+    readonly websiteId: number;
+    readonly digest?: string;
+}
+
+export interface AcceptOptions {
+    /** Events acknowledged without being applied, recorded in the same transaction. */
+    readonly stale?: readonly StaleRecord[];
+    /** Intent batches this transaction completes: deleted in it. */
+    readonly closeIntents?: readonly string[];
 }
 
 export class Store {
     readonly db: DatabaseSync;
 
+    private readonly busyTimeoutMs: number;
+
     /** `file` is a path or ":memory:". */
-    constructor(readonly file: string) {
+    constructor(
+        readonly file: string,
+        opts: StoreOptions = {},
+    ) {
+        this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
         if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
         this.db = new DatabaseSync(file);
-        this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
+        // Opening may wait for another process (at start, before anything is served); afterwards nothing waits inside a call.
+        this.db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
         this.db.exec(SCHEMA);
+        for (const [table, column, type] of ADDED_COLUMNS) {
+            const columns = (this.db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map((r) => String(r.name));
+            if (!columns.includes(column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+        }
+        this.db.exec("PRAGMA busy_timeout = 0;");
+    }
+
+    /**
+     * Runs a store call; while the database is locked by another process,
+     * tries again on a timer (5 ms, doubling up to 100 ms) until `timeoutMs`
+     * have passed, then rejects with StoreBusy. The event loop keeps running
+     * meanwhile: SQLite never sleeps inside the call (busy timeout 0).
+     */
+    async attempt<T>(fn: () => T, timeoutMs = this.busyTimeoutMs): Promise<T> {
+        const started = Date.now();
+        let delay = 5;
+        for (;;) {
+            try {
+                return fn();
+            } catch (err) {
+                if (!isBusy(err)) throw err;
+                const waited = Date.now() - started;
+                if (waited >= timeoutMs) throw new StoreBusy(waited);
+                await new Promise((resolve) => setTimeout(resolve, Math.min(delay, timeoutMs - waited)));
+                delay = Math.min(delay * 2, 100);
+            }
+        }
     }
 
     private readonly statements = new Map<string, StatementSync>();
@@ -180,6 +297,7 @@ export class Store {
         if (this.db.isOpen) this.db.close();
     }
 
+    /** One write transaction; throws SQLITE_BUSY at once (nothing done) when another process holds the write lock. */
     private tx<T>(fn: () => T): T {
         this.db.exec("BEGIN IMMEDIATE");
         try {
@@ -204,6 +322,7 @@ export class Store {
             outcome: String(row.outcome),
             jobId: (row.job_id as string | null) ?? null,
             receivedAt: String(row.received_at),
+            digest: (row.body_sha256 as string | null) ?? null,
         };
     }
 
@@ -224,10 +343,66 @@ export class Store {
      * acceptEvent for a batch of events, in order, in one transaction (one
      * commit, one fsync): the group commit of the webhook service.
      */
-    acceptEvents(events: readonly AcceptedEvent[], now = new Date()): { job: JobRecord | null; newJob: boolean }[] {
-        if (events.length === 0) return [];
+    acceptEvents(events: readonly AcceptedEvent[], now = new Date(), opts: AcceptOptions = {}): { job: JobRecord | null; newJob: boolean }[] {
+        const stale = opts.stale ?? [];
+        const intents = opts.closeIntents ?? [];
+        if (events.length === 0 && stale.length === 0 && intents.length === 0) return [];
         const ts = now.toISOString();
-        return this.tx(() => events.map((e) => this.recordEvent(e, ts)));
+        return this.tx(() => {
+            const out = events.map((e) => this.recordEvent(e, ts));
+            for (const e of stale) {
+                this.stmt(
+                    "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, 'stale', NULL, ?, ?)",
+                ).run(e.id, e.type, e.tenantId, e.region, e.websiteId, ts, e.digest ?? null);
+            }
+            for (const batch of intents) this.stmt("DELETE FROM intents WHERE batch = ?").run(batch);
+            return out;
+        });
+    }
+
+    /**
+     * Records, durably, the deliveries of a batch about to be written to the
+     * manifest (before the write): until the batch's events are recorded
+     * (acceptEvents with closeIntents), its tenants read as pending, and a
+     * batch a crash left open is applied again on start. Returns the batch id.
+     */
+    openIntent(deliveries: readonly Omit<IntentRecord, "batch">[], now = new Date()): string {
+        const batch = `batch_${randomUUID()}`;
+        const ts = now.toISOString();
+        this.tx(() => {
+            for (const d of deliveries) {
+                this.stmt("INSERT INTO intents (batch, event_id, tenant_id, body, digest, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
+                    batch,
+                    d.eventId,
+                    d.tenantId,
+                    d.body,
+                    d.digest,
+                    ts,
+                );
+            }
+        });
+        return batch;
+    }
+
+    /** The deliveries of the batches left open, oldest first. */
+    openIntents(): IntentRecord[] {
+        return (this.stmt("SELECT batch, event_id, tenant_id, body, digest FROM intents ORDER BY seq").all() as Row[]).map((r) => ({
+            batch: String(r.batch),
+            eventId: String(r.event_id),
+            tenantId: String(r.tenant_id),
+            body: String(r.body),
+            digest: String(r.digest),
+        }));
+    }
+
+    /** Whether a batch being written (or left open) changes this tenant: its state is then pending, whatever the manifest says. */
+    hasOpenIntent(tenantId: string): boolean {
+        return this.stmt("SELECT 1 FROM intents WHERE tenant_id = ? LIMIT 1").get(tenantId) !== undefined;
+    }
+
+    /** Drops the intents of a batch whose manifest write did not happen. */
+    dropIntent(batch: string): void {
+        this.stmt("DELETE FROM intents WHERE batch = ?").run(batch);
     }
 
     private recordEvent(e: AcceptedEvent, ts: string): { job: JobRecord | null; newJob: boolean } {
@@ -255,21 +430,16 @@ export class Store {
                 newJob = true;
             }
         }
-        this.stmt("INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
-            e.id,
-            e.type,
-            e.tenantId,
-            e.region,
-            e.websiteId,
-            job ? "accepted" : "unchanged",
-            job?.id ?? null,
-            ts,
-        );
-        const current = this.getTenant(e.tenantId);
         this.stmt(
-            `INSERT INTO tenants (id, region, state, manifest_status, tier, website_id, last_job_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ).run(e.id, e.type, e.tenantId, e.region, e.websiteId, job ? "accepted" : "unchanged", job?.id ?? null, ts, e.digest ?? null);
+        const current = this.getTenant(e.tenantId);
+        const created = e.created === undefined ? (current?.lastEventCreated ?? null) : Math.max(e.created, current?.lastEventCreated ?? e.created);
+        this.stmt(
+            `INSERT INTO tenants (id, region, state, manifest_status, tier, website_id, last_job_id, updated_at, last_event_created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET region = excluded.region, state = excluded.state, manifest_status = excluded.manifest_status,
-               tier = excluded.tier, website_id = excluded.website_id, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at`,
+               tier = excluded.tier, website_id = excluded.website_id, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at,
+               last_event_created = excluded.last_event_created`,
         ).run(
             e.tenantId,
             e.region,
@@ -279,6 +449,7 @@ export class Store {
             e.websiteId,
             job?.id ?? current?.lastJobId ?? null,
             ts,
+            created,
         );
         return { job, newJob };
     }

@@ -1,4 +1,4 @@
-/** GET /jobs/:id: a deployment job, its log tail live while it runs. */
+/** GET /jobs/:id: a deployment job, its log tail live while it runs (behind the status token). */
 import type { FastifyPluginCallback } from "fastify";
 import type { JobRunner } from "../runner";
 import { errorBody, idParam, jobBody, type JobView, type SchemaTypes } from "../schemas";
@@ -19,9 +19,17 @@ export const jobRoutes: FastifyPluginCallback<JobRoutesOptions> = (fastify, opts
     const app = fastify.withTypeProvider<SchemaTypes>();
     app.get(
         "/jobs/:id",
-        { schema: { summary: "A deployment job", params: idParam, response: { 200: jobBody, 400: errorBody, 404: errorBody } } },
+        {
+            schema: {
+                summary: "A deployment job",
+                params: idParam,
+                security: [{ statusToken: [] }],
+                response: { 200: jobBody, 400: errorBody, 401: errorBody, 404: errorBody },
+            },
+            config: { statusToken: true },
+        },
         async (req, reply) => {
-            const job = opts.store.getJob(req.params.id);
+            const job = await opts.store.attempt(() => opts.store.getJob(req.params.id));
             if (!job) return reply.code(404).send({ error: "job-not-found", message: `no job "${req.params.id}"` });
             return jobView(job, opts.runner);
         },

@@ -1,7 +1,8 @@
 /**
- * GET /tenants/:id: a tenant's lifecycle state, last job and its log tail;
- * for a tenant the service never changed (deployed by the CLI), its state
- * as the manifest says.
+ * GET /tenants/:id (behind the status token): a tenant's lifecycle state,
+ * last job and its log tail; for a tenant the service never changed
+ * (deployed by the CLI), its state as the manifest says; `pending` while a
+ * batch of the service's that changes it is written (store intent open).
  */
 import type { FastifyPluginCallback } from "fastify";
 import { validateManifest } from "../../lib/manifest";
@@ -28,18 +29,24 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
             schema: {
                 summary: "A tenant's lifecycle state, last job and its log tail",
                 params: idParam,
-                response: { 200: tenantBody, 400: errorBody, 404: errorBody },
+                security: [{ statusToken: [] }],
+                response: { 200: tenantBody, 400: errorBody, 401: errorBody, 404: errorBody },
             },
+            config: { statusToken: true },
         },
         async (req, reply) => {
             const { id } = req.params;
-            const t = store.getTenant(id);
+            const { t, job, writing } = await store.attempt(() => {
+                const tenant = store.getTenant(id);
+                return { t: tenant, job: tenant?.lastJobId ? store.getJob(tenant.lastJobId) : undefined, writing: store.hasOpenIntent(id) };
+            });
             if (t) {
-                const job = t.lastJobId ? store.getJob(t.lastJobId) : undefined;
+                // A batch that changes the tenant is being written (or a crash left it open): not deployed yet, whatever the last job says.
+                const state = writing ? "pending" : t.state;
                 return {
                     id: t.id,
                     region: t.region,
-                    state: t.state,
+                    state,
                     manifestStatus: t.manifestStatus,
                     tier: t.tier,
                     updatedAt: t.updatedAt,
@@ -50,8 +57,9 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
             const spec = parsed.ok ? parsed.manifest.tenants.find((x) => x.id === id) : undefined;
             if (!spec)
                 return reply.code(404).send({ error: "tenant-not-found", message: `tenant "${id}" is neither in the manifest nor known to the service` });
-            // In the manifest but never changed through the service: deployed by the CLI.
-            return { id, region: spec.region, state: settledState(spec.status), manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null };
+            // In the manifest but never recorded by the service: deployed by the CLI, unless a batch of the service's is writing it.
+            const state = writing ? "pending" : settledState(spec.status);
+            return { id, region: spec.region, state, manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null };
         },
     );
     done();

@@ -5,13 +5,13 @@
  * acknowledge. One log line and one metric per delivery.
  */
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
-import { isBillingEvent, isKnownEventType } from "../../lib/billingEvent";
-import type { EventCommitter } from "../commit";
+import { checkEventData, isBillingEvent, isKnownEventType } from "../../lib/billingEvent";
+import { eventDigest, type EventCommitter } from "../commit";
 import { errorReply, HttpError } from "../errors";
 import type { Metrics } from "../metrics";
 import type { JobQueue } from "../queue";
 import { errorBody, signatureHeaders, webhookAccepted, webhookBody, type SchemaTypes } from "../schemas";
-import { SIGNATURE_HEADER, verifySignature } from "../signature";
+import { precheckSignature, SIGNATURE_HEADER, verifySignature } from "../signature";
 import type { Store } from "../store";
 
 export interface WebhookRoutesOptions {
@@ -29,16 +29,21 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
     const { committer, store, queue, metrics } = opts;
     const app = fastify.withTypeProvider<SchemaTypes>();
 
-    const signatureRefused = (req: FastifyRequest, raw: Buffer | string): HttpError | undefined => {
+    const headerOf = (req: FastifyRequest) => {
         const header = req.headers[SIGNATURE_HEADER];
-        const sig = verifySignature(typeof header === "string" ? header : undefined, raw, { secrets: opts.secrets, toleranceSeconds: opts.toleranceSeconds });
-        return sig.ok ? undefined : new HttpError(401, "invalid-signature", `signature check failed: ${sig.reason}`);
+        return typeof header === "string" ? header : undefined;
+    };
+    const refusal = (reason: string) => new HttpError(401, "invalid-signature", `signature check failed: ${reason}`);
+    const signatureRefused = (req: FastifyRequest, raw: Buffer | string): HttpError | undefined => {
+        const sig = verifySignature(headerOf(req), raw, { secrets: opts.secrets, toleranceSeconds: opts.toleranceSeconds });
+        return sig.ok ? undefined : refusal(sig.reason);
     };
 
     // A delivery refused before the handler (signature, body) counts once, of unknown type: its body is not trusted.
     app.addHook("onError", (_req, _reply, err, hookDone) => {
         const { status, kind } = errorReply(err);
-        if (kind !== "client") metrics.webhooks.inc({ type: "unknown", result: kind === "internal" ? "error" : status === 401 ? "unauthorized" : "invalid" });
+        const result = kind === "internal" ? "error" : kind === "unavailable" ? "unavailable" : status === 401 ? "unauthorized" : "invalid";
+        if (kind !== "client") metrics.webhooks.inc({ type: "unknown", result });
         hookDone();
     });
 
@@ -50,9 +55,28 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
                 security: [{ billingSignature: [] }],
                 headers: signatureHeaders,
                 body: webhookBody,
-                response: { 200: webhookAccepted, 202: webhookAccepted, 400: errorBody, 401: errorBody, 404: errorBody, 409: errorBody, 422: errorBody },
+                response: {
+                    200: webhookAccepted,
+                    202: webhookAccepted,
+                    400: errorBody,
+                    401: errorBody,
+                    404: errorBody,
+                    409: errorBody,
+                    413: errorBody,
+                    415: errorBody,
+                    422: errorBody,
+                    503: errorBody,
+                },
             },
             config: { beforeParse: signatureRefused },
+            // A missing, malformed or expired signature is refused before the body is read (and the connection closed):
+            // an unsigned client holds no buffer. The HMAC itself needs the whole body (beforeParse).
+            onRequest: (req, reply, hookDone) => {
+                const pre = precheckSignature(headerOf(req), { secrets: opts.secrets, toleranceSeconds: opts.toleranceSeconds });
+                if (pre.ok) return hookDone();
+                void reply.header("connection", "close");
+                hookDone(refusal(pre.reason));
+            },
             // A request without a body never reaches the body parser, where the signature is checked.
             preValidation: (req, _reply, hookDone) => hookDone(req.rawBody === undefined ? signatureRefused(req, "") : undefined),
         },
@@ -70,8 +94,22 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
                 done("ignored");
                 return reply.code(200).send({ eventId: body.id, result: "ignored" });
             }
-            const seen = store.getEvent(body.id);
+            // What the JSON Schema cannot state (the date bounds, which move with the day; `created` ahead of our clock): before anything is stored.
+            const bad = checkEventData(body);
+            if (bad) throw new HttpError(422, "invalid-value", bad.message, bad.field);
+            const reused = (receivedAt?: string) => {
+                rlog.info("event id reused with another body; nothing applied");
+                done("conflict");
+                const first = receivedAt ? ` (first received ${receivedAt})` : "";
+                return reply.code(409).send({
+                    error: "event-id-reused",
+                    message: `event id "${body.id}" was already received with another body${first}; an id names one event: send a new event under a new id, and a redelivery byte for byte as the first`,
+                    field: "id",
+                });
+            };
+            const seen = await store.attempt(() => store.getEvent(body.id));
             if (seen) {
+                if (seen.digest !== null && seen.digest !== eventDigest(body)) return reused(seen.receivedAt);
                 rlog.info({ jobId: seen.jobId }, "duplicate delivery; nothing to do");
                 done("duplicate");
                 return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: seen.tenantId, jobId: seen.jobId });
@@ -82,6 +120,17 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
                     rlog.info({ jobId: outcome.record.jobId }, "duplicate delivery; nothing to do");
                     done("duplicate");
                     return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: outcome.record.tenantId, jobId: outcome.record.jobId });
+                case "conflict":
+                    return reused(outcome.receivedAt);
+                case "stale":
+                    rlog.info(
+                        { created: outcome.stale.created, lastApplied: outcome.stale.lastApplied },
+                        "event older than the tenant's last applied event; acknowledged, not applied",
+                    );
+                    done("stale");
+                    return reply
+                        .code(200)
+                        .send({ eventId: body.id, result: "stale", tenantId: outcome.stale.tenantId, jobId: null, message: outcome.stale.message });
                 case "rejected": {
                     const err = outcome.error;
                     rlog.info({ status: err.status, code: err.code }, "event rejected; nothing written");

@@ -12,10 +12,14 @@
  *   PUT  /api/queues/<vhost>/<queue>            {durable, auto_delete, arguments: <argumentsJson>}
  *   POST /api/bindings/<vhost>/e/<exchange>/q/<queue> {routing_key}
  * Then each tenant's user, with its own password, publishes and consumes on
- * its vhost over AMQP and is refused on the other tenant's.
+ * its vhost over AMQP and is refused on the other tenant's. Events are
+ * published as the seed publishes them, routing key = event name
+ * (`order.created`), and must reach the service's queue (`client-<id>.orders`).
  */
 import * as amqp from "amqplib";
+import { routingKey } from "../../components/tenantVhost";
 import type { SynthResource } from "../../core/synth";
+import { DEFAULT_QUEUES, eventTenantId, exchangeName, queueName, rabbitUser, vhostName } from "../../lib/naming";
 import { amqpHandshake, type HandshakeOutcome } from "../support/contractAmqp";
 import { TENANT_A, TENANT_B, declaredResources, input, localServices, ofType, rejection, testPassword, type LocalServices } from "../support/contract";
 
@@ -35,7 +39,7 @@ interface TenantBroker {
     readonly user: string;
     readonly password: string;
     readonly exchange: string;
-    /** Queue name by routing-key prefix (the binding's `<service>.#`). */
+    /** Queue name by routing-key prefix (the binding's `<entity>.#`: `order` for the orders queue). */
     readonly queues: Map<string, string>;
 }
 
@@ -175,6 +179,11 @@ afterAll(async () => {
 });
 
 const broker = (tenant: string) => brokers.get(tenant)!;
+
+/** The seed's example event (seed-architecture.md, "Event Publishing"). */
+function seedEvent(tenantId: string) {
+    return { event: "order.created", tenant_id: tenantId, website_id: 123, timestamp: "2025-01-15T10:30:00Z", payload: { order_id: 456, total: 99.99 } };
+}
 const otherTenant = (tenant: string) => (tenant === TENANT_A ? TENANT_B : TENANT_A);
 
 describe("declarations (synth of the contract manifest, stack eu-west)", () => {
@@ -237,13 +246,27 @@ describe.each(TENANTS)("tenant %s, with its own credentials over AMQP", (tenant)
     test("publishes on its events exchange and consumes each service's message from the bound quorum queue", async () => {
         const b = broker(tenant);
         await withChannel(b, async (ch) => {
-            for (const [service, queue] of b.queues) {
-                const body = `${tenant}:${service}:${Date.now()}`;
-                ch.publish(b.exchange, `${service}.created`, Buffer.from(body), { persistent: true, headers: { tenant_id: `client-${tenant}` } });
+            for (const [entity, queue] of b.queues) {
+                const body = `${tenant}:${entity}:${Date.now()}`;
+                ch.publish(b.exchange, `${entity}.created`, Buffer.from(body), { persistent: true, headers: { tenant_id: `client-${tenant}` } });
                 await ch.waitForConfirms();
                 const msg = await nextMessage(ch, queue);
-                expect({ queue, body: msg.content.toString(), routingKey: msg.fields.routingKey }).toEqual({ queue, body, routingKey: `${service}.created` });
+                expect({ queue, body: msg.content.toString(), routingKey: msg.fields.routingKey }).toEqual({ queue, body, routingKey: `${entity}.created` });
             }
+        });
+    });
+
+    test("the seed's order.created (routing key = event name) reaches client-<id>.orders, and only it", async () => {
+        const b = broker(tenant);
+        const orders = `client-${tenant}.orders`;
+        expect([...b.queues.values()]).toContain(orders);
+        await withChannel(b, async (ch) => {
+            const body = JSON.stringify(seedEvent(`client-${tenant}`));
+            ch.publish(b.exchange, "order.created", Buffer.from(body), { persistent: true, contentType: "application/json" });
+            await ch.waitForConfirms();
+            const msg = await nextMessage(ch, orders);
+            expect({ body: msg.content.toString(), routingKey: msg.fields.routingKey }).toEqual({ body, routingKey: "order.created" });
+            for (const other of [...b.queues.values()].filter((q) => q !== orders)) expect(await ch.get(other, { noAck: true })).toBe(false);
         });
     });
 
@@ -304,5 +327,48 @@ describe.each(TENANTS)("tenant %s, with its own credentials over AMQP", (tenant)
             const res = await mgmt("GET", apiPath, undefined, b);
             expect({ apiPath, status: res.status }).toEqual({ apiPath, status: 401 });
         }
+    });
+});
+
+describe("the seed's own example: order.created on client-abc.events is consumed from client-abc.orders", () => {
+    // Tenant abc's topology, from the functions the component names and binds it with (lib/naming.ts, routingKey).
+    const id = "abc";
+    const vhost = vhostName(id);
+    const user = rabbitUser(id);
+    const exchange = exchangeName(id);
+    const password = testPassword();
+
+    beforeAll(async () => {
+        await mgmt("DELETE", `/api/vhosts/${enc(vhost)}`);
+        const urn = `client-abc (${vhost})`;
+        await apply("PUT", `/api/vhosts/${enc(vhost)}`, { tracing: false }, urn);
+        await apply("PUT", `/api/users/${enc(user)}`, { password, tags: "" }, urn);
+        await apply("PUT", `/api/permissions/${enc(vhost)}/${enc(user)}`, { configure: ".*", write: ".*", read: ".*" }, urn);
+        await apply("PUT", `/api/exchanges/${enc(vhost)}/${enc(exchange)}`, { type: "topic", durable: true, auto_delete: false, arguments: {} }, urn);
+        for (const service of DEFAULT_QUEUES) {
+            const queue = queueName(id, service);
+            await apply("PUT", `/api/queues/${enc(vhost)}/${enc(queue)}`, { durable: true, auto_delete: false, arguments: { "x-queue-type": "quorum" } }, urn);
+            await apply("POST", `/api/bindings/${enc(vhost)}/e/${enc(exchange)}/q/${enc(queue)}`, { routing_key: routingKey(service), arguments: {} }, urn);
+        }
+    });
+
+    afterAll(async () => {
+        await mgmt("DELETE", `/api/vhosts/${enc(vhost)}`);
+        await mgmt("DELETE", `/api/users/${enc(user)}`);
+    });
+
+    test("published with routing key = event name, it lands in client-abc.orders and nowhere else", async () => {
+        expect([exchange, queueName(id, "orders"), routingKey("orders")]).toEqual(["client-abc.events", "client-abc.orders", "order.#"]);
+        await withChannel({ user, password, vhost }, async (ch) => {
+            const body = JSON.stringify(seedEvent(eventTenantId(id)));
+            ch.publish("client-abc.events", "order.created", Buffer.from(body), { persistent: true, contentType: "application/json" });
+            await ch.waitForConfirms();
+            const msg = await nextMessage(ch, "client-abc.orders");
+            expect({ body: JSON.parse(msg.content.toString()) as unknown, routingKey: msg.fields.routingKey }).toEqual({
+                body: seedEvent("client-abc"),
+                routingKey: "order.created",
+            });
+            expect(await ch.get("client-abc.auth", { noAck: true })).toBe(false);
+        });
     });
 });

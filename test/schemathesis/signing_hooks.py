@@ -1,4 +1,5 @@
-"""Schemathesis hooks: sign every POST /webhooks/billing like the billing provider does.
+"""Schemathesis hooks: sign every POST /webhooks/billing like the billing provider does, and send the status
+token to the status endpoints (GET /tenants/{id}, /jobs/{id}, /metrics).
 
 The webhook is authenticated by `Billing-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + raw body)>`,
 so a static header cannot authenticate a generated body. An auth provider marks the requests that should
@@ -7,7 +8,12 @@ sent) and replaces the marker with the signature of those bytes. Requests from w
 the credentials (its `ignored_auth` probes) or into which it put its own invalid ones stay unsigned, and
 must get 401.
 
-Used by scripts/schemathesis.sh (SCHEMATHESIS_HOOKS=signing_hooks, this folder on PYTHONPATH); the secret is WEBHOOK_SECRET.
+The status endpoints take `Authorization: Bearer <status token>` (a token of their own, never the webhook
+secret); a second auth provider, scoped to those paths, sets it. Schemathesis' `ignored_auth` check then
+sends them without it and must get 401.
+
+Used by scripts/schemathesis.sh (SCHEMATHESIS_HOOKS=signing_hooks, this folder on PYTHONPATH); the secret is
+WEBHOOK_SECRET, the status token STATUS_TOKEN.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from schemathesis.transport.prepare import prepare_body
 HEADER = "Billing-Signature"
 MARKER = "sign-me"
 SECRET = os.environ.get("WEBHOOK_SECRET", "")
+STATUS_TOKEN = os.environ.get("STATUS_TOKEN", "")
+# The operations behind the status token, by their OpenAPI path.
+STATUS_PATHS = r"^/(tenants|jobs)/\{id\}$|^/metrics$"
 
 
 def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -64,7 +73,7 @@ def _tests_missing_signature(case: Any) -> bool:
     )
 
 
-@schemathesis.auth(refresh_interval=None)
+@schemathesis.auth(refresh_interval=None).apply_to(path="/webhooks/billing")
 class BillingSignature:
     """Marks the requests that carry credentials; the real signature is computed per request in before_call."""
 
@@ -77,6 +86,19 @@ class BillingSignature:
         if key is not None:
             del headers[key]
         headers[HEADER] = data
+        case.headers = headers
+
+
+@schemathesis.auth(refresh_interval=None).apply_to(path_regex=STATUS_PATHS)
+class StatusToken:
+    """The bearer token of the status endpoints."""
+
+    def get(self, case: Any, context: Any) -> str:
+        return STATUS_TOKEN
+
+    def set(self, case: Any, data: str, context: Any) -> None:
+        headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+        headers["Authorization"] = f"Bearer {data}"
         case.headers = headers
 
 

@@ -10,10 +10,11 @@
  *   BROKER_URL    RabbitMQ job queues and events
  */
 import { launchFakeService } from "../../service/launch";
-import { SECRET } from "./service";
+import { SECRET, STATUS_TOKEN } from "./service";
 
 export interface FakeProcess {
     readonly baseUrl: string;
+    readonly statusToken: string;
     readonly pid: number;
     readonly exited: Promise<unknown>;
     /** SIGKILL: no shutdown code runs. */
@@ -39,6 +40,7 @@ export async function startFakeProcess(_dir: string, env: Record<string, string>
         manifest: required(env, "CV_MANIFEST"),
         store: required(env, "CV_STORE"),
         secret: SECRET,
+        statusToken: STATUS_TOKEN,
         journal: env.CV_FAKE_LOG,
         delayMs: Number(env.CV_DELAY_MS ?? "500"),
         stacks: env.CV_STACKS ? (JSON.parse(env.CV_STACKS) as Record<string, string>) : undefined,

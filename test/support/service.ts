@@ -10,6 +10,8 @@ import { signatureHeader } from "../../service/signature";
 
 export const SECRET = "whsec_test_current";
 export const OLD_SECRET = "whsec_test_previous";
+/** The status endpoints' token of the test services; `request` sends it unless told otherwise. */
+export const STATUS_TOKEN = "status_test_token";
 export const REPO_MANIFEST = path.join(PROJECT_DIR, "tenants.yaml");
 
 export function tempDir(prefix = "cv-webhooks-"): string {
@@ -33,6 +35,7 @@ export async function startService(deployer: Deployer, overrides: Partial<Servic
         storePath: path.join(dir, "service.db"),
         deployer,
         secrets: [SECRET],
+        statusTokens: [STATUS_TOKEN],
         logger: pino({ level: process.env.CV_TEST_LOG ?? "silent" }),
         runner: { retryDelayMs: 5, maxRetryDelayMs: 20, maxAttempts: 3, lockAttempts: 10 },
         ...overrides,
@@ -51,12 +54,18 @@ export interface Res {
     json(): any;
 }
 
-/** An HTTP request over loopback (Fastify's inject needs an ESM-only module jest cannot load). */
+/**
+ * An HTTP request over loopback (Fastify's inject needs an ESM-only module jest cannot load), with the
+ * service's status token (`svc.statusToken`, else STATUS_TOKEN) unless `auth` is false or the headers carry an authorization.
+ */
 export async function request(
-    svc: { baseUrl: string },
-    req: { method?: string; url: string; payload?: string; headers?: Record<string, string> },
+    svc: { baseUrl: string; statusToken?: string },
+    req: { method?: string; url: string; payload?: string; headers?: Record<string, string>; auth?: boolean },
 ): Promise<Res> {
-    const r = await fetch(`${svc.baseUrl}${req.url}`, { method: req.method ?? "GET", body: req.payload, headers: req.headers });
+    const headers: Record<string, string> = { ...req.headers };
+    if (req.auth !== false && !Object.keys(headers).some((h) => h.toLowerCase() === "authorization"))
+        headers.authorization = `Bearer ${svc.statusToken ?? STATUS_TOKEN}`;
+    const r = await fetch(`${svc.baseUrl}${req.url}`, { method: req.method ?? "GET", body: req.payload, headers });
     const body = await r.text();
     return { statusCode: r.status, body, headers: r.headers, json: () => JSON.parse(body) };
 }

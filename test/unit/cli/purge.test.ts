@@ -8,7 +8,20 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { KubeError } from "../../../core/kube";
-import { finalBackupProblems, purge, purgeGate, PurgeRefused, removeTenantFromSource, tenantUrns, unprotect, type KubeGetter } from "../../../cli/purge";
+import {
+    finalBackupProblems,
+    purge,
+    purgeGate,
+    PurgeRefused,
+    removeTenantFromManifest,
+    removeTenantFromSource,
+    tenantUrns,
+    unprotect,
+    type KubeGetter,
+} from "../../../cli/purge";
+import { ManifestFile } from "../../../core/manifestFile";
+import { EventCommitter } from "../../../service/commit";
+import { Store } from "../../../service/store";
 import type { TenantSpec } from "../../../lib/manifest";
 import { manifestYaml, shippedEntries, tempDir, tenantSpec, withTenant } from "../../support/manifests";
 
@@ -105,7 +118,7 @@ describe("finalBackupProblems: a final backup is recorded", () => {
     const PV = "/api/v1/persistentvolumes/pv-1";
     const getter =
         (objects: Record<string, unknown>): KubeGetter =>
-        <T>(apiPath: string) => {
+        <T>(apiPath: string): Promise<T> => {
             if (!(apiPath in objects)) return Promise.reject(new KubeError(404, `${apiPath} not found`));
             const o = objects[apiPath];
             if (o instanceof Error) return Promise.reject(o);
@@ -248,5 +261,64 @@ describe("removeTenantFromSource", () => {
     test("refuses an unknown tenant and a file without a tenants list", () => {
         expect(() => removeTenantFromSource(source, "ghost")).toThrow('tenant "ghost" is not in the manifest');
         expect(() => removeTenantFromSource("other: 1\n", "abc")).toThrow("the manifest has no tenants list");
+    });
+});
+
+describe("removeTenantFromManifest: purge writes through the service's lock and re-reads under it (issue 10, section 1)", () => {
+    const dir = tempDir("purge-write");
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const ctx = { tenantId: "atelier", stack: "eu-west", region: "eu-west", today: "2027-01-01", manifestPath: "tenants.yaml" };
+
+    function setup(name: string) {
+        const manifest = path.join(dir, `${name}.yaml`);
+        fs.writeFileSync(manifest, manifestYaml(withTenant(shippedEntries(), "atelier", { status: "cancelled", cancelledAt: "2026-11-10" })));
+        const committer = new EventCommitter(new ManifestFile(manifest), new Store(":memory:"), { file: path.basename(manifest), stackOf: (r) => r });
+        return { manifest, committer };
+    }
+
+    test("an event committed by the service between purge's read and its write is kept", async () => {
+        const { manifest, committer } = setup("kept");
+        // What purge read when it started (minutes before its write)...
+        const readAtStart = fs.readFileSync(manifest, "utf8");
+        // ...then a webhook upgrades nordic through the service's group commit.
+        expect(
+            await committer.submit({ id: "evt_between", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "business" } } }),
+        ).toMatchObject({ kind: "applied" });
+        // The old write (removeTenantFromSource of the text read at the start) would have lost the upgrade:
+        expect(removeTenantFromSource(readAtStart, "atelier")).not.toMatch(/id: nordic\n(?: {4}.*\n)*? {4}tier: business\n/);
+        await removeTenantFromManifest(manifest, ctx);
+        const after = fs.readFileSync(manifest, "utf8");
+        expect(after).not.toContain("id: atelier");
+        expect(after).toMatch(/id: nordic\n(?: {4}.*\n)*? {4}tier: business\n/);
+    });
+
+    test("a tenant reactivated in between is not removed: refused, the manifest as the service left it", async () => {
+        const { manifest, committer } = setup("reactivated");
+        // The grace period is counted on the real date: reactivate with a cancellation of today.
+        const today = new Date().toISOString().slice(0, 10);
+        fs.writeFileSync(manifest, manifestYaml(withTenant(shippedEntries(), "atelier", { status: "cancelled", cancelledAt: today })));
+        expect(await committer.submit({ id: "evt_back", event: { type: "subscription.reactivated", data: { tenantId: "atelier" } } })).toMatchObject({
+            kind: "applied",
+        });
+        const before = fs.readFileSync(manifest, "utf8");
+        await expect(removeTenantFromManifest(manifest, { ...ctx, today: "2099-01-01" })).rejects.toThrow(
+            new PurgeRefused('tenant "atelier" is active: only a cancelled tenant\'s data can be removed, after its grace period'),
+        );
+        expect(fs.readFileSync(manifest, "utf8")).toBe(before);
+    });
+
+    test("waits for the service's lock: a write under it finishes first", async () => {
+        const { manifest } = setup("waits");
+        const service = new ManifestFile(manifest);
+        let release!: () => void;
+        const held = service.withLock(() => new Promise<void>((r) => (release = r)).then(() => service.write(`${service.read()}# written by the service\n`)));
+        const purging = removeTenantFromManifest(manifest, ctx);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(fs.readFileSync(manifest, "utf8")).toContain("id: atelier");
+        release();
+        await Promise.all([held, purging]);
+        const after = fs.readFileSync(manifest, "utf8");
+        expect(after).toContain("# written by the service");
+        expect(after).not.toContain("id: atelier");
     });
 });

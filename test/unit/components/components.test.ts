@@ -685,7 +685,7 @@ describe("TenantVhost", () => {
         });
     });
 
-    test("2 durable quorum queues, protected, bound to the exchange by <service>.#", () => {
+    test("2 durable quorum queues, protected, bound to the exchange by the entity their events are named after (order.#, auth.#)", () => {
         const queues = ofType(abc, T.Queue);
         expect(queues.map((q) => q.inputs.name).sort()).toEqual(["client-abc.auth", "client-abc.orders"]);
         for (const q of queues) {
@@ -698,12 +698,15 @@ describe("TenantVhost", () => {
                 .map((b) => b.inputs)
                 .sort((a, b) => String(a.destination).localeCompare(String(b.destination))),
         ).toEqual(
-            ["auth", "orders"].map((s) => ({
+            [
+                ["auth", "auth.#"],
+                ["orders", "order.#"],
+            ].map(([s, key]) => ({
                 vhost: "/client-abc",
                 source: "client-abc.events",
                 destination: `client-abc.${s}`,
                 destinationType: "queue",
-                routingKey: `${s}.#`,
+                routingKey: key,
             })),
         );
     });

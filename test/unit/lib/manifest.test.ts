@@ -572,6 +572,85 @@ describe("edge cases of the file", () => {
     });
 });
 
+describe("dates within bounds (issue 10, 4.3): from 2000-01-01 to a year after today", () => {
+    const today = "2026-06-01";
+    const ALLOWED = "a calendar date written YYYY-MM-DD, from 2000-01-01 to 2027-06-01 (a year after today)";
+    const cancelled = (cancelledAt: string, createdDate = "2025-01-15") => file(entry(ABC, { createdDate, status: "cancelled", cancelledAt }));
+    const problems = (source: string) => {
+        const r = validateManifest(source, "tenants.yaml", { today });
+        return r.ok ? [] : r.issues.map((i) => ({ field: i.field, value: i.value, problem: i.problem, allowed: i.allowed, line: i.line }));
+    };
+
+    test("cancelledAt 9999-12-31 is refused (its deletion-date label would be +010000-01-30), naming the field, the bound and the fix", () => {
+        const s = cancelled("9999-12-31");
+        expect(problems(s)).toEqual([
+            {
+                field: "cancelledAt",
+                value: '"9999-12-31"',
+                problem: "cancelledAt is out of bounds: 9999-12-31 is more than a year after today (2026-06-01)",
+                allowed: ALLOWED,
+                line: lineOf(s, "cancelledAt: 9999"),
+            },
+        ]);
+        const r = validateManifest(s, "tenants.yaml", { today });
+        expect(r.ok ? "" : formatIssue(r.issues[0])).toBe(
+            `tenants.yaml:${lineOf(s, "cancelledAt: 9999")}: tenant "abc": field "cancelledAt": cancelledAt is out of bounds: 9999-12-31 is more than a year after today (2026-06-01) (got "9999-12-31"). ` +
+                `Allowed: ${ALLOWED}. Fix: write the day the subscription was cancelled (the grace period is counted from it), e.g. 2025-06-01.`,
+        );
+    });
+
+    test("a createdDate in the far future (which would block every cancellation) or before 2000 is refused", () => {
+        expect(problems(file(entry(ABC, { createdDate: "2999-01-01" })))).toEqual([
+            expect.objectContaining({
+                field: "createdDate",
+                problem: "createdDate is out of bounds: 2999-01-01 is more than a year after today (2026-06-01)",
+                allowed: ALLOWED,
+            }),
+        ]);
+        expect(problems(file(entry(ABC, { createdDate: "1999-12-31" })))).toEqual([
+            expect.objectContaining({ field: "createdDate", problem: "createdDate is out of bounds: 1999-12-31 is before 2000-01-01", allowed: ALLOWED }),
+        ]);
+    });
+
+    test("the bounds themselves are accepted: 2000-01-01 and exactly a year after today", () => {
+        expect(problems(file(entry(ABC, { createdDate: "2000-01-01" })))).toEqual([]);
+        expect(problems(cancelled("2027-06-01"))).toEqual([]);
+        expect(problems(cancelled("2027-06-02"))).toHaveLength(1);
+    });
+
+    test("the upper bound follows the day: a date refused today is accepted a few days later", () => {
+        expect(validateManifest(cancelled("2027-06-10"), "tenants.yaml", { today }).ok).toBe(false);
+        expect(validateManifest(cancelled("2027-06-10"), "tenants.yaml", { today: "2026-06-10" }).ok).toBe(true);
+    });
+});
+
+describe("name without control characters (issue 10, 4.11)", () => {
+    test.each([
+        ["NUL", '"Shop\\0"'],
+        ["ESC", '"Shop \\e[31mred"'],
+        ["a newline", '"Shop\\nTwo"'],
+        ["a trailing newline", '"Shop\\n"'],
+        ["a carriage return", '"Shop\\r"'],
+        ["a tab", '"Shop\\tTab"'],
+        ["DEL", '"Shop\\x7f"'],
+        ["a C1 control (CSI)", '"Shop\\x9b"'],
+        ["a line separator", '"Shop\\u2028"'],
+        ["a right-to-left override", '"Shop\\u202e"'],
+    ])("%s in name is refused, naming the field and what is allowed", (_what, yamlValue) => {
+        const r = validateManifest(file(entry(ABC, { name: yamlValue })));
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        expect(r.issues.map((i) => [i.field, i.problem, i.fix])).toEqual([
+            ["name", "invalid value", "give the shop's display name, on one line and without control characters (NUL, ESC, tab, line breaks)"],
+        ]);
+    });
+
+    test("accents, apostrophes, emoji and non-Latin scripts are fine", () => {
+        for (const name of ["Boulangerie L'Étoile", "Café 😀", "東京ストア", "Ünïcödé & Co."])
+            expect(validateManifest(file(entry(ABC, { name: JSON.stringify(name) }))).ok).toBe(true);
+    });
+});
+
 describe("helpers of the validator", () => {
     test.each([
         ["client-abc.collectverything.com", true],

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import * as fs from "node:fs";
 import type { BillingEvent } from "../../../lib/billingEvent";
-import { applyEvent, applyEvents, EditError } from "../../../lib/manifestEdit";
+import { applyEvent, applyEvents, EditError, StaleEvent, type TimedEvent } from "../../../lib/manifestEdit";
 import { validateManifest, type TenantSpec } from "../../../lib/manifest";
 import { REPO_MANIFEST } from "../../support/service";
 
@@ -143,17 +143,18 @@ describe("applyEvents (group commit)", () => {
 
     const ids = ["abc", "nordic", "fresh", "other"];
     const eventArb: fc.Arbitrary<BillingEvent> = fc.oneof(
+        // `other`: a second subscription for the same id (another websiteId and billingId): refused 409 once the id exists.
         fc
-            .record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business"), dup: fc.boolean() })
-            .map(({ id, tier, dup }): BillingEvent => ({
+            .record({ id: fc.constantFrom(...ids), tier: fc.constantFrom("standard", "premium", "business"), dup: fc.boolean(), other: fc.boolean() })
+            .map(({ id, tier, dup, other }): BillingEvent => ({
                 type: "subscription.created",
                 data: {
                     ...created.data,
                     tenantId: id,
-                    websiteId: 9000 + ids.indexOf(id),
-                    billingId: `sub_${id}`,
+                    websiteId: 9000 + ids.indexOf(id) + (other ? 100 : 0),
+                    billingId: `sub_${id}${other ? "_2" : ""}`,
                     tier,
-                    domain: dup ? "client-abc.collectverything.com" : `client-${id}.collectverything.com`,
+                    domain: dup ? "client-abc.collectverything.com" : `client-${id}${other ? "-2" : ""}.collectverything.com`,
                     customDomains: [],
                 },
             })),
@@ -174,13 +175,47 @@ describe("applyEvents (group commit)", () => {
                 const lastOf = new Map<string, unknown>();
                 for (const r of reference.results) if ("tenant" in r) lastOf.set(r.tenant.id, r.tenant);
                 expect(
-                    batch.results.map((r) =>
-                        r instanceof EditError ? { status: r.status, code: r.code, field: r.field } : { changed: r.changed, tenant: r.tenant },
-                    ),
+                    batch.results.map((r) => {
+                        if (r instanceof StaleEvent) throw new Error("no event is stale without lastApplied");
+                        return r instanceof EditError ? { status: r.status, code: r.code, field: r.field } : { changed: r.changed, tenant: r.tenant };
+                    }),
                 ).toEqual(reference.results.map((r) => ("tenant" in r ? { ...r, tenant: lastOf.get(r.tenant.id) } : r)));
             }),
             { numRuns: 150, seed: 4 },
         );
+    });
+
+    it("a valid create after a refused create of the same id gets its own answer and lands (issue 10, 4.1)", () => {
+        // The first create is refused by the validator (a domain abc serves); the second, another subscription for
+        // the same id, is valid. One at a time: 422, then 202. The combined pass saw the second collide with the first.
+        const refused = { ...created, data: { ...created.data, domain: "client-abc.collectverything.com" } } as BillingEvent;
+        const valid = {
+            ...created,
+            data: { ...created.data, websiteId: 9100, billingId: "sub_new2", domain: "client-newshop2.collectverything.com" },
+        } as BillingEvent;
+        const batch = applyEvents(source, [refused, valid], { today });
+        expect(batch.results.map((r) => (r instanceof EditError ? `${r.status} ${r.code}` : "applied"))).toEqual(["422 manifest-invalid", "applied"]);
+        expect(tenant(batch.source, "newshop")).toMatchObject({ websiteId: 9100, billingId: "sub_new2" });
+    });
+
+    it("an event created before the last one applied to its tenant is stale: answered, not applied, in the fast path and in the fallback (issue 10, 4.2)", () => {
+        const lastApplied = new Map([["nordic", 1000]]);
+        const events: TimedEvent[] = [
+            { type: "subscription.updated", data: { tenantId: "nordic", tier: "premium" }, created: 999 },
+            { type: "subscription.updated", data: { tenantId: "nordic", tier: "business" }, created: 1000 },
+            { type: "subscription.updated", data: { tenantId: "nordic", tier: "premium" }, created: 1001 },
+            { type: "subscription.updated", data: { tenantId: "nordic", tier: "standard" }, created: 1000 },
+            { type: "subscription.updated", data: { tenantId: "nordic", tier: "business" } },
+        ];
+        const label = (r: unknown) => (r instanceof StaleEvent ? `stale ${r.created} < ${r.lastApplied}` : r instanceof EditError ? `${r.status}` : "applied");
+        const fast = applyEvents(source, events, { today, lastApplied });
+        expect(fast.results.map(label)).toEqual(["stale 999 < 1000", "applied", "applied", "stale 1000 < 1001", "applied"]);
+        expect(tenant(fast.source, "nordic")?.tier).toBe("business");
+        // The same events next to one the validator refuses: the fallback keeps the same answers.
+        const bad = { ...created, data: { ...created.data, domain: "client-abc.collectverything.com" } } as BillingEvent;
+        const slow = applyEvents(source, [...events, bad], { today, lastApplied });
+        expect(slow.results.map(label)).toEqual([...fast.results.map(label), "422"]);
+        expect(slow.source).toBe(fast.source);
     });
 
     it("validates the manifest once before and once after, whatever the number of events", () => {

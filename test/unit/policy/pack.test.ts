@@ -67,6 +67,10 @@ describe("the pack", () => {
         expect(packArgs.enforcementLevel).toBe("mandatory");
     });
 
+    test("describes itself", () => {
+        expect(packArgs.description).toBe("Tenant isolation, data residency and data safety of the Collect & Verything tenant platform.");
+    });
+
     test("declares exactly the seven policies, in report order", () => {
         expect(packArgs.policies.map((p) => p.name)).toEqual(POLICY_NAMES);
     });
@@ -165,6 +169,28 @@ describe("validateStack reports every violation of its rule, with the resource's
 
     test("a clean stack reports nothing", () => {
         expect(validate("data-resources-protected", [resource("mysql:index/database:Database", "abc-auth-db", {}, { protect: true })])).toEqual([]);
+    });
+
+    test("tenant-region-residency, without config, takes the region from the stack the URNs name (Pulumi.apac.yaml)", () => {
+        const urn = "urn:pulumi:apac::tenant-platform::collectverything:tenant:Tenant$kubernetes:core/v1:Namespace::abc-namespace";
+        const tenant = {
+            ...resource("collectverything:tenant:Tenant", "abc", {}),
+            urn: "urn:pulumi:apac::tenant-platform::collectverything:tenant:Tenant::abc",
+        };
+        const ns = {
+            ...resource(
+                "kubernetes:core/v1:Namespace",
+                "abc-namespace",
+                { metadata: { name: "e-commerce-client-abc", labels: { tenant: "client-abc", "collectverything.com/region": "eu-west" } } },
+                { parent: tenant.urn },
+            ),
+            urn,
+        };
+        const reported = validate("tenant-region-residency", [tenant, ns]);
+        expect(reported).toContainEqual([
+            'abc-namespace of tenant "abc" is labelled collectverything.com/region=eu-west but this stack is region apac: data never leaves its region.',
+            urn,
+        ]);
     });
 
     test("tenant-region-residency reads the region from the pack's config", () => {

@@ -51,10 +51,11 @@ describe("EventCommitter", () => {
     it("commits the deliveries of one turn as one batch: one validation, one write, one transaction, arrival order", async () => {
         const { file, store, batches, committer } = setup();
         const before = fs.readFileSync(file, "utf8");
+        const seq = created("seq");
         const outcomes = await Promise.all([
-            committer.submit({ id: "e1", event: created("seq") }),
+            committer.submit({ id: "e1", event: seq }),
             committer.submit({ id: "e2", event: { type: "subscription.updated", data: { tenantId: "seq", tier: "business" } } }),
-            committer.submit({ id: "e1", event: created("seq") }),
+            committer.submit({ id: "e1", event: seq }),
             committer.submit({ id: "e3", event: { type: "subscription.cancelled", data: { tenantId: "nobody" } } }),
             committer.submit({ id: "e4", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "premium" } } }),
         ]);
@@ -111,6 +112,51 @@ describe("EventCommitter", () => {
         expect(["g1", "g2", "g3"].map((id) => store.getEvent(id)?.outcome)).toEqual(["accepted", "accepted", "accepted"]);
         expect(store.getEvent("b1")).toBeUndefined();
         expect(store.getEvent("b2")).toBeUndefined();
+    });
+
+    it("answers each event of a batch as one at a time: a valid create after a refused create of the same id lands (issue 10, 4.1)", async () => {
+        const { file, store, committer } = setup();
+        // The first serves abc's domain (refused by the validator); the second is another subscription under the same id.
+        const outcomes = await Promise.all([
+            committer.submit({ id: "t1", event: created("twin", { domain: "client-abc.collectverything.com" }) }),
+            committer.submit({ id: "t2", event: created("twin") }),
+        ]);
+        expect(kinds(outcomes)).toEqual(["rejected 422", "applied"]);
+        const second = outcomes[1] as Extract<CommitOutcome, { kind: "applied" }>;
+        expect(fs.readFileSync(file, "utf8")).toContain(`- id: twin\n    websiteId: ${second.tenant.websiteId}\n`);
+        expect(store.getEvent("t2")?.outcome).toBe("accepted");
+    });
+
+    it("an event older than the last one applied to its tenant is stale, in the same batch too, and recorded (issue 10, 4.2)", async () => {
+        const { file, store, committer } = setup();
+        const t = 1_800_000_000;
+        const outcomes = await Promise.all([
+            committer.submit({ id: "c1", event: { type: "subscription.cancelled", data: { tenantId: "kiwi" }, created: t } }),
+            committer.submit({ id: "r1", event: { type: "subscription.reactivated", data: { tenantId: "kiwi" }, created: t - 5 } }),
+            committer.submit({ id: "u1", event: { type: "subscription.updated", data: { tenantId: "kiwi", tier: "business" }, created: t + 1 } }),
+        ]);
+        expect(kinds(outcomes)).toEqual(["applied", "stale", "applied"]);
+        expect(outcomes[1]).toMatchObject({ stale: { tenantId: "kiwi", created: t - 5, lastApplied: t } });
+        expect(fs.readFileSync(file, "utf8")).toMatch(/- id: kiwi\n(?: {4}.*\n)*? {4}status: cancelled\n/);
+        expect(store.getEvent("r1")).toMatchObject({ outcome: "stale", jobId: null });
+        expect(store.getTenant("kiwi")?.lastEventCreated).toBe(t + 1);
+        // Across batches: the store remembers the last one.
+        const late = await committer.submit({ id: "u0", event: { type: "subscription.updated", data: { tenantId: "kiwi", tier: "premium" }, created: t } });
+        expect(late).toMatchObject({ kind: "stale", stale: { lastApplied: t + 1 } });
+    });
+
+    it("an id reused with another body is a conflict, in the store and in the same batch (issue 10, 4.4)", async () => {
+        const { store, committer } = setup();
+        const outcomes = await Promise.all([
+            committer.submit({ id: "same", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "premium" } } }),
+            committer.submit({ id: "same", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "business" } } }),
+            committer.submit({ id: "same", event: { type: "subscription.updated", data: { tier: "premium", tenantId: "nordic" } } }),
+        ]);
+        expect(kinds(outcomes)).toEqual(["applied", "conflict", "duplicate"]);
+        expect(await committer.submit({ id: "same", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "standard" } } })).toMatchObject({
+            kind: "conflict",
+            receivedAt: store.getEvent("same")!.receivedAt,
+        });
     });
 
     it("writes nothing and records nothing when every event of a batch is refused", async () => {

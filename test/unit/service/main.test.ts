@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { PROJECT_DIR } from "../../../core/project";
 import { launchFakeService } from "../../../service/launch";
-import { createdEvent, post, SECRET, tempDir, tempManifest } from "../../support/service";
+import { createdEvent, post, request, SECRET, tempDir, tempManifest } from "../../support/service";
 import { waitFor } from "../../support/process";
 
 jest.setTimeout(60_000);
@@ -77,6 +77,33 @@ describe("tenantctl serve --fake-deployer", () => {
         expect(r.code).toBe(1);
         expect(r.stdout).toBe("");
         expect(r.stderr).toMatch(/^tenantctl serve: the manifest the service would edit is invalid; fix it first\.\n/);
+    });
+
+    it("refuses a status token that is also a webhook secret: exit 1 and the fix", async () => {
+        const dir = tempDir();
+        const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--manifest", tempManifest(dir), "--store", path.join(dir, "s.db")], {
+            WEBHOOK_SECRET: SECRET,
+            STATUS_TOKENS: `other,${SECRET}`,
+        });
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toBe(
+            "tenantctl serve: a status token is also a webhook secret. Fix: give the status endpoints a token of their own (STATUS_TOKENS or --status-token-file).\n",
+        );
+    });
+
+    it("takes status tokens from --status-token-file as well as STATUS_TOKENS", async () => {
+        const dir = tempDir();
+        const tokens = path.join(dir, "status-tokens");
+        fs.writeFileSync(tokens, "first-status-token\nsecond-status-token\n");
+        const svc = await launchFakeService({ manifest: tempManifest(dir), store: path.join(dir, "service.db"), secret: SECRET, statusTokenFile: tokens });
+        try {
+            for (const token of ["second-status-token", svc.statusToken])
+                expect((await request(svc, { url: "/tenants/abc", headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+            expect((await request(svc, { url: "/tenants/abc", headers: { authorization: "Bearer third" } })).statusCode).toBe(401);
+        } finally {
+            await svc.stop();
+        }
     });
 
     it("takes the fake's options only with --fake-deployer: usage error 2", async () => {

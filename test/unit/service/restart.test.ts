@@ -23,49 +23,59 @@ describe("restart mid-queue (in-process queue, SQLite store)", () => {
         };
         fs.writeFileSync(env.CV_FAKE_LOG, "");
         const first = await startFakeProcess(dir, env);
-        const a = await post(first, createdEvent("restart-a"));
-        await waitFor(() => fs.readFileSync(env.CV_FAKE_LOG, "utf8").includes('"start"'));
-        const b = await post(first, event("subscription.updated", { tenantId: "nordic", tier: "business" }));
-        const c = await post(first, createdEvent("restart-us", { region: "us-east" }));
-        expect([a.statusCode, b.statusCode, c.statusCode]).toEqual([202, 202, 202]);
-        first.kill();
-        await first.exited;
+        let second: Awaited<ReturnType<typeof startFakeProcess>> | undefined;
+        let secondPid = 0;
+        try {
+            const evA = createdEvent("restart-a");
+            const a = await post(first, evA);
+            await waitFor(() => fs.readFileSync(env.CV_FAKE_LOG, "utf8").includes('"start"'));
+            const b = await post(first, event("subscription.updated", { tenantId: "nordic", tier: "business" }));
+            const c = await post(first, createdEvent("restart-us", { region: "us-east" }));
+            expect([a.statusCode, b.statusCode, c.statusCode]).toEqual([202, 202, 202]);
+            first.kill();
+            await first.exited;
 
-        const second = await startFakeProcess(dir, env);
-        // A redelivery of an event the dead process accepted is a no-op.
-        const again = await post(second, createdEvent("x", {}, a.json().eventId));
-        expect(again.statusCode).toBe(200);
-        expect(again.json()).toMatchObject({ result: "duplicate", jobId: a.json().jobId });
-        await waitFor(() => {
+            second = await startFakeProcess(dir, env);
+            // A redelivery (the same event, the same body) of an event the dead process accepted is a no-op.
+            const again = await post(second, evA);
+            expect(again.statusCode).toBe(200);
+            expect(again.json()).toMatchObject({ result: "duplicate", jobId: a.json().jobId });
+            await waitFor(() => {
+                const s = new Store(env.CV_STORE);
+                try {
+                    return s.jobs().every((j) => j.state === "succeeded");
+                } finally {
+                    s.close();
+                }
+            }, 30_000);
+            secondPid = second.pid;
+            second.kill();
+            await second.exited;
+
+            const log = fs
+                .readFileSync(env.CV_FAKE_LOG, "utf8")
+                .trim()
+                .split("\n")
+                .map((l) => JSON.parse(l) as { event: string; jobId: string; pid: number });
+            const done = log.filter((l) => l.event === "done");
+            const jobs = [a.json().jobId, b.json().jobId, c.json().jobId];
+            expect(new Set(jobs).size).toBe(3);
+            for (const id of jobs) expect(done.filter((l) => l.jobId === id)).toHaveLength(1);
+            expect(done.every((l) => l.pid === secondPid)).toBe(true);
+            const manifest = fs.readFileSync(env.CV_MANIFEST, "utf8");
+            expect(manifest.match(/id: restart-a$/gm)).toHaveLength(1);
+            expect(manifest.match(/id: restart-us$/gm)).toHaveLength(1);
             const s = new Store(env.CV_STORE);
             try {
-                return s.jobs().every((j) => j.state === "succeeded");
+                expect(s.eventCount()).toBe(3);
+                expect(s.getTenant("nordic")).toMatchObject({ state: "active", tier: "business" });
             } finally {
                 s.close();
             }
-        }, 30_000);
-        second.kill();
-        await second.exited;
-
-        const log = fs
-            .readFileSync(env.CV_FAKE_LOG, "utf8")
-            .trim()
-            .split("\n")
-            .map((l) => JSON.parse(l) as { event: string; jobId: string; pid: number });
-        const done = log.filter((l) => l.event === "done");
-        const jobs = [a.json().jobId, b.json().jobId, c.json().jobId];
-        expect(new Set(jobs).size).toBe(3);
-        for (const id of jobs) expect(done.filter((l) => l.jobId === id)).toHaveLength(1);
-        expect(done.every((l) => l.pid === second.pid)).toBe(true);
-        const manifest = fs.readFileSync(env.CV_MANIFEST, "utf8");
-        expect(manifest.match(/id: restart-a$/gm)).toHaveLength(1);
-        expect(manifest.match(/id: restart-us$/gm)).toHaveLength(1);
-        const s = new Store(env.CV_STORE);
-        try {
-            expect(s.eventCount()).toBe(3);
-            expect(s.getTenant("nordic")).toMatchObject({ state: "active", tier: "business" });
         } finally {
-            s.close();
+            // A failed expectation must not leave a service running (jest would never exit).
+            first.kill();
+            second?.kill();
         }
     });
 });

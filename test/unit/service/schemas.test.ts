@@ -49,7 +49,14 @@ describe("POST /webhooks/billing body schema", () => {
             uniqueItems: true,
             items: { type: "string", minLength: 4, maxLength: 253 },
         });
-        expect(obj(props.createdDate)).toMatchObject({ type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$" });
+        // A year of this century; the moving upper bound (a year after today) is checked by checkEventData.
+        expect(obj(props.createdDate)).toMatchObject({ type: "string", pattern: "^20\\d{2}-\\d{2}-\\d{2}$" });
+        expect(obj(props.name)).toMatchObject({
+            type: "string",
+            minLength: 1,
+            maxLength: 200,
+            pattern: "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$",
+        });
     });
 
     it("subscription.updated needs something to change; cancelled and reactivated name the tenant", () => {

@@ -112,7 +112,15 @@ describe("group commit", () => {
         const svc = await startService(new FakeDeployer({ delayMs: 50 }));
         try {
             const events = Array.from({ length: 60 }, (_, i) => createdEvent(`batch-${i}`));
-            const results = await Promise.all(events.map((e) => post(svc, e)));
+            // Another writer holds the manifest lock while the deliveries arrive: they wait together and form few batches
+            // (without it, deliveries sent from this same process arrive one per turn of the event loop).
+            let release!: () => void;
+            const held = svc.manifest.withLock(() => new Promise<void>((r) => (release = r)));
+            const answers = Promise.all(events.map((e) => post(svc, e)));
+            await new Promise((r) => setTimeout(r, 1000));
+            release();
+            await held;
+            const results = await answers;
             expect(results.map((r) => r.statusCode)).toEqual(events.map(() => 202));
             const metrics = (await request(svc, { url: "/metrics" })).body;
             const batches = metric(metrics, "billing_commit_batch_size_count");
@@ -294,10 +302,14 @@ describe("operations endpoints", () => {
     it("serves healthz, the OpenAPI document and the status of a tenant deployed by the CLI", async () => {
         const svc = await startService(new FakeDeployer());
         try {
-            expect((await request(svc, { url: "/healthz" })).json()).toEqual({ status: "ok", queue: "in-process", running: 0 });
+            expect((await request(svc, { url: "/healthz" })).json()).toEqual({ status: "ok", ready: true, queue: "in-process", running: 0 });
             const doc = (await request(svc, { url: "/openapi.json" })).json();
             expect(doc.openapi).toBe("3.1.0");
-            expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/jobs/{id}", "/metrics", "/tenants/{id}", "/webhooks/billing"]);
+            expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/jobs/{id}", "/metrics", "/readyz", "/tenants/{id}", "/webhooks/billing"]);
+            // The status endpoints declare the status token; the probes do not.
+            expect(doc.components.securitySchemes.statusToken).toMatchObject({ type: "http", scheme: "bearer" });
+            for (const p of ["/jobs/{id}", "/metrics", "/tenants/{id}"]) expect(doc.paths[p].get.security).toEqual([{ statusToken: [] }]);
+            for (const p of ["/healthz", "/readyz"]) expect(doc.paths[p].get.security).toBeUndefined();
             expect(doc.paths["/webhooks/billing"].post.requestBody.content["application/json"].schema.required).toEqual(["id", "type", "data"]);
             expect((await request(svc, { url: "/tenants/abc" })).json()).toMatchObject({ id: "abc", state: "active", lastJob: null });
             // The published examples are a valid lifecycle: the API fuzzer starts from them.
