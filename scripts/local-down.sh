@@ -3,26 +3,29 @@
 # PIDs only (SIGTERM, wait, then SIGKILL of that PID). Data is kept unless
 # --purge is given, which then removes .work/local (and the generated
 # .work/kubeconfig and .work/local.env); --purge needs all targets.
-# Usage: bash scripts/local-down.sh [--purge] [all|k8s|mariadb|rabbitmq]...
+# Usage: bash scripts/local-down.sh [--purge] [all|k8s|mariadb|rabbitmq|objectstore]...
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib/local-common.sh
 . "$ROOT/scripts/lib/local-common.sh"
+# shellcheck source=scripts/lib/objectstore.sh
+. "$ROOT/scripts/lib/objectstore.sh"
 
-purge=0 want_k8s=0 want_db=0 want_mq=0 any=0
+purge=0 want_k8s=0 want_db=0 want_mq=0 want_s3=0 any=0
 for a in "$@"; do
   case "$a" in
     --purge) purge=1 ;;
-    all) want_k8s=1; want_db=1; want_mq=1; any=1 ;;
+    all) want_k8s=1; want_db=1; want_mq=1; want_s3=1; any=1 ;;
     k8s|kube|kubernetes) want_k8s=1; any=1 ;;
     mariadb|mysql) want_db=1; any=1 ;;
     rabbitmq|rabbit) want_mq=1; any=1 ;;
+    objectstore|s3) want_s3=1; any=1 ;;
     -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) die "unknown argument '$a' (expected --purge, all, k8s, mariadb, rabbitmq)" ;;
+    *) die "unknown argument '$a' (expected --purge, all, k8s, mariadb, rabbitmq, objectstore)" ;;
   esac
 done
-[ "$any" = 1 ] || { want_k8s=1; want_db=1; want_mq=1; }
-if [ "$purge" = 1 ] && [ "$want_k8s$want_db$want_mq" != 111 ]; then
+[ "$any" = 1 ] || { want_k8s=1; want_db=1; want_mq=1; want_s3=1; }
+if [ "$purge" = 1 ] && [ "$want_k8s$want_db$want_mq$want_s3" != 1111 ]; then
   die "--purge removes all local state; use it without a target (or with 'all')"
 fi
 
@@ -34,6 +37,9 @@ if [ -d "$PID_DIR" ]; then
     stop_pidfile "$PID_DIR/kube-apiserver.pid" "$PKI_DIR/apiserver.crt" kube-apiserver 30
     stop_pidfile "$PID_DIR/etcd.pid" "$ETCD_DIR" etcd 30
   fi
+
+  # The object store (versitygw): SIGTERM, by its recorded PID.
+  [ "$want_s3" = 0 ] || down_objectstore
 
   # MariaDB: SIGTERM is mariadbd's normal (clean) shutdown.
   [ "$want_db" = 0 ] || stop_pidfile "$PID_DIR/mariadb.pid" "$MARIADB_DIR/my.cnf" mariadb 60

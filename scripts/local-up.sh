@@ -4,7 +4,8 @@
 #             real control plane; no kubelet/scheduler, so pods stay Pending)
 #   mariadb   private mariadbd instance
 #   rabbitmq  private RabbitMQ node with the management plugin
-# Usage: bash scripts/local-up.sh [all|k8s|mariadb|rabbitmq]...   (default: all)
+#   objectstore  S3-compatible archive store (versitygw, scripts/lib/objectstore.sh)
+# Usage: bash scripts/local-up.sh [all|k8s|mariadb|rabbitmq|objectstore]...   (default: all)
 #
 # Idempotent: services that already run are only health-checked.
 # State lives in .work/local/ (pids, logs, data, certs); consumers source
@@ -246,6 +247,12 @@ EOF
 . "$ROOT/scripts/lib/local-k8s.sh"
 
 # =============================================================================
+# S3-compatible object store (archive bucket, bucket backups, exports)
+# =============================================================================
+# shellcheck source=scripts/lib/objectstore.sh
+. "$ROOT/scripts/lib/objectstore.sh"
+
+# =============================================================================
 # env contract
 # =============================================================================
 write_local_env() {
@@ -271,22 +278,24 @@ export CV_RABBITMQ_ADMIN_USER="$RABBITMQ_ADMIN_USER"
 export CV_RABBITMQ_ADMIN_PASSWORD_FILE="$RABBITMQ_PW_FILE"
 export CV_RABBITMQ_NODE="$RABBITMQ_NODE"
 EOF
+  objectstore_env >>"$tmp"
   mv -f "$tmp" "$LOCAL_ENV_FILE"
 }
 
 # =============================================================================
 MQ_BG_PID=""
 main() {
-  local targets=("$@") t want_k8s=0 want_db=0 want_mq=0
+  local targets=("$@") t want_k8s=0 want_db=0 want_mq=0 want_s3=0
   [ "${#targets[@]}" -gt 0 ] || targets=(all)
   for t in "${targets[@]}"; do
     case "$t" in
-      all) want_k8s=1; want_db=1; want_mq=1 ;;
+      all) want_k8s=1; want_db=1; want_mq=1; want_s3=1 ;;
       k8s|kube|kubernetes) want_k8s=1 ;;
       mariadb|mysql) want_db=1 ;;
       rabbitmq|rabbit) want_mq=1 ;;
-      -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-      *) die "unknown target '$t' (expected all|k8s|mariadb|rabbitmq)" ;;
+      objectstore|s3) want_s3=1 ;;
+      -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+      *) die "unknown target '$t' (expected all|k8s|mariadb|rabbitmq|objectstore)" ;;
     esac
   done
   local t0=$SECONDS
@@ -297,7 +306,7 @@ main() {
   [ "$want_db" = 0 ] || ensure_mariadb_pkgs
   [ "$want_mq" = 0 ] || ensure_rabbitmq_pkgs
   if [ "$want_mq" = 1 ]; then
-    if [ "$want_db$want_k8s" = 00 ]; then up_rabbitmq
+    if [ "$want_db$want_k8s$want_s3" = 000 ]; then up_rabbitmq
     else
       up_rabbitmq & MQ_BG_PID=$!
       # If a foreground step dies, still let the RabbitMQ step finish first.
@@ -305,6 +314,7 @@ main() {
     fi
   fi
   [ "$want_db" = 0 ] || up_mariadb
+  [ "$want_s3" = 0 ] || up_objectstore
   [ "$want_k8s" = 0 ] || up_k8s
   if [ -n "$MQ_BG_PID" ]; then
     wait "$MQ_BG_PID" || { MQ_BG_PID=""; die "rabbitmq failed to start (logs in .work/local/logs)"; }
