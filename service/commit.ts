@@ -53,8 +53,8 @@ export type CommitOutcome =
 export interface CommitterOptions {
     /** The manifest's file name, for the validator's messages. */
     readonly file: string;
-    /** Region to stack. */
-    readonly stackOf: (region: string) => string;
+    /** The stack a tenant's deployment runs in: its region's stack, or its shard's (service/queue.ts, tenantStack). */
+    readonly stackOf: (region: string, tenant: TenantSpec) => string;
     /** Most deliveries in one batch. Default 256. */
     readonly maxBatch?: number;
     /** Longest time the lock is held for consecutive batches before other writers get a turn, in ms. Default 250. */
@@ -280,7 +280,7 @@ export class EventCommitter {
                 type: p.event.type,
                 tenantId: t.id,
                 region: t.region,
-                stack: this.opts.stackOf(t.region),
+                stack: this.opts.stackOf(t.region, t),
                 websiteId: t.websiteId,
                 manifestStatus: t.status,
                 tier: t.tier,

@@ -109,6 +109,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     log_tail TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_region_state ON jobs (region, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_stack_state ON jobs (stack, state, seq);
 CREATE TABLE IF NOT EXISTS tenants (
     id TEXT PRIMARY KEY,
     region TEXT,
@@ -463,28 +464,29 @@ export class Store {
         return (this.stmt("SELECT * FROM jobs ORDER BY seq").all() as Row[]).map(jobFrom);
     }
 
-    /** Regions with queued or interrupted (running) jobs. */
-    pendingRegions(): string[] {
-        return (this.stmt("SELECT DISTINCT region FROM jobs WHERE state IN ('queued', 'running')").all() as Row[]).map((r) => String(r.region));
+    /** Stacks (job queues) with queued or interrupted (running) jobs. */
+    pendingStacks(): string[] {
+        return (this.stmt("SELECT DISTINCT stack FROM jobs WHERE state IN ('queued', 'running') ORDER BY stack").all() as Row[]).map((r) => String(r.stack));
     }
 
     queueDepth(): Map<string, number> {
         const out = new Map<string, number>();
-        for (const r of this.stmt("SELECT region, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY region").all() as Row[])
-            out.set(String(r.region), Number(r.n));
+        for (const r of this.stmt("SELECT stack, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY stack").all() as Row[])
+            out.set(String(r.stack), Number(r.n));
         return out;
     }
 
     /**
-     * Takes the region's next job: an interrupted one (state running, left by
-     * a process that died) first, else the oldest queued one. Marks it
-     * running and its tenants provisioning.
+     * Takes the stack's next job (one queue per stack: a region's, or one of
+     * its shards'): an interrupted one (state running, left by a process that
+     * died) first, else the oldest queued one. Marks it running and its
+     * tenants provisioning.
      */
-    claimNext(region: string, now = new Date()): JobRecord | undefined {
+    claimNext(stack: string, now = new Date()): JobRecord | undefined {
         return this.tx(() => {
             const row = this.stmt(
-                "SELECT * FROM jobs WHERE region = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1",
-            ).get(region) as Row | undefined;
+                "SELECT * FROM jobs WHERE stack = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1",
+            ).get(stack) as Row | undefined;
             if (!row) return undefined;
             return this.markRunning(jobFrom(row), now);
         });

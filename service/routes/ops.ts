@@ -131,9 +131,12 @@ export const opsRoutes: FastifyPluginCallback<OpsRoutesOptions> = (fastify, opts
         {
             schema: {
                 summary: "Prometheus metrics",
-                produces: ["text/plain"],
                 security: [{ statusToken: [] }],
-                response: { 200: metricsBody, 401: errorBody },
+                // Per status, its own media type: the metrics are text, a refusal is the JSON error body.
+                response: {
+                    200: { content: { "text/plain": { schema: metricsBody } } },
+                    401: { content: { "application/json": { schema: errorBody } } },
+                },
             },
             config: { statusToken: true },
         },
