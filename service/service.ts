@@ -8,14 +8,16 @@ import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import type { Deployer } from "../core/deployer";
 import { ManifestFile } from "../core/manifestFile";
-import { formatIssues, validateManifest } from "../lib/manifest";
+import { GitError, ManifestRepo, type ManifestRepoOptions } from "../core/manifestRepo";
+import { formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { REGIONS } from "../lib/regions";
 import { buildApp, type HttpLimits, type ServiceApp } from "./app";
+import { InlineApplier, WorkerApplier } from "./applier";
 import { EventCommitter } from "./commit";
 import { AmqpPublisher } from "./events";
 import { Metrics } from "./metrics";
 import { Outbox } from "./outbox";
-import { BrokerQueue, InProcessQueue, type JobQueue } from "./queue";
+import { BrokerQueue, InProcessQueue, jobStacks, shardCounts, tenantStack, type JobQueue } from "./queue";
 import { JobRunner, type RunnerOptions } from "./runner";
 import { Store } from "./store";
 
@@ -35,6 +37,10 @@ export interface ServiceOptions {
     readonly storeBusyTimeoutMs?: number;
     /** Region to stack overrides, e.g. { "eu-west": "local" }. Default: the stack is named after the region. */
     readonly stacks?: Readonly<Record<string, string>>;
+    /** A region stack's shard count. Default: `tenant-platform:shards` of its settings file in this repository (service/queue.ts, shardCounts). */
+    readonly shards?: (regionStack: string) => number;
+    /** Jobs of different stacks (shards) running at the same time. Default: the CPU count. */
+    readonly maxParallel?: number;
     /** RabbitMQ URL for the job queues; unset: the in-process queue. */
     readonly brokerUrl?: string;
     /** RabbitMQ URL for the platform events; default: brokerUrl. Unset: events stay in the outbox table. */
@@ -45,6 +51,14 @@ export interface ServiceOptions {
     readonly logger?: Logger;
     /** Interval of the outbox flush in ms. Default 5000. */
     readonly outboxIntervalMs?: number;
+    /**
+     * Commit every applied batch to the git repository the manifest sits in
+     * and push it to this remote and branch (core/manifestRepo.ts). Unset: the
+     * manifest file alone is written.
+     */
+    readonly git?: ManifestRepoOptions;
+    /** Apply batches in a worker thread (the event loop keeps answering meanwhile). Default true. */
+    readonly applyInWorker?: boolean;
 }
 
 export interface Service {
@@ -54,8 +68,11 @@ export interface Service {
     readonly metrics: Metrics;
     readonly runner: JobRunner;
     readonly manifest: ManifestFile;
+    readonly committer: EventCommitter;
     /** Publishes what the outbox holds; resolves when done. */
     flushOutbox(): Promise<void>;
+    /** Resolves when every accepted event is applied and pushed and every job has run. */
+    settled(): Promise<void>;
     close(): Promise<void>;
 }
 
@@ -64,13 +81,24 @@ export class ManifestUnusable extends Error {
     override readonly name = "ManifestUnusable";
 }
 
-function openManifest(manifestPath: string): ManifestFile {
+async function openManifest(manifestPath: string, git: ManifestRepoOptions | undefined): Promise<ManifestFile> {
     let manifest: ManifestFile;
     try {
-        manifest = new ManifestFile(manifestPath);
+        let repo: ManifestRepo | undefined;
+        try {
+            repo = git ? await ManifestRepo.open(manifestPath, git) : undefined;
+        } catch (err) {
+            if (!(err instanceof GitError)) throw err;
+            throw new ManifestUnusable(
+                `the manifest ${manifestPath} is not in a git clone with the remote "${git?.remote ?? "origin"}" (${err.message}); clone the manifest's repository and point --manifest into it, or drop --git-remote`,
+            );
+        }
+        if (repo) await repo.sync();
+        manifest = new ManifestFile(manifestPath, { repo });
     } catch (err) {
+        if (err instanceof ManifestUnusable) throw err;
         throw new ManifestUnusable(
-            `cannot open the manifest ${manifestPath} (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path (--manifest)`,
+            `cannot open the manifest ${manifestPath} (${err instanceof GitError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err))}); fix the path (--manifest)`,
         );
     }
     const initial = validateManifest(manifest.read(), path.basename(manifestPath));
@@ -81,25 +109,34 @@ function openManifest(manifestPath: string): ManifestFile {
 export async function createService(opts: ServiceOptions): Promise<Service> {
     const logger = opts.logger ?? pino({ level: "info" });
     const manifestPath = path.resolve(opts.manifestPath);
-    const manifest = openManifest(manifestPath);
+    const manifest = await openManifest(manifestPath, opts.git);
     const manifestName = path.basename(manifestPath);
 
     const store = new Store(opts.storePath, { busyTimeoutMs: opts.storeBusyTimeoutMs });
     const metrics = new Metrics();
-    const stackOf = (region: string) => opts.stacks?.[region] ?? region;
-    const stacks = [...new Set(REGIONS.map(stackOf))];
+    const regionStackOf = (region: string) => opts.stacks?.[region] ?? region;
+    const shardsOf = opts.shards ?? shardCounts();
+    // One queue per shard stack: a tenant's jobs go to its shard's stack.
+    const stackOf = (region: string, tenant: TenantSpec) => tenantStack(regionStackOf(region), shardsOf(regionStackOf(region)), tenant);
+    const stacks = [...new Set(REGIONS.map(regionStackOf))].flatMap((s) => jobStacks(s, shardsOf(s)));
     const eventsUrl = opts.eventsUrl ?? opts.brokerUrl;
     const outbox = new Outbox(store, eventsUrl ? new AmqpPublisher(eventsUrl) : undefined, metrics, logger);
     const runner = new JobRunner(store, opts.deployer, metrics, logger, opts.runner, () => void outbox.flush());
-    const queue: JobQueue = opts.brokerUrl ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger) : new InProcessQueue(store, runner, logger);
+    const queue: JobQueue = opts.brokerUrl
+        ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger, { maxParallel: opts.maxParallel })
+        : new InProcessQueue(store, runner, logger, { maxParallel: opts.maxParallel });
     const committer = new EventCommitter(manifest, store, {
         file: manifestName,
         stackOf,
-        onBatch: ({ size, validations }) => {
+        onBatch: ({ size, validations, gitMs, attempts, refusedLate }) => {
             metrics.commitBatch.observe(size);
             metrics.validations.inc(validations);
+            if (manifest.repo) metrics.gitSeconds.observe(gitMs / 1000);
+            if (attempts > 1 || refusedLate > 0) logger.info({ size, attempts, refusedLate }, "batch applied again on a newer git tip");
         },
+        onError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "batch not applied; its events stay queued and are tried again"),
         announce: (job) => queue.announce(job),
+        applier: opts.applyInWorker === false ? new InlineApplier() : new WorkerApplier(),
     });
 
     const app = await buildApp({
@@ -118,8 +155,8 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         limits: opts.limits,
     });
     await queue.start();
-    // A batch a crash left between its manifest write and its record: applied again (its change is already in the manifest).
-    await committer.recover();
+    // The index of the manifest, and the events a crash or a failed batch left queued: applied now.
+    await committer.start();
     outbox.start(opts.outboxIntervalMs ?? 5000);
 
     return {
@@ -129,12 +166,16 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         metrics,
         runner,
         manifest,
+        committer,
         flushOutbox: () => outbox.flush(),
+        async settled() {
+            await committer.idle();
+            await queue.idle();
+        },
         async close() {
             await app.close();
             // Deliveries still waiting for their batch (their client may be gone) are committed before the store closes.
-            await committer.idle();
-            committer.close();
+            await committer.close();
             await queue.stop();
             await outbox.close();
             store.close();
