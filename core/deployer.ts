@@ -8,7 +8,7 @@ import { ConcurrentUpdateError, LocalWorkspace, type Stack } from "@pulumi/pulum
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
-import { stackFilePath } from "./stackFile";
+import { settingsStack, stackFilePath } from "./stackFile";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE } from "../stacks/config";
 
@@ -58,6 +58,12 @@ export interface PulumiDeployerOptions {
      * or "always".
      */
     readonly targetMode?: TargetMode;
+    /**
+     * The settings file of the region every stack this deployer runs belongs
+     * to, instead of `<projectDir>/Pulumi.<stack>.yaml` (a shard stack's:
+     * its region's). The benches and tests point it at a copy.
+     */
+    readonly settingsFile?: string;
 }
 
 /** The URN of a tenant's Tenant component in a stack. */
@@ -76,8 +82,16 @@ const SECRETS_KEYS = ["secretsprovider", "encryptedkey", "encryptionsalt"] as co
  * workspace's settings file, where `stack init` wrote them). Returns its path,
  * for `--config-file`.
  */
-export function writeStackConfigFile(projectDir: string, stack: string, stateDir: string, manifestPath: string | undefined, secretsFrom?: string): string {
-    const source = stackFilePath(stack, { projectDir });
+export function writeStackConfigFile(
+    projectDir: string,
+    stack: string,
+    stateDir: string,
+    manifestPath: string | undefined,
+    secretsFrom?: string,
+    settingsFile?: string,
+): string {
+    // A shard stack has no file of its own: its region's describes it (README, "Region shards").
+    const source = settingsFile ?? stackFilePath(settingsStack(stack, { projectDir }), { projectDir });
     const doc = fs.existsSync(source) ? parseDocument(fs.readFileSync(source, "utf8")) : parseDocument("config: {}\n");
     if (manifestPath !== undefined) doc.setIn(["config", `${CONFIG_NAMESPACE}:manifest`], path.resolve(manifestPath));
     if (secretsFrom !== undefined && fs.existsSync(secretsFrom)) {
@@ -147,6 +161,7 @@ export class PulumiDeployer implements Deployer {
             this.opts.stateDir,
             this.opts.manifestPath,
             path.join(this.scratchDir(stackName), `Pulumi.${stackName}.yaml`),
+            this.opts.settingsFile,
         );
     }
 
@@ -156,7 +171,9 @@ export class PulumiDeployer implements Deployer {
         fs.mkdirSync(scratchDir, { recursive: true });
         fs.copyFileSync(path.join(this.opts.projectDir, "Pulumi.yaml"), path.join(scratchDir, "Pulumi.yaml"));
         const scratchSettings = path.join(scratchDir, `Pulumi.${stackName}.yaml`);
-        const repoSettings = stackFilePath(stackName, { projectDir: this.opts.projectDir });
+        // A shard is created with its region's secrets-provider keys, as core/region.ts does: the region's `secure:` values stay valid for it.
+        const repoSettings =
+            this.opts.settingsFile ?? stackFilePath(settingsStack(stackName, { projectDir: this.opts.projectDir }), { projectDir: this.opts.projectDir });
         if (!fs.existsSync(scratchSettings)) {
             // Only the secrets-provider keys matter there; a salt committed in the repository is reused.
             const doc = fs.existsSync(repoSettings) ? parseDocument(fs.readFileSync(repoSettings, "utf8")) : parseDocument("{}");
@@ -165,7 +182,14 @@ export class PulumiDeployer implements Deployer {
             fs.writeFileSync(scratchSettings, keep.toString());
         }
         const scratch = await LocalWorkspace.createOrSelectStack({ stackName, workDir: scratchDir }, { envVars });
-        const configFile = writeStackConfigFile(this.opts.projectDir, stackName, this.opts.stateDir, this.opts.manifestPath, scratchSettings);
+        const configFile = writeStackConfigFile(
+            this.opts.projectDir,
+            stackName,
+            this.opts.stateDir,
+            this.opts.manifestPath,
+            scratchSettings,
+            this.opts.settingsFile,
+        );
         const stack = await LocalWorkspace.selectStack({ stackName, workDir: this.opts.projectDir }, { envVars });
         return { stack, scratch, configFile };
     }
