@@ -10,13 +10,28 @@ import { z } from "zod";
 import { MAX_SHARDS } from "./shards";
 import { DEFAULT_SERVICES, namesOverLimit, maxTenantIdLength, TENANT_ID_PATTERN } from "./naming";
 import { REGIONS, type Region } from "./regions";
+import { credentialKeys, parseRotations, type Rotations } from "./rotation";
 import { TIERS, type Tier } from "./tiers";
 
-export const STATUSES = ["active", "suspended", "cancelled"] as const;
+export const STATUSES = ["active", "suspended", "cancelled", "deleted"] as const;
 export type TenantStatus = (typeof STATUSES)[number];
 
 /** Days between cancellation and the earliest date the tenant's data may be removed. */
 export const GRACE_PERIOD_DAYS = 30;
+
+/**
+ * Years a purged tenant's tombstone (`status: deleted`) reserves its id,
+ * websiteId and domains: the retention of its final backup in the archive,
+ * whose object keys and audit record name the tenant by these values.
+ */
+export const TOMBSTONE_RETENTION_YEARS = 7;
+
+/** deletedAt + TOMBSTONE_RETENTION_YEARS, as YYYY-MM-DD: the first day the tombstone's identifiers may be reused. */
+export function reservedUntil(deletedAt: string): string {
+    const d = new Date(`${deletedAt}T00:00:00Z`);
+    d.setUTCFullYear(d.getUTCFullYear() + TOMBSTONE_RETENTION_YEARS);
+    return d.toISOString().slice(0, 10);
+}
 
 export interface TenantSpec {
     /** Slug; derived names use "client-<id>". Never changes. */
@@ -35,14 +50,21 @@ export interface TenantSpec {
     /** YYYY-MM-DD. */
     readonly createdDate: string;
     readonly status: TenantStatus;
-    /** YYYY-MM-DD; required when status is cancelled. */
+    /** YYYY-MM-DD; required when status is cancelled or deleted. */
     readonly cancelledAt?: string;
+    /** YYYY-MM-DD; the day `tenantctl purge` erased the tenant's data. Set exactly when status is deleted (a tombstone). */
+    readonly deletedAt?: string;
     /** The region shard the tenant is pinned to (written by `tenantctl reshard`); default: a stable hash of the id. */
     readonly shard?: number;
 }
 
 export interface Manifest {
+    /** The live tenants (every status but deleted): the ones the program declares. */
     readonly tenants: readonly TenantSpec[];
+    /** Purged tenants (`status: deleted`): they declare nothing and reserve their id, websiteId and domains (TOMBSTONE_RETENTION_YEARS). */
+    readonly tombstones?: readonly TenantSpec[];
+    /** Credential rotation states by tenant (lib/rotation.ts); absent: every credential at generation 0. */
+    readonly rotations?: Rotations;
 }
 
 export interface ManifestIssue {
@@ -186,6 +208,7 @@ export function fieldHelp(field: string, services: readonly string[] = DEFAULT_S
             return labelValueHelp("retail");
         case "createdDate":
         case "cancelledAt":
+        case "deletedAt":
             return dateHelp;
         case "status":
             return { allowed: STATUSES.join(", "), fix: `set status to one of ${STATUSES.join(", ")}` };
@@ -233,6 +256,7 @@ export const tenantSchema = z
         createdDate: calendarDate,
         status: z.enum(STATUSES),
         cancelledAt: calendarDate.optional(),
+        deletedAt: calendarDate.optional(),
         shard: z
             .number()
             .int()
@@ -245,7 +269,8 @@ export const tenantSchema = z
 /** The fields of a tenant entry, in the order the manifest writes them. */
 export const TENANT_FIELDS = tenantSchema.keyof().options;
 
-const manifestSchema = z.object({ tenants: z.array(z.unknown()).default([]) }).strict();
+// `rotations`: the credential rotation states `tenantctl rotate` writes (lib/rotation.ts), checked after the tenants.
+const manifestSchema = z.object({ tenants: z.array(z.unknown()).default([]), rotations: z.unknown().optional() }).strict();
 
 type Path = readonly (string | number)[];
 
@@ -349,8 +374,8 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
                         line: locate.keyLine([key]),
                         field: key,
                         problem: "unknown top-level field",
-                        allowed: "tenants",
-                        fix: "the file holds one top-level field, `tenants:`; remove or rename this one",
+                        allowed: "tenants, rotations",
+                        fix: "the file holds `tenants:` and the `rotations:` that tenantctl rotate writes; remove or rename this one",
                     });
                 }
             } else {
@@ -416,17 +441,43 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
         issues.push(...checkTenant(parsed.data, base, file, locate, services, today));
     });
 
-    issues.push(...checkUniqueness(entries, file, locate));
+    issues.push(...checkUniqueness(entries, file, locate, today));
+    const live = tenants.filter((t) => !isTombstone(t));
+    const tombstones = tenants.filter(isTombstone);
+    const parsedRotations = parseRotations(top.data.rotations, {
+        live: new Set(live.map((t) => t.id)),
+        deleted: new Set(tombstones.map((t) => t.id)),
+        credentials: credentialKeys(services),
+    });
+    for (const ri of parsedRotations.issues) {
+        issues.push({
+            file,
+            line: locate.line(ri.path),
+            tenant: ri.tenant,
+            field: ri.field,
+            value: ri.value === undefined ? undefined : render(ri.value),
+            problem: ri.problem,
+            allowed: ri.allowed,
+            fix: ri.fix,
+        });
+    }
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     if (issues.length > 0) return { ok: false, issues };
-    return { ok: true, manifest: { tenants } };
+    const rotations = Object.keys(parsedRotations.rotations).length > 0 ? { rotations: parsedRotations.rotations } : {};
+    return { ok: true, manifest: { tenants: live, ...(tombstones.length > 0 ? { tombstones } : {}), ...rotations } };
+}
+
+/** Whether an entry is a purged tenant's tombstone (`status: deleted`): it declares nothing. */
+export function isTombstone(t: { readonly status?: unknown }): boolean {
+    return t.status === "deleted";
 }
 
 function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, services: readonly string[], today: string): ManifestIssue[] {
     const issues: ManifestIssue[] = [];
-    const dates: [field: "createdDate" | "cancelledAt", value: string | undefined, fix: string][] = [
+    const dates: [field: "createdDate" | "cancelledAt" | "deletedAt", value: string | undefined, fix: string][] = [
         ["createdDate", t.createdDate, "write the day the subscription started, e.g. 2025-01-15"],
         ["cancelledAt", t.cancelledAt, "write the day the subscription was cancelled (the grace period is counted from it), e.g. 2025-06-01"],
+        ["deletedAt", t.deletedAt, "write the day tenantctl purge erased the tenant, e.g. 2025-07-01"],
     ];
     const outOfBounds = new Set<string>();
     for (const [field, value, fix] of dates) {
@@ -469,18 +520,18 @@ function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, s
             fix: "choose a shorter id; ids can never change once deployed",
         });
     }
-    if (t.status === "cancelled" && t.cancelledAt === undefined) {
+    if ((t.status === "cancelled" || t.status === "deleted") && t.cancelledAt === undefined) {
         issues.push({
             file,
             line: locate.line([...base, "status"]),
             tenant: t.id,
             field: "cancelledAt",
-            problem: "status is cancelled but cancelledAt is missing",
+            problem: `status is ${t.status} but cancelledAt is missing`,
             allowed: dateHelp.allowed,
             fix: "add cancelledAt: <the cancellation date>; the grace period is counted from it",
         });
     }
-    if (t.status !== "cancelled" && t.cancelledAt !== undefined) {
+    if (t.status !== "cancelled" && t.status !== "deleted" && t.cancelledAt !== undefined) {
         issues.push({
             file,
             line: locate.line([...base, "cancelledAt"]),
@@ -490,6 +541,41 @@ function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, s
             problem: `cancelledAt is set but status is ${t.status}`,
             allowed: "cancelledAt only together with status: cancelled",
             fix: "remove cancelledAt when a tenant is reactivated, or set status: cancelled",
+        });
+    }
+    if (t.status === "deleted" && t.deletedAt === undefined) {
+        issues.push({
+            file,
+            line: locate.line([...base, "status"]),
+            tenant: t.id,
+            field: "deletedAt",
+            problem: "status is deleted but deletedAt is missing",
+            allowed: dateHelp.allowed,
+            fix: "add deletedAt: <the day tenantctl purge ran>; a tombstone is written by `tenantctl purge`, not by hand",
+        });
+    }
+    if (t.status !== "deleted" && t.deletedAt !== undefined) {
+        issues.push({
+            file,
+            line: locate.line([...base, "deletedAt"]),
+            tenant: t.id,
+            field: "deletedAt",
+            value: render(t.deletedAt),
+            problem: `deletedAt is set but status is ${t.status}`,
+            allowed: "deletedAt only together with status: deleted (a purged tenant's tombstone)",
+            fix: "a purged tenant cannot come back: restore the tombstone's status: deleted, or remove deletedAt if the tenant was never purged",
+        });
+    }
+    if (t.deletedAt !== undefined && t.cancelledAt !== undefined && t.deletedAt < t.cancelledAt) {
+        issues.push({
+            file,
+            line: locate.line([...base, "deletedAt"]),
+            tenant: t.id,
+            field: "deletedAt",
+            value: render(t.deletedAt),
+            problem: `deletedAt is before cancelledAt ${t.cancelledAt}`,
+            allowed: `a date on or after ${t.cancelledAt}`,
+            fix: "correct one of the two dates",
         });
     }
     if (t.cancelledAt !== undefined && t.cancelledAt < t.createdDate) {
@@ -511,11 +597,14 @@ interface UniqueKeys {
     readonly id?: string;
     readonly websiteId?: number;
     readonly domains: readonly [string, Path][];
+    /** A tombstone's deletedAt (its reservation is counted from it); undefined for a live entry. */
+    readonly deletedAt?: string;
+    readonly tombstone: boolean;
 }
 
 /** The identifying values of a raw entry, whatever else is wrong with it. */
 function uniqueKeys(entry: unknown, base: Path): UniqueKeys {
-    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return { domains: [] };
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return { domains: [], tombstone: false };
     const e = entry as Record<string, unknown>;
     const domains: [string, Path][] = [];
     if (typeof e.domain === "string") domains.push([e.domain, [...base, "domain"]]);
@@ -528,19 +617,118 @@ function uniqueKeys(entry: unknown, base: Path): UniqueKeys {
         id: typeof e.id === "string" ? e.id : undefined,
         websiteId: typeof e.websiteId === "number" ? e.websiteId : undefined,
         domains,
+        tombstone: isTombstone(e),
+        deletedAt: isTombstone(e) && typeof e.deletedAt === "string" && isCalendarDate(e.deletedAt) ? e.deletedAt : undefined,
     };
 }
 
-/** Duplicate ids, websiteIds and domains across all entries, including entries with other errors. */
-function checkUniqueness(entries: readonly unknown[], file: string, locate: Locator): ManifestIssue[] {
+interface Reservation {
+    readonly tenant: string;
+    readonly deletedAt: string;
+    /** The first day the value may be reused. */
+    readonly until: string;
+}
+
+/**
+ * A live entry reusing a tombstone's id, websiteId or domain: refused while
+ * the reservation runs; after it, the websiteId and domains are free again,
+ * and the id once its tombstone is removed (two entries cannot share an id).
+ */
+function reservationIssue(
+    r: Reservation,
+    field: string,
+    value: string | number,
+    today: string,
+    base: Omit<ManifestIssue, "field" | "value" | "problem" | "fix" | "allowed">,
+): ManifestIssue | undefined {
+    const what = field === "id" ? "id" : field === "websiteId" ? "websiteId" : "domain";
+    if (today >= r.until) {
+        if (what !== "id") return undefined;
+        return {
+            ...base,
+            field,
+            value: render(value),
+            problem: `id of the tombstone of tenant "${r.tenant}" (deleted ${r.deletedAt}), whose reservation ended on ${r.until}`,
+            allowed: "an id no other entry, live or tombstone, holds",
+            fix: `remove the tombstone of "${r.tenant}" (status: deleted) from the manifest first, or choose another id`,
+        };
+    }
+    return {
+        ...base,
+        field,
+        value: render(value),
+        problem: `${what} reserved by the deleted tenant "${r.tenant}" (purged ${r.deletedAt}) until ${r.until}: its final backup is archived under it for ${TOMBSTONE_RETENTION_YEARS} years`,
+        allowed: `a ${what} that no live or deleted tenant holds`,
+        fix:
+            what === "id"
+                ? "choose another id; a purged tenant's id is never reused within the retention period"
+                : what === "websiteId"
+                  ? "use the new websites-table row's id; a purged tenant's websiteId is not reused within the retention period"
+                  : `use another domain, or wait until ${r.until}`,
+    };
+}
+
+/**
+ * Duplicate ids, websiteIds and domains across all entries, including entries
+ * with other errors; and live entries reusing a tombstone's values within its
+ * reservation (reservationIssue), wherever the tombstone sits in the file.
+ */
+function checkUniqueness(entries: readonly unknown[], file: string, locate: Locator, today: string): ManifestIssue[] {
     const issues: ManifestIssue[] = [];
     const firstById = new Map<string, number>();
     const firstByWebsite = new Map<number, string>();
     const firstByDomain = new Map<string, string>();
+    const reservedIds = new Map<string, Reservation>();
+    const reservedWebsites = new Map<number, Reservation>();
+    const reservedDomains = new Map<string, Reservation>();
+    const tombstoneIds = new Set<string>();
+    entries.forEach((entry, index) => {
+        const keys = uniqueKeys(entry, ["tenants", index]);
+        if (!keys.tombstone || keys.id === undefined || keys.deletedAt === undefined) return;
+        const r: Reservation = { tenant: keys.id, deletedAt: keys.deletedAt, until: reservedUntil(keys.deletedAt) };
+        if (!reservedIds.has(keys.id)) reservedIds.set(keys.id, r);
+        if (keys.websiteId !== undefined && !reservedWebsites.has(keys.websiteId)) reservedWebsites.set(keys.websiteId, r);
+        for (const [domain] of keys.domains) if (!reservedDomains.has(domain)) reservedDomains.set(domain, r);
+    });
     entries.forEach((entry, index) => {
         const base: Path = ["tenants", index];
         const keys = uniqueKeys(entry, base);
         const tenant = keys.id ?? `#${index + 1}`;
+        if (!keys.tombstone) {
+            const reserved: [Reservation | undefined, string, string | number | undefined, Path][] = [
+                [keys.id === undefined ? undefined : reservedIds.get(keys.id), "id", keys.id, [...base, "id"]],
+                [keys.websiteId === undefined ? undefined : reservedWebsites.get(keys.websiteId), "websiteId", keys.websiteId, [...base, "websiteId"]],
+                ...keys.domains.map(([d, path]): [Reservation | undefined, string, string, Path] => [
+                    reservedDomains.get(d),
+                    path[2] === "domain" ? "domain" : `customDomains[${path[3]}]`,
+                    d,
+                    path,
+                ]),
+            ];
+            for (const [r, field, value, path] of reserved) {
+                if (r === undefined || value === undefined) continue;
+                const issue = reservationIssue(r, field, value, today, { file, line: locate.line(path), tenant });
+                if (issue) issues.push(issue);
+            }
+        }
+        // Tombstones are checked among themselves for ids only: their domains and websiteIds may repeat (a re-created, re-purged shop).
+        if (keys.tombstone) {
+            if (keys.id !== undefined && tombstoneIds.has(keys.id)) {
+                issues.push({
+                    file,
+                    line: locate.line([...base, "id"]),
+                    tenant,
+                    field: "id",
+                    value: render(keys.id),
+                    problem: "duplicate tombstone: another deleted entry has this id",
+                    allowed: "one tombstone per id",
+                    fix: "remove one of the two tombstones",
+                });
+            } else if (keys.id !== undefined) {
+                tombstoneIds.add(keys.id);
+            }
+            return;
+        }
         if (keys.id !== undefined) {
             const first = firstById.get(keys.id);
             if (first !== undefined) {

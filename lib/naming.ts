@@ -51,8 +51,13 @@ export function databaseName(id: string, service: string): string {
     return `${sqlIdent(id)}_${service}_db`;
 }
 
-export function databaseUser(id: string, service: string): string {
-    return `${sqlIdent(id)}_${service}_user`;
+/**
+ * A service's database account. Slot a is the account every tenant has
+ * always had; slot b, its rotation partner (lib/rotation.ts), has a name of
+ * the same length (`usrb`), so the id length limit is the same for both.
+ */
+export function databaseUser(id: string, service: string, slot: "a" | "b" = "a"): string {
+    return `${sqlIdent(id)}_${service}_${slot === "a" ? "user" : "usrb"}`;
 }
 
 export function dbCredentialsSecretName(service: string): string {
@@ -63,8 +68,9 @@ export function bucketName(id: string, purpose: string): string {
     return `${tenantSlug(id)}-${purpose}`;
 }
 
-export function bucketUser(id: string): string {
-    return `${tenantSlug(id)}-app`;
+/** The tenant's object-store user; slot b is its rotation partner. */
+export function bucketUser(id: string, slot: "a" | "b" = "a"): string {
+    return `${tenantSlug(id)}-app${slot === "a" ? "" : "-b"}`;
 }
 
 export function bucketPolicyName(id: string): string {
@@ -78,8 +84,9 @@ export function vhostName(id: string): string {
     return `/${tenantSlug(id)}`;
 }
 
-export function rabbitUser(id: string): string {
-    return `${tenantSlug(id)}-app`;
+/** The tenant's RabbitMQ user; slot b is its rotation partner. */
+export function rabbitUser(id: string, slot: "a" | "b" = "a"): string {
+    return `${tenantSlug(id)}-app${slot === "a" ? "" : "-b"}`;
 }
 
 export function exchangeName(id: string): string {
@@ -98,8 +105,9 @@ export function tlsSecretName(id: string): string {
     return `${tenantSlug(id)}-tls`;
 }
 
-export function awsSecretPath(id: string, service: string): string {
-    return `/e-commerce/${tenantSlug(id)}/${service}-db-password`;
+/** The AWS Secrets Manager secret of a service's database password; slot b (rotation) has its own. */
+export function awsSecretPath(id: string, service: string, slot: "a" | "b" = "a"): string {
+    return `/e-commerce/${tenantSlug(id)}/${service}-db-password${slot === "a" ? "" : "-b"}`;
 }
 
 /** The Prometheus `tenant_id` label the seed's relabel rule extracts from the namespace. */

@@ -3,6 +3,7 @@
  * tenant's database, bucket or vhost.
  */
 import { BUCKET_PURPOSES, bucketName, bucketPolicyName, bucketUser, databaseName, rabbitUser, vhostName } from "../../lib/naming";
+import { SLOTS } from "../../lib/rotation";
 import { DATA, indexByUrn, policyStatements, str, stringList, tenantOf, type Rule, type Subject, type Violation } from "../model";
 
 export const NAME = "no-cross-tenant-access";
@@ -17,9 +18,9 @@ export function databaseOwner(database: string): string | undefined {
     return /^(client_[a-z0-9_]+)_[a-z][a-z0-9]*_db$/.exec(database)?.[1];
 }
 
-/** The SQL identity owning a MySQL user name `client_<id>_<service>_user`. */
+/** The SQL identity owning a MySQL user name `client_<id>_<service>_user` (or `_usrb`, its rotation partner). */
 export function mysqlUserOwner(user: string): string | undefined {
-    return /^(client_[a-z0-9_]+)_[a-z][a-z0-9]*_user$/.exec(user)?.[1];
+    return /^(client_[a-z0-9_]+)_[a-z][a-z0-9]*_(?:user|usrb)$/.exec(user)?.[1];
 }
 
 /**
@@ -107,7 +108,8 @@ export function rabbitPermissionProblems(props: Record<string, unknown>, tenant:
     if (owner === undefined) return [];
     const problems: string[] = [];
     if (vhost !== undefined && vhost !== vhostName(owner)) problems.push(`vhost ${vhost} is not tenant "${owner}"'s vhost ${vhostName(owner)}`);
-    if (user !== undefined && user !== rabbitUser(owner)) problems.push(`user ${user} is not tenant "${owner}"'s user ${rabbitUser(owner)}`);
+    const users = SLOTS.map((slot) => rabbitUser(owner, slot));
+    if (user !== undefined && !users.includes(user)) problems.push(`user ${user} is not one of tenant "${owner}"'s users ${users.join(", ")}`);
     return problems;
 }
 
@@ -140,7 +142,8 @@ export function checkCrossTenant(subjects: readonly Subject[]): Violation[] {
                 const owner = tenant ?? tenantOfBucketPolicyName(policyName);
                 if (owner === undefined) break;
                 const problems: string[] = [];
-                if (user !== undefined && user !== bucketUser(owner)) problems.push(`user ${user} is not tenant "${owner}"'s user ${bucketUser(owner)}`);
+                const users = SLOTS.map((slot) => bucketUser(owner, slot));
+                if (user !== undefined && !users.includes(user)) problems.push(`user ${user} is not one of tenant "${owner}"'s users ${users.join(", ")}`);
                 if (policyName !== undefined && policyName !== bucketPolicyName(owner))
                     problems.push(`policy ${policyName} is not tenant "${owner}"'s policy ${bucketPolicyName(owner)}`);
                 report(s, "MinIO policy attachment", problems);

@@ -254,14 +254,14 @@ const CASES: BadCase[] = [
             allowed: "eu-west, us-east, apac",
         },
     ]),
-    bad("unknown status", file(entry(ABC, { status: "deleted" })), (s) => [
+    bad("unknown status", file(entry(ABC, { status: "gone" })), (s) => [
         {
-            line: lineOf(s, "status: deleted"),
+            line: lineOf(s, "status: gone"),
             tenant: "abc",
             field: "status",
-            value: '"deleted"',
+            value: '"gone"',
             problem: "invalid value",
-            allowed: "active, suspended, cancelled",
+            allowed: "active, suspended, cancelled, deleted",
         },
     ]),
     badDomain("uppercase", "Client-ABC.collectverything.com"),
@@ -368,7 +368,7 @@ const CASES: BadCase[] = [
             field: "teir",
             problem: "unknown field",
             allowed:
-                "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, shard",
+                "the fields id, websiteId, name, domain, customDomains, tier, region, billingId, costCenter, department, createdDate, status, cancelledAt, deletedAt, shard",
         },
     ]),
     bad("a shard pin that is not a shard index", file(entry(ABC, { shard: "-1" }), entry(XYZ, { shard: "two" })), (s) => [
@@ -405,7 +405,7 @@ const CASES: BadCase[] = [
         { line: lineOf(s, "- just-a-string"), tenant: "#2", value: '"just-a-string"', problem: "a tenant entry must be a map of fields" },
     ]),
     bad("unknown top-level key", `version: 2\n${file(entry(ABC))}`, (s) => [
-        { line: lineOf(s, "version: 2"), field: "version", problem: "unknown top-level field", allowed: "tenants" },
+        { line: lineOf(s, "version: 2"), field: "version", problem: "unknown top-level field", allowed: "tenants, rotations" },
     ]),
     bad("tenants is not a list", "# test manifest\ntenants: abc\n", (s) => [
         { line: lineOf(s, "tenants: abc"), field: "tenants", problem: "tenants is not a list", allowed: "a list of tenant entries" },

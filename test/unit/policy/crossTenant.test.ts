@@ -105,7 +105,7 @@ describe("no-cross-tenant-access", () => {
             };
             expect(checkCrossTenant([policy, attach]).map((v) => v.message)).toEqual([
                 expect.stringContaining("reaches bucket client-xyz-sav"),
-                expect.stringContaining('user client-xyz-app is not tenant "abc"\'s user client-abc-app'),
+                expect.stringContaining('user client-xyz-app is not one of tenant "abc"\'s users client-abc-app, client-abc-app-b'),
             ]);
         });
     });
@@ -120,7 +120,7 @@ describe("no-cross-tenant-access", () => {
                 'vhost /client-xyz is not tenant "abc"\'s vhost /client-abc',
             ]);
             expect(rabbitPermissionProblems({ user: "client-xyz-app", vhost: "/client-abc" }, undefined)).toEqual([
-                'user client-xyz-app is not tenant "abc"\'s user client-abc-app',
+                'user client-xyz-app is not one of tenant "abc"\'s users client-abc-app, client-abc-app-b',
             ]);
         });
 
