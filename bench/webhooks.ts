@@ -20,13 +20,14 @@ import pino from "pino";
 import { parse, stringify } from "yaml";
 import { syntheticManifest } from "./syntheticManifest";
 import { namespaceName } from "../lib/naming";
-import { PulumiDeployer, type TargetMode } from "../core/deployer";
+import { PulumiDeployer, type Deployer, type TargetMode } from "../core/deployer";
 import { kubeAccess, KubeError, kubeRequest } from "../core/kube";
 import { localPulumiEnv } from "../core/localEnv";
 import { PROJECT_DIR } from "../core/project";
 import { launchFakeService, type ServiceProcess } from "../service/launch";
 import { createService } from "../service/service";
 import { signatureHeader } from "../service/signature";
+import type { JobRecord } from "../service/store";
 
 const SECRET = "bench-secret";
 const WARMUP_SECONDS = 2;
@@ -174,7 +175,7 @@ export function benchManifest(count: number, tag: string): string {
 }
 
 /** A request to the API server with the kubeconfig's credentials (core/kube.ts): [status, body]; a refusal is a status, not an error. */
-async function kube(kubeconfig: string, method: string, apiPath: string): Promise<[number, { status?: { phase?: string } }]> {
+export async function kube(kubeconfig: string, method: string, apiPath: string): Promise<[number, { status?: { phase?: string } }]> {
     try {
         return [200, await kubeRequest<{ status?: { phase?: string } }>(kubeAccess(kubeconfig), method, apiPath)];
     } catch (err) {
@@ -248,7 +249,8 @@ async function engineBench(opts: WebhookBenchOptions): Promise<void> {
     }
 }
 
-function parseIds(manifestPath: string): string[] {
+/** The tenant ids of a manifest file; none when it does not exist. */
+export function parseIds(manifestPath: string): string[] {
     if (!fs.existsSync(manifestPath)) return [];
     return ((parse(fs.readFileSync(manifestPath, "utf8")) as { tenants?: { id: string }[] }).tenants ?? []).map((t) => t.id);
 }
@@ -263,12 +265,58 @@ async function onboard(
     round: number,
 ): Promise<ReadyFigures> {
     const deployer = new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir: dir, envVars, targetMode: mode });
-    const svc = await createService({
+    const { nsSeconds, doneSeconds, job } = await onboardThroughService({
+        deployer,
         manifestPath,
         storePath: path.join(dir, `service-${mode}-${round}.db`),
-        deployer,
-        secrets: [SECRET],
         stacks: { "eu-west": opts.stack },
+        id,
+        websiteId: 900_000 + round * 2 + (mode === "never" ? 1 : 0),
+        kubeconfig: envVars.KUBECONFIG,
+    });
+    const pending = await deployer.preview(opts.stack);
+    const pendingAfter = Object.entries(pending)
+        .filter(([op]) => op !== "same")
+        .reduce((sum, [, n]) => sum + n, 0);
+    return {
+        mode,
+        targeted: job.targeted,
+        nsSeconds,
+        doneSeconds,
+        jobSeconds: (Date.parse(job.finishedAt!) - Date.parse(job.startedAt!)) / 1000,
+        pendingAfter,
+    };
+}
+
+export interface OnboardOptions {
+    readonly deployer: Deployer;
+    /** The manifest the service edits (the region's). */
+    readonly manifestPath: string;
+    readonly storePath: string;
+    /** Region to stack overrides, e.g. { "eu-west": "local" }. */
+    readonly stacks: Readonly<Record<string, string>>;
+    /** The region stack's shard count. Default: its settings file in this repository. */
+    readonly shards?: (regionStack: string) => number;
+    /** The new eu-west tenant. */
+    readonly id: string;
+    readonly websiteId: number;
+    readonly kubeconfig: string;
+}
+
+/**
+ * One onboarding through the webhook service on the real engine: a signed
+ * `subscription.created` for a new eu-west tenant, then the time until its
+ * namespace is Active and until its job is done (the job must succeed). The
+ * service runs in this process on loopback and is closed before returning.
+ */
+export async function onboardThroughService(o: OnboardOptions): Promise<{ nsSeconds: number; doneSeconds: number; job: JobRecord }> {
+    const svc = await createService({
+        manifestPath: o.manifestPath,
+        storePath: o.storePath,
+        deployer: o.deployer,
+        secrets: [SECRET],
+        stacks: o.stacks,
+        shards: o.shards,
         logger: pino({ level: "warn" }),
         runner: { maxAttempts: 1 },
     });
@@ -276,13 +324,14 @@ async function onboard(
         await svc.app.listen({ host: "127.0.0.1", port: 0 });
         const address = svc.app.server.address();
         const port = typeof address === "object" && address ? address.port : 0;
+        const id = o.id;
         const body = JSON.stringify({
             id: `evt_bench_ready_${id}`,
             type: "subscription.created",
             created: Math.floor(Date.now() / 1000),
             data: {
                 tenantId: id,
-                websiteId: 900_000 + round * 2 + (mode === "never" ? 1 : 0),
+                websiteId: o.websiteId,
                 name: id,
                 domain: `client-${id}.collectverything.com`,
                 tier: "standard",
@@ -299,35 +348,35 @@ async function onboard(
             headers: { "content-type": "application/json", "billing-signature": signatureHeader(SECRET, body) },
         });
         if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
-        const { jobId } = (await res.json()) as { jobId: string };
+        const eventId = `evt_bench_ready_${id}`;
+        // The job's id: in the answer, or (when the service applies the event after answering) on the event's record once applied.
+        let jobId = ((await res.json()) as { jobId?: string | null }).jobId ?? undefined;
+        const job = () => {
+            jobId ??= svc.store.getEvent(eventId)?.jobId ?? undefined;
+            return jobId === undefined ? undefined : svc.store.getJob(jobId);
+        };
+        const failed = (j: JobRecord | undefined) => j !== undefined && (j.state === "failed" || j.state === "cancelled");
         let nsSeconds = 0;
         for (;;) {
-            const [status, ns] = await kube(envVars.KUBECONFIG, "GET", `/api/v1/namespaces/${namespaceName(id)}`);
+            const [status, ns] = await kube(o.kubeconfig, "GET", `/api/v1/namespaces/${namespaceName(id)}`);
             if (status === 200 && ns.status?.phase === "Active") {
                 nsSeconds = (Date.now() - started) / 1000;
                 break;
             }
-            const job = svc.store.getJob(jobId);
-            if (job?.state === "failed" || job?.state === "cancelled") throw new Error(`job ${job.state}: ${job.error}\n${job.logTail.join("\n")}`);
+            const j = job();
+            if (failed(j)) throw new Error(`job ${j!.state}: ${j!.error}\n${j!.logTail.join("\n")}`);
             if (Date.now() - started > 1_800_000) throw new Error("namespace not Active after 30 minutes");
             await new Promise((r) => setTimeout(r, 100));
         }
-        await svc.queue.idle();
+        for (;;) {
+            const j = job();
+            if (j?.state === "succeeded") break;
+            if (failed(j)) throw new Error(`job ${j!.state}: ${j!.error}\n${j!.logTail.join("\n")}`);
+            if (Date.now() - started > 1_800_000) throw new Error("job not done after 30 minutes");
+            await new Promise((r) => setTimeout(r, 100));
+        }
         const doneSeconds = (Date.now() - started) / 1000;
-        const job = svc.store.getJob(jobId)!;
-        if (job.state !== "succeeded") throw new Error(`job ${job.state}: ${job.error}\n${job.logTail.join("\n")}`);
-        const pending = await deployer.preview(opts.stack);
-        const pendingAfter = Object.entries(pending)
-            .filter(([op]) => op !== "same")
-            .reduce((sum, [, n]) => sum + n, 0);
-        return {
-            mode,
-            targeted: job.targeted,
-            nsSeconds,
-            doneSeconds,
-            jobSeconds: (Date.parse(job.finishedAt!) - Date.parse(job.startedAt!)) / 1000,
-            pendingAfter,
-        };
+        return { nsSeconds, doneSeconds, job: job()! };
     } finally {
         await svc.close();
     }

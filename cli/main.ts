@@ -10,6 +10,7 @@
 import { Command, CommanderError } from "commander";
 import * as path from "node:path";
 import { register as registerBench } from "./bench";
+import { register as registerBenchEngine } from "./bench-engine";
 import { register as registerDiff } from "./diff";
 import { register as registerDrift } from "./drift";
 import { CliError, EXIT, ExitStatus } from "./errors";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
         registerSynth,
         registerDiff,
         registerBench,
+        registerBenchEngine,
         registerPurge,
         registerServe,
         registerDrift,

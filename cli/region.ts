@@ -4,21 +4,24 @@
  * (core/region.ts), the shards N at a time. Live progress per stack with
  * listr2 (resources done out of the stack's resource count before the run;
  * plain lines when stdout is not a terminal or CI is set), then a summary
- * table. Exit 0 when every stack succeeded, 1 when any failed, 2 when the
- * region could not be read.
+ * table (`--json`: a JSON summary on stdout, the progress as plain lines on
+ * stderr). Exit 0 when every stack succeeded, 1 when any failed (stderr
+ * names them), 2 when the region could not be read.
  */
 import type { Command } from "commander";
 import * as os from "node:os";
 import type { RegionOp } from "../core/region";
 import { positiveInt } from "./args";
 import { CliError, EXIT, ExitStatus } from "./errors";
-import { runWithProgress, summaryTable } from "./regionReport";
+import { plainProgress, regionSummary, runWithProgress, summaryTable } from "./regionReport";
 
 export interface RegionCommandOptions {
     readonly region: string;
     readonly parallel?: number;
     readonly manifest?: string;
     readonly configFile?: string;
+    /** Print the summary as JSON on stdout (regionReport.ts, RegionSummary) and the progress as plain lines on stderr. */
+    readonly json?: boolean;
 }
 
 const VERB: Record<RegionOp, string> = { up: "Deploy", preview: "Preview", refresh: "Refresh" };
@@ -39,10 +42,22 @@ export async function regionCommand(op: RegionOp, opts: RegionCommandOptions): P
     try {
         const stacks = region.stacks();
         const parallel = opts.parallel ?? os.availableParallelism();
-        process.stdout.write(`${VERB[op]} region ${opts.region} (${region.config.region}): ${stacks.length} stack(s), ${parallel} at a time\n`);
-        const outcomes = await runWithProgress((onProgress) => region.run(op, { parallel, onProgress }), stacks, op);
-        process.stdout.write(`\n${summaryTable(outcomes)}\n`);
-        if (outcomes.some((o) => o.result === "failed")) throw new ExitStatus(EXIT.failed);
+        const header = `${VERB[op]} region ${opts.region} (${region.config.region}): ${stacks.length} stack(s), ${parallel} at a time\n`;
+        let outcomes;
+        if (opts.json) {
+            process.stderr.write(header);
+            outcomes = await region.run(op, { parallel, onProgress: plainProgress(op, (line) => process.stderr.write(`${line}\n`)) });
+            process.stdout.write(`${JSON.stringify(regionSummary(opts.region, op, outcomes), null, 2)}\n`);
+        } else {
+            process.stdout.write(header);
+            outcomes = await runWithProgress((onProgress) => region.run(op, { parallel, onProgress }), stacks, op);
+            process.stdout.write(`\n${summaryTable(outcomes)}\n`);
+        }
+        const failed = outcomes.filter((o) => o.result === "failed").map((o) => o.stack);
+        if (failed.length > 0) {
+            process.stderr.write(`tenantctl ${op}: ${failed.length} of ${outcomes.length} stack(s) failed: ${failed.join(", ")}\n`);
+            throw new ExitStatus(EXIT.failed);
+        }
     } finally {
         region.close();
     }
@@ -58,6 +73,10 @@ export function register(program: Command): void {
             .option("--parallel <n>", "stacks at a time (default: the CPU count)", positiveInt)
             .option("--manifest <file>", "manifest to deploy instead of the region's tenant-platform:manifest")
             .option("--config-file <file>", "the region's settings file instead of Pulumi.<region>.yaml")
+            .option(
+                "--json",
+                "print the summary as JSON on stdout ({region, op, succeeded, failed, stacks: [{stack, result, changes, seconds, error}]}), progress on stderr",
+            )
             .action((opts: RegionCommandOptions) => regionCommand(op, opts));
     }
 }

@@ -44,6 +44,44 @@ export function summaryTable(outcomes: readonly StackOutcome[]): string {
     return out.join("\n");
 }
 
+/** The machine-readable summary of a region run (`--json`): every stack's outcome, in run order. */
+export interface RegionSummary {
+    readonly region: string;
+    readonly op: RegionOp;
+    /** Whether every stack succeeded (the exit code is 0 exactly then). */
+    readonly succeeded: boolean;
+    readonly failed: string[];
+    readonly stacks: { stack: string; result: StackOutcome["result"]; changes: Record<string, number>; seconds: number; error?: string }[];
+}
+
+export function regionSummary(regionStack: string, op: RegionOp, outcomes: readonly StackOutcome[]): RegionSummary {
+    const failed = outcomes.filter((o) => o.result === "failed").map((o) => o.stack);
+    return {
+        region: regionStack,
+        op,
+        succeeded: failed.length === 0,
+        failed,
+        stacks: outcomes.map((o) => ({
+            stack: o.stack,
+            result: o.result,
+            changes: { ...o.changes },
+            seconds: Math.round(o.seconds * 10) / 10,
+            ...(o.error !== undefined ? { error: o.error } : {}),
+        })),
+    };
+}
+
+/** Progress as plain lines (`--json` writes them to stderr): every state change, a running stack at most every `everyMs`. */
+export function plainProgress(op: RegionOp, write: (line: string) => void, everyMs = 2000, now = () => Date.now()): (p: StackProgress) => void {
+    const last = new Map<string, { state: string; at: number }>();
+    return (p) => {
+        const prev = last.get(p.stack);
+        if (prev && prev.state === p.state && now() - prev.at < everyMs) return;
+        last.set(p.stack, { state: p.state, at: now() });
+        write(`${p.stack}  ${op}  ${progressText(p)}${p.state === "failed" && p.error ? `: ${p.error.split("\n")[0]}` : ""}`);
+    };
+}
+
 /** Whether progress is drawn in place (a terminal, not CI) or printed as plain lines. */
 function interactive(): boolean {
     return process.stdout.isTTY === true && !process.env.CI;

@@ -12,6 +12,7 @@
  * count there and the pins into the manifest). Nothing is written into the
  * repository, which the last test checks.
  */
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -55,6 +56,27 @@ function tenantEntries(ids: readonly string[]): Record<string, unknown>[] {
         customDomains: [],
         billingId: `sub_${id}`,
     }));
+}
+
+/** The manifest with the given ids added, keeping what reshard wrote (the pins). */
+function addTenants(ids: readonly string[]): void {
+    const doc = parseYaml(fs.readFileSync(manifestFile, "utf8")) as { tenants: Record<string, unknown>[] };
+    doc.tenants.push(...tenantEntries(ids));
+    fs.writeFileSync(manifestFile, stringifyYaml(doc));
+}
+
+/** ./tenantctl in a child process, with this process's environment (engineEnv applied it: the test's backend). */
+function tenantctl(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        execFile(
+            path.join(REPO_ROOT, "tenantctl"),
+            [...args],
+            { cwd: REPO_ROOT, env: { ...process.env, CI: "true", NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 },
+            (err, stdout, stderr) => {
+                resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
+            },
+        );
+    });
 }
 
 function newRegion(): Region {
@@ -189,7 +211,76 @@ test("reshard 3 -> 2: tenants move between shards, local-s02 is removed; nothing
     expect(await namespaceUids(IDS)).toEqual(uids);
 });
 
-// The failing-shard run through `tenantctl up --region` is not asserted here yet: its summary-table parsing failed in the last run (see the closing note).
+test("tenantctl up --region --json with one shard failing admission: the other shards finish, exit 1 naming the failed shard", async () => {
+    const policyPath = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies";
+    const bindingPath = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings";
+    expect(
+        (
+            await kube.request("POST", policyPath, {
+                apiVersion: "admissionregistration.k8s.io/v1",
+                kind: "ValidatingAdmissionPolicy",
+                metadata: { name: POLICY },
+                spec: {
+                    failurePolicy: "Fail",
+                    matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["namespaces"] }] },
+                    validations: [{ expression: `object.metadata.name != '${ns(NEW_DENIED)}'`, message: "refused by the shards engine test" }],
+                },
+            })
+        ).status,
+    ).toBe(201);
+    expect(
+        (
+            await kube.request("POST", bindingPath, {
+                apiVersion: "admissionregistration.k8s.io/v1",
+                kind: "ValidatingAdmissionPolicyBinding",
+                metadata: { name: POLICY },
+                spec: { policyName: POLICY, validationActions: ["Deny"] },
+            })
+        ).status,
+    ).toBe(201);
+    // The policy takes effect once the API server has loaded it: wait until a dry run is refused.
+    const deadline = Date.now() + 30_000;
+    while (
+        (await kube.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns(NEW_DENIED) } }, { dryRun: true }))
+            .status !== 422
+    ) {
+        if (Date.now() > deadline) throw new Error("the ValidatingAdmissionPolicy never took effect");
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    addTenants([NEW_OK, NEW_DENIED]);
+    const run = await timed("region up --json, one shard failing", () =>
+        tenantctl(["up", "--region", "local", "--manifest", manifestFile, "--config-file", settingsFile, "--parallel", "2", "--json"]),
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("tenantctl up: 1 of 3 stack(s) failed: local-s01\n");
+    const summary = JSON.parse(run.stdout) as {
+        region: string;
+        op: string;
+        succeeded: boolean;
+        failed: string[];
+        stacks: { stack: string; result: string; changes: Record<string, number>; error?: string }[];
+    };
+    expect({ region: summary.region, op: summary.op, succeeded: summary.succeeded, failed: summary.failed }).toEqual({
+        region: "local",
+        op: "up",
+        succeeded: false,
+        failed: ["local-s01"],
+    });
+    expect(summary.stacks.map((s) => [s.stack, s.result])).toEqual([
+        ["local", "succeeded"],
+        ["local-s00", "succeeded"],
+        ["local-s01", "failed"],
+    ]);
+    // The region stack has nothing to do; local-s00 creates exactly new01's 17 resources; local-s01 fails on new02's namespace.
+    expect(Object.keys(summary.stacks[0].changes)).toEqual(["same"]);
+    expect(summary.stacks[1].changes.create).toBe(17);
+    expect(Object.keys(summary.stacks[1].changes).sort()).toEqual(["create", "same"]);
+    expect(summary.stacks[0].error).toBeUndefined();
+    expect(summary.stacks[1].error).toBeUndefined();
+    expect(summary.stacks[2].error).toContain("refused by the shards engine test");
+    expect((await kube.get(paths.namespace(ns(NEW_OK)))).metadata.labels.tenant).toBe(`client-${NEW_OK}`);
+    expect((await kube.request("GET", paths.namespace(ns(NEW_DENIED)))).status).toBe(404);
+});
 
 test("first up of the 12-tenant region with 3 shards from empty", async () => {
     await kube.request("DELETE", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/" + POLICY);
