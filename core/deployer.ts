@@ -27,6 +27,8 @@ export interface DeployResult {
     readonly targeted: boolean;
     /** Resource counts by operation, as the engine reports them. */
     readonly changes: Readonly<Record<string, number>>;
+    /** The stack's outputs after the update (secret ones masked), e.g. `tenants.<id>.awsSecretArns`. */
+    readonly outputs?: Readonly<Record<string, unknown>>;
 }
 
 export interface Deployer {
@@ -219,7 +221,8 @@ export class PulumiDeployer implements Deployer {
                 for (const line of out.split("\n")) if (line.trim() !== "") req.onOutput(line);
             },
         });
-        return { targeted, changes: { ...(result.summary.resourceChanges ?? {}) } };
+        const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : (v.value as unknown)]));
+        return { targeted, changes: { ...(result.summary.resourceChanges ?? {}) }, outputs };
     }
 
     /** A full preview of the stack with the service's manifest: the resource counts by operation ("same" included). */

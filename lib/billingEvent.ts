@@ -62,10 +62,31 @@ export const createdData = z.strictObject({
         .describe("YYYY-MM-DD, from 2000-01-01 to a year after today; default: the day the event is applied (UTC)."),
 });
 
-/** A plan or domain change: at least one of the changeable fields. */
+/**
+ * The fields of a tenant a `subscription.updated` may change: its plan, its
+ * domains, its display name and the billing facts its labels carry. The
+ * others never change through billing: the id and websiteId name the tenant,
+ * the region is where its data lives, the dates and status follow the
+ * lifecycle events.
+ */
+export const UPDATABLE_FIELDS = ["name", "domain", "customDomains", "tier", "billingId", "costCenter", "department"] as const;
+
+/** A change of plan, domains, display name or billing facts: the tenant and at least one of UPDATABLE_FIELDS. */
 export const updatedData = z
-    .strictObject({ tenantId, tier: tenant.tier.optional(), customDomains: customDomains.optional() })
-    .refine((d) => Object.values(d).filter((v) => v !== undefined).length > 1, { message: "nothing to change", path: [] })
+    .strictObject({
+        tenantId,
+        name: tenant.name.optional(),
+        domain: tenant.domain.optional(),
+        customDomains: customDomains.optional(),
+        tier: tenant.tier.optional(),
+        billingId: tenant.billingId.optional(),
+        costCenter: tenant.costCenter.optional(),
+        department: tenant.department.optional(),
+    })
+    .refine((d) => Object.values(d).filter((v) => v !== undefined).length > 1, {
+        error: () => `data: nothing to change. Allowed: tenantId and at least one of ${UPDATABLE_FIELDS.join(", ")}. Fix: send the fields that changed`,
+        path: [],
+    })
     .meta({ minProperties: 2 });
 
 export const cancelledData = z.strictObject({
@@ -77,12 +98,19 @@ export const cancelledData = z.strictObject({
 
 export const reactivatedData = z.strictObject({ tenantId });
 
+/** A lifecycle event that names only its tenant: a suspension (payment failed, paused) or its end (payment succeeded, resumed). */
+export const tenantOnlyData = z.strictObject({ tenantId });
+
 /** The data schema of each event type the platform applies. */
 export const EVENT_DATA = {
     "subscription.created": createdData,
     "subscription.updated": updatedData,
     "subscription.cancelled": cancelledData,
     "subscription.reactivated": reactivatedData,
+    "subscription.paused": tenantOnlyData,
+    "subscription.resumed": tenantOnlyData,
+    "invoice.payment_failed": tenantOnlyData,
+    "invoice.payment_succeeded": tenantOnlyData,
 } as const satisfies Record<string, z.ZodType>;
 
 export type EventType = keyof typeof EVENT_DATA;
@@ -96,6 +124,26 @@ export type CreatedData = z.input<typeof createdData>;
 export type UpdatedData = z.input<typeof updatedData>;
 export type CancelledData = z.input<typeof cancelledData>;
 export type ReactivatedData = z.input<typeof reactivatedData>;
+
+/**
+ * What each event does to the tenant's `status`: `suspend` (payment failed,
+ * subscription paused: the tenant is no longer served, its data and backups
+ * stay), `unsuspend` (payment succeeded, subscription resumed: a suspended
+ * tenant is served again). A cancellation outranks both: a cancelled tenant
+ * stays cancelled, and only `subscription.reactivated` brings it back.
+ */
+export const SUSPENSION_EFFECT = {
+    "subscription.paused": "suspend",
+    "invoice.payment_failed": "suspend",
+    "subscription.resumed": "unsuspend",
+    "invoice.payment_succeeded": "unsuspend",
+} as const satisfies Partial<Record<keyof typeof EVENT_DATA, "suspend" | "unsuspend">>;
+
+export type SuspensionEventType = keyof typeof SUSPENSION_EFFECT;
+
+export function isSuspensionEvent(type: string): type is SuspensionEventType {
+    return Object.hasOwn(SUSPENSION_EFFECT, type);
+}
 
 /** A billing event the platform applies: its type and the data that type's schema accepts. */
 export type BillingEvent = { [T in EventType]: { readonly type: T; readonly data: z.input<(typeof EVENT_DATA)[T]> } }[EventType];

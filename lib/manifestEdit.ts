@@ -5,8 +5,8 @@
  * lib/manifest.ts, the same validator the CLI and the program use.
  */
 import { isMap, isSeq, parseDocument, type Document, type YAMLMap } from "yaml";
-import { eventField, type BillingEvent, type CreatedData } from "./billingEvent";
-import { deletionDate, formatIssues, TENANT_FIELDS, utcDate, validateManifest, type ManifestIssue, type TenantSpec } from "./manifest";
+import { eventField, SUSPENSION_EFFECT, type BillingEvent, type CreatedData, type SuspensionEventType } from "./billingEvent";
+import { deletionDate, formatIssues, GRACE_PERIOD_DAYS, TENANT_FIELDS, utcDate, validateManifest, type ManifestIssue, type TenantSpec } from "./manifest";
 
 /** Why an event cannot be applied; `status` is the HTTP status the service answers with. */
 export class EditError extends Error {
@@ -100,9 +100,49 @@ function newEntry(d: CreatedData, today: string): Record<string, unknown> {
     return Object.fromEntries(TENANT_FIELDS.filter((k) => spec[k] !== undefined).map((k) => [k, spec[k]]));
 }
 
+/**
+ * A suspension or its end. Suspending takes an active tenant to `suspended`
+ * (not served; data, backups and credentials kept); ending it takes a
+ * suspended tenant back to `active`. A cancelled tenant stays cancelled:
+ * a suspension adds nothing to a cancellation, a payment that succeeds
+ * after it (the last invoice) changes nothing, and a resume is refused (409)
+ * because only `subscription.reactivated` undoes a cancellation.
+ */
+function editSuspension(doc: Document, type: SuspensionEventType, tenantId: string): boolean {
+    const entry = requireTenant(doc, tenantId);
+    const status = entry.get("status");
+    if (SUSPENSION_EFFECT[type] === "suspend") {
+        if (status !== "active") return false;
+        entry.set("status", "suspended");
+        return true;
+    }
+    if (status === "suspended") {
+        entry.set("status", "active");
+        return true;
+    }
+    if (status === "cancelled" && type === "subscription.resumed") {
+        const cancelledAt = entry.get("cancelledAt");
+        const dated = typeof cancelledAt === "string";
+        const since = dated ? ` on ${cancelledAt}` : "";
+        const by = dated ? `by ${deletionDate(cancelledAt)}, the end of its grace period,` : `within the ${GRACE_PERIOD_DAYS}-day grace period`;
+        throw new EditError(
+            409,
+            "tenant-cancelled",
+            `tenant "${tenantId}" was cancelled${since}; a resume does not undo a cancellation. Fix: send subscription.reactivated ${by} to serve it again`,
+            "type",
+        );
+    }
+    return false;
+}
+
 /** Edits the document in place; returns whether anything changed. */
 function edit(doc: Document, event: BillingEvent, today: string): boolean {
     switch (event.type) {
+        case "subscription.paused":
+        case "subscription.resumed":
+        case "invoice.payment_failed":
+        case "invoice.payment_succeeded":
+            return editSuspension(doc, event.type, event.data.tenantId);
         case "subscription.created": {
             const d = event.data;
             const existing = findTenant(doc, d.tenantId);
@@ -176,7 +216,7 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
 
 /** Where a domain sits in an event's data: `domain` or `customDomains[i]`. */
 function domainField(event: BillingEvent, domain: string): string | undefined {
-    if (event.type === "subscription.created" && event.data.domain === domain) return "domain";
+    if ((event.type === "subscription.created" || event.type === "subscription.updated") && event.data.domain === domain) return "domain";
     const list = event.type === "subscription.created" || event.type === "subscription.updated" ? event.data.customDomains : undefined;
     const i = list?.indexOf(domain) ?? -1;
     return i >= 0 ? `customDomains[${i}]` : undefined;

@@ -5,9 +5,17 @@
  * Pure builders plus a small publisher (topic exchange, routing key = event).
  */
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
+import { isSuspensionEvent, SUSPENSION_EFFECT } from "../lib/billingEvent";
 import { eventTenantId, namespaceName } from "../lib/naming";
 
-export const PLATFORM_EVENTS = ["tenant.provisioned", "tenant.updated", "tenant.offboarding_started", "tenant.provisioning_failed"] as const;
+export const PLATFORM_EVENTS = [
+    "tenant.provisioned",
+    "tenant.updated",
+    "tenant.suspended",
+    "tenant.resumed",
+    "tenant.offboarding_started",
+    "tenant.provisioning_failed",
+] as const;
 export type PlatformEvent = (typeof PLATFORM_EVENTS)[number];
 
 /** The topic exchange platform events go to; bind a queue with routing key `tenant.#`. */
@@ -21,14 +29,25 @@ export interface Envelope {
     readonly payload: Record<string, unknown>;
 }
 
-/** The platform event a successfully deployed billing event leads to. */
-export function successEvent(billingType: string): PlatformEvent {
+/**
+ * The platform event a successfully deployed billing event leads to.
+ * `status` is the tenant's manifest status once the job ran: a suspension
+ * event is announced as `tenant.suspended` when the tenant is suspended,
+ * the end of one as `tenant.resumed` when it is active again; otherwise
+ * (a payment failed on a cancelled tenant...) as `tenant.updated`.
+ */
+export function successEvent(billingType: string, status?: string | null): PlatformEvent {
     switch (billingType) {
         case "subscription.created":
             return "tenant.provisioned";
         case "subscription.cancelled":
             return "tenant.offboarding_started";
         default:
+            if (isSuspensionEvent(billingType)) {
+                const effect = SUSPENSION_EFFECT[billingType];
+                if (effect === "suspend" && status === "suspended") return "tenant.suspended";
+                if (effect === "unsuspend" && status === "active") return "tenant.resumed";
+            }
             return "tenant.updated";
     }
 }

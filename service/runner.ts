@@ -12,6 +12,8 @@ import { envelope, successEvent, type Envelope } from "./events";
 import type { Metrics } from "./metrics";
 import type { TenantState } from "./schemas";
 import type { JobRecord, Store, TenantRecord } from "./store";
+import type { CredentialLocations } from "../lib/credentials";
+import { CredentialsTable, stackCredentials, type CredentialsResolver } from "./credentials";
 
 export interface RunnerOptions {
     /** Attempts for errors other than a held stack lock. Default 3. */
@@ -24,6 +26,8 @@ export interface RunnerOptions {
     readonly maxRetryDelayMs?: number;
     /** A run taking longer than this is cancelled through its AbortSignal. Default 30 minutes. */
     readonly timeoutMs?: number;
+    /** Where a deployed tenant's credentials are. Default: from the stack settings files of this project (service/credentials.ts). */
+    readonly credentials?: CredentialsResolver;
 }
 
 const LOG_TAIL = 50;
@@ -55,6 +59,8 @@ export class JobRunner {
     /** Log tails of running jobs, by job id. */
     readonly liveTails = new Map<string, string[]>();
     private readonly controllers = new Map<string, AbortController>();
+    private readonly credentialsTable: CredentialsTable;
+    private readonly resolveCredentials: CredentialsResolver;
 
     constructor(
         private readonly store: Store,
@@ -63,7 +69,19 @@ export class JobRunner {
         private readonly log: Logger,
         private readonly opts: RunnerOptions = {},
         private readonly onFinished: () => void = () => undefined,
-    ) {}
+    ) {
+        this.credentialsTable = new CredentialsTable(store.db);
+        this.resolveCredentials = opts.credentials ?? stackCredentials();
+    }
+
+    /**
+     * Where a tenant's credentials are: what its last successful job
+     * reported, or, for a tenant the service never deployed (`stack`
+     * given: deployed by the CLI), what the stack's settings say (no ARN).
+     */
+    credentialsOf(tenantId: string, stack?: string): CredentialLocations | null {
+        return this.credentialsTable.get(tenantId) ?? (stack === undefined ? null : this.resolveCredentials(stack, tenantId));
+    }
 
     /** Cancels a running job (or every running job): its update is interrupted through its AbortSignal. */
     cancel(jobId?: string, reason = "cancelled by the service", requeue = false): void {
@@ -91,6 +109,7 @@ export class JobRunner {
         let lockFailures = 0;
         log.info({ attempt: job.attempts, events: job.events }, "job started");
         let targeted = false;
+        let outputs: Readonly<Record<string, unknown>> | undefined;
         let error: string | undefined;
         let state: "succeeded" | "failed" | "cancelled" = "succeeded";
         try {
@@ -128,6 +147,7 @@ export class JobRunner {
                 },
             );
             targeted = result.targeted;
+            outputs = result.outputs;
             log.info({ changes: result.changes, targeted }, "update succeeded");
         } catch (err) {
             state = controller.signal.aborted ? "cancelled" : "failed";
@@ -158,16 +178,38 @@ export class JobRunner {
             if (t) tenants.set(id, t);
             tenantStates.set(id, state === "succeeded" ? settledState(t?.manifestStatus ?? null) : "failed");
         }
+        // Where each deployed tenant's credentials are (names and ARNs, never values), kept for GET /tenants/:id.
+        const credentials = new Map<string, CredentialLocations | null>();
+        if (state === "succeeded") {
+            for (const id of job.tenants) {
+                try {
+                    const found = this.resolveCredentials(job.stack, id, outputs);
+                    credentials.set(id, found === null ? null : this.credentialsTable.put(id, found, now));
+                } catch (err) {
+                    log.warn({ err: errorText(err) }, "credential locations not recorded");
+                    credentials.set(id, null);
+                }
+            }
+        }
         const announced = new Set<string>();
         for (const ev of this.store.eventsOf(job)) {
             const t = tenants.get(ev.tenantId);
             const info = { id: ev.tenantId, websiteId: ev.websiteId, region: ev.region };
             let env: Envelope;
             if (state === "succeeded") {
+                const event = successEvent(ev.type, t?.manifestStatus);
                 env = envelope(
-                    successEvent(ev.type),
+                    event,
                     info,
-                    { job_id: job.id, billing_event_id: ev.id, billing_event: ev.type, tier: t?.tier, status: t?.manifestStatus },
+                    {
+                        job_id: job.id,
+                        billing_event_id: ev.id,
+                        billing_event: ev.type,
+                        tier: t?.tier,
+                        status: t?.manifestStatus,
+                        // Seed onboarding step 8: the client's credentials are in these Secrets (never their values).
+                        ...(event === "tenant.provisioned" ? { credentials: credentials.get(ev.tenantId) ?? null } : {}),
+                    },
                     now,
                 );
             } else {

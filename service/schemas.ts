@@ -12,6 +12,7 @@
 import type { FastifyTypeProvider } from "fastify";
 import { z } from "zod";
 import { EVENT_DATA, EVENT_TYPES, webhookEnvelope, type BillingEvent, type WebhookDelivery } from "../lib/billingEvent";
+import { credentialLocationsSchema } from "../lib/credentials";
 import { tenantSchema } from "../lib/manifest";
 
 declare const VALUE: unique symbol;
@@ -51,6 +52,16 @@ const EXAMPLES: readonly (WebhookDelivery & BillingEvent)[] = [
         },
     },
     { id: "evt_example_upgraded", type: "subscription.updated", created: 1737000100, data: { tenantId: "exshop", tier: "business" } },
+    {
+        id: "evt_example_rebilled",
+        type: "subscription.updated",
+        created: 1737000110,
+        data: { tenantId: "exshop", domain: "shop.exshop.eu", customDomains: [], billingId: "sub_example2", costCenter: "CC-EX-002", department: "outlet" },
+    },
+    { id: "evt_example_payment_failed", type: "invoice.payment_failed", created: 1737000120, data: { tenantId: "exshop" } },
+    { id: "evt_example_payment_succeeded", type: "invoice.payment_succeeded", created: 1737000130, data: { tenantId: "exshop" } },
+    { id: "evt_example_paused", type: "subscription.paused", created: 1737000140, data: { tenantId: "exshop" } },
+    { id: "evt_example_resumed", type: "subscription.resumed", created: 1737000150, data: { tenantId: "exshop" } },
     { id: "evt_example_cancelled", type: "subscription.cancelled", created: 1737000200, data: { tenantId: "exshop" } },
     { id: "evt_example_reactivated", type: "subscription.reactivated", created: 1737000300, data: { tenantId: "exshop" } },
 ];
@@ -126,6 +137,12 @@ export const tenantBody = jsonSchema(
         tier: tenant.tier.nullable().optional(),
         updatedAt: z.string().nullable().optional(),
         lastJob: jobShape.nullable().optional(),
+        credentials: credentialLocationsSchema
+            .nullable()
+            .optional()
+            .describe(
+                "Where the client's access credentials are (seed onboarding step 8): the Secrets in its namespace and, with the aws-secrets-manager backend, the AWS secrets. Names and ARNs only, never a value. null before its first successful deployment.",
+            ),
     }),
 );
 

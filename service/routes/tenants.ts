@@ -2,7 +2,9 @@
  * GET /tenants/:id (behind the status token): a tenant's lifecycle state,
  * last job and its log tail; for a tenant the service never changed
  * (deployed by the CLI), its state as the manifest says; `pending` while a
- * batch of the service's that changes it is written (store intent open).
+ * batch of the service's that changes it is written (store intent open);
+ * and where its credentials are (seed onboarding step 8: Secret names, AWS
+ * secret names and ARNs, never a value).
  */
 import type { FastifyPluginCallback } from "fastify";
 import { validateManifest } from "../../lib/manifest";
@@ -43,6 +45,8 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
             if (t) {
                 // A batch that changes the tenant is being written (or a crash left it open): not deployed yet, whatever the last job says.
                 const state = writing ? "pending" : t.state;
+                // What its last successful job reported; none before the first one (nothing exists yet).
+                const credentials = await store.attempt(() => runner.credentialsOf(t.id));
                 return {
                     id: t.id,
                     region: t.region,
@@ -51,6 +55,7 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
                     tier: t.tier,
                     updatedAt: t.updatedAt,
                     lastJob: job ? jobView(job, runner) : null,
+                    credentials,
                 };
             }
             const parsed = validateManifest(manifest.read(), opts.manifestName);
@@ -59,7 +64,9 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
                 return reply.code(404).send({ error: "tenant-not-found", message: `tenant "${id}" is neither in the manifest nor known to the service` });
             // In the manifest but never recorded by the service: deployed by the CLI, unless a batch of the service's is writing it.
             const state = writing ? "pending" : settledState(spec.status);
-            return { id, region: spec.region, state, manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null };
+            // Its region stack's settings say where its credentials are (the stack named after the region; no ARN: no update of the service's reported it).
+            const credentials = await store.attempt(() => runner.credentialsOf(id, spec.region));
+            return { id, region: spec.region, state, manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null, credentials };
         },
     );
     done();

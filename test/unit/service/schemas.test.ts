@@ -61,9 +61,27 @@ describe("POST /webhooks/billing body schema", () => {
 
     it("subscription.updated needs something to change; cancelled and reactivated name the tenant", () => {
         expect(dataSchema("subscription.updated")).toMatchObject({ required: ["tenantId"], minProperties: 2, additionalProperties: false });
-        expect(Object.keys(obj(dataSchema("subscription.updated").properties))).toEqual(["tenantId", "tier", "customDomains"]);
+        expect(Object.keys(obj(dataSchema("subscription.updated").properties))).toEqual([
+            "tenantId",
+            "name",
+            "domain",
+            "customDomains",
+            "tier",
+            "billingId",
+            "costCenter",
+            "department",
+        ]);
         expect(Object.keys(obj(dataSchema("subscription.cancelled").properties))).toEqual(["tenantId", "cancelledAt"]);
         expect(Object.keys(obj(dataSchema("subscription.reactivated").properties))).toEqual(["tenantId"]);
+        for (const type of ["subscription.paused", "subscription.resumed", "invoice.payment_failed", "invoice.payment_succeeded"]) {
+            expect(dataSchema(type)).toMatchObject({ required: ["tenantId"], additionalProperties: false });
+            expect(Object.keys(obj(dataSchema(type).properties))).toEqual(["tenantId"]);
+        }
+        // The label values are checked as the manifest checks them.
+        expect(obj(obj(dataSchema("subscription.updated").properties).costCenter)).toEqual({
+            type: "string",
+            pattern: "^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$",
+        });
     });
 });
 
