@@ -39,7 +39,7 @@ async function main() {
     const qualify = (name: string) => `${pulumi.getOrganization()}/${pulumi.getProject()}/${name}`;
     await checkResidency(config.region, deployed, holderStacks(config, role, qualify));
     for (const tenant of deployed) {
-        withTenantContext(tenant.id, () => new Tenant(tenant.id, tenantArgs(tenant, config), { providers }));
+        withTenantContext(tenant.id, () => new Tenant(tenant.id, tenantArgs(tenant, config, manifest.rotations), { providers }));
         // Let this tenant's registrations flow before building the next:
         // memory stays bounded by one tenant, not by the whole region.
         await new Promise<void>((resolve) => setImmediate(resolve));

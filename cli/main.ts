@@ -18,6 +18,7 @@ import { register as registerPrComment } from "./prComment";
 import { register as registerPurge } from "./purgeCommand";
 import { register as registerRegion } from "./region";
 import { register as registerReport } from "./report";
+import { register as registerRotate } from "./rotate";
 import { register as registerServe } from "./serve";
 import { register as registerShowback } from "./showback";
 import { register as registerShards } from "./shards";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
         registerBench,
         registerBenchEngine,
         registerPurge,
+        registerRotate,
         registerServe,
         registerDrift,
         registerReport,

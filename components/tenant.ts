@@ -13,6 +13,7 @@ import { tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
 import { DEFAULT_QUEUES, DEFAULT_SERVICES } from "../lib/naming";
 import type { Region } from "../lib/regions";
+import { RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL, type TenantRotations } from "../lib/rotation";
 import { TenantBucket } from "./tenantBucket";
 import { TenantDatabase, type CredentialsBackend } from "./tenantDatabase";
 import { TenantIngress } from "./tenantIngress";
@@ -60,6 +61,8 @@ export interface TenantArgs {
     readonly queues?: readonly string[];
     /** Default: kubernetes. */
     readonly credentialsBackend?: CredentialsBackend;
+    /** The tenant's credential rotation states, from the manifest's `rotations:` block (lib/rotation.ts). */
+    readonly credentials?: TenantRotations;
     readonly endpoints?: ServiceEndpoints;
     /** Host part of the MySQL accounts. Default: "%". */
     readonly mysqlUserHost?: string;
@@ -163,17 +166,30 @@ export class Tenant extends pulumi.ComponentResource {
                     userHost: args.mysqlUserHost,
                     credentialsBackend: args.credentialsBackend,
                     labels,
+                    credentials: args.credentials,
                 },
                 child,
             );
         }
         if (features.buckets) {
-            new TenantBucket(t.id, { tenantId: t.id, namespace, endpoint: endpoints.s3Endpoint, labels }, child);
+            new TenantBucket(
+                t.id,
+                { tenantId: t.id, namespace, endpoint: endpoints.s3Endpoint, labels, credentials: args.credentials?.[STORAGE_CREDENTIAL] },
+                child,
+            );
         }
         if (features.vhosts) {
             new TenantVhost(
                 t.id,
-                { tenantId: t.id, namespace, queues: args.queues ?? DEFAULT_QUEUES, amqpHost: endpoints.amqpHost, amqpPort: endpoints.amqpPort, labels },
+                {
+                    tenantId: t.id,
+                    namespace,
+                    queues: args.queues ?? DEFAULT_QUEUES,
+                    amqpHost: endpoints.amqpHost,
+                    amqpPort: endpoints.amqpPort,
+                    labels,
+                    credentials: args.credentials?.[RABBITMQ_CREDENTIAL],
+                },
                 child,
             );
         }

@@ -3,6 +3,7 @@ import * as minio from "@pulumi/minio";
 import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as random from "@pulumi/random";
+import { SLOTS, activeSlot, passwordKeepers, type CredentialState } from "../lib/rotation";
 import { BUCKET_CREDENTIALS_SECRET, BUCKET_PURPOSES, bucketName, bucketPolicyName, bucketUser } from "../lib/naming";
 
 export interface TenantBucketArgs {
@@ -13,6 +14,8 @@ export interface TenantBucketArgs {
     readonly endpoint?: string;
     /** Labels for the Kubernetes objects. */
     readonly labels?: Record<string, string>;
+    /** The rotation state of the tenant's object-store credential (lib/rotation.ts); absent: generation 0. */
+    readonly credentials?: CredentialState;
 }
 
 /** Object actions a tenant's app user may perform, and nothing else. */
@@ -40,8 +43,9 @@ export function bucketPolicyDocument(buckets: readonly string[]) {
 }
 
 /**
- * The tenant's buckets in MinIO (products, sav, newsletters), an app user
- * with a policy on those buckets' objects only, and its credentials Secret.
+ * The tenant's buckets in MinIO (products, sav, newsletters), two app users
+ * (rotation slots) with a policy on those buckets' objects only, and the
+ * active one's credentials Secret.
  */
 export class TenantBucket extends pulumi.ComponentResource {
     public readonly buckets: string[];
@@ -51,7 +55,6 @@ export class TenantBucket extends pulumi.ComponentResource {
         super(COMPONENT_TOKENS.TenantBucket, name, {}, opts);
         const child = { parent: this };
         this.buckets = BUCKET_PURPOSES.map((p) => bucketName(args.tenantId, p));
-        this.userName = bucketUser(args.tenantId);
 
         const bucketResources = BUCKET_PURPOSES.map(
             (purpose) =>
@@ -61,14 +64,28 @@ export class TenantBucket extends pulumi.ComponentResource {
                     { ...child, protect: true },
                 ),
         );
-        const secretKey = new random.RandomPassword(`${name}-app-secret`, { length: 40, special: false }, child);
-        const user = new minio.IamUser(`${name}-app`, { name: this.userName, secret: secretKey.result, forceDestroy: false }, child);
         const policy = new minio.IamPolicy(
             `${name}-app-objects`,
             { name: bucketPolicyName(args.tenantId), policy: JSON.stringify(bucketPolicyDocument(this.buckets)) },
             { ...child, dependsOn: bucketResources },
         );
-        new minio.IamUserPolicyAttachment(`${name}-app-objects`, { userName: user.name, policyName: policy.name }, child);
+        // Two app users with the same policy (rotation slots a and b, lib/rotation.ts); slot a keeps the names every tenant had.
+        const active = activeSlot(args.credentials);
+        const slots = SLOTS.map((slot) => {
+            const suffix = slot === "a" ? "" : "-b";
+            const keepers = passwordKeepers(args.credentials, slot);
+            const secretKey = new random.RandomPassword(`${name}-app-secret${suffix}`, { length: 40, special: false, ...(keepers ? { keepers } : {}) }, child);
+            const user = new minio.IamUser(
+                `${name}-app${suffix}`,
+                { name: bucketUser(args.tenantId, slot), secret: secretKey.result, forceDestroy: false },
+                child,
+            );
+            const attachment = new minio.IamUserPolicyAttachment(`${name}-app-objects${suffix}`, { userName: user.name, policyName: policy.name }, child);
+            return { slot, userName: bucketUser(args.tenantId, slot), secretKey, ready: [user, attachment] };
+        });
+        const current = slots.find((s) => s.slot === active)!;
+        this.userName = current.userName;
+        const secretKey = current.secretKey;
 
         const endpoint = args.endpoint ?? "http://minio.e-commerce-shared.svc.cluster.local:9000";
         const bucketKeys = Object.fromEntries(BUCKET_PURPOSES.map((p) => [`S3_BUCKET_${p.toUpperCase()}`, bucketName(args.tenantId, p)]));
@@ -79,7 +96,8 @@ export class TenantBucket extends pulumi.ComponentResource {
                 type: "Opaque",
                 stringData: { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: this.userName, S3_SECRET_ACCESS_KEY: secretKey.result, ...bucketKeys },
             },
-            child,
+            // The Secret names a user only once that user has the key and the policy.
+            { ...child, dependsOn: current.ready },
         );
         this.registerOutputs({ buckets: this.buckets, userName: this.userName });
     }

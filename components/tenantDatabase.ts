@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as random from "@pulumi/random";
 import { DEFAULT_SERVICES, awsSecretPath, databaseName, databaseUser, dbCredentialsSecretName } from "../lib/naming";
+import { SLOTS, activeSlot, passwordKeepers, type TenantRotations } from "../lib/rotation";
 
 /** Where database credentials are delivered to the tenant's namespace. */
 export type CredentialsBackend = "kubernetes" | "aws-secrets-manager";
@@ -27,6 +28,8 @@ export interface TenantDatabaseArgs {
     readonly secretStoreName?: string;
     /** Labels for the Kubernetes objects. */
     readonly labels?: Record<string, string>;
+    /** The tenant's credential rotation states (lib/rotation.ts), keyed by service; absent: generation 0. */
+    readonly credentials?: TenantRotations;
 }
 
 /** Privileges a service account gets on its own database: data and schema, nothing server-wide. */
@@ -64,9 +67,10 @@ export function credentialsData(args: { host: string; port: number; database: st
 }
 
 /**
- * One database per service in the shared MySQL, each with its own user,
- * generated password and a grant on that database only, and the credentials
- * delivered to the tenant's namespace.
+ * One database per service in the shared MySQL, each with two accounts
+ * (rotation slots a and b, lib/rotation.ts), each with its own generated
+ * password and a grant on that database only, and the active account's
+ * credentials delivered to the tenant's namespace.
  */
 export class TenantDatabase extends pulumi.ComponentResource {
     /** Database names by service. */
@@ -83,26 +87,46 @@ export class TenantDatabase extends pulumi.ComponentResource {
 
         for (const service of services) {
             const dbName = databaseName(args.tenantId, service);
-            const userName = databaseUser(args.tenantId, service);
             this.databases[service] = dbName;
             const prefix = `${name}-${service}`;
+            const state = args.credentials?.[service];
+            const active = activeSlot(state);
 
-            const password = new random.RandomPassword(`${prefix}-db-password`, { length: 32, special: false }, { parent: this });
             const database = new mysql.Database(
                 `${prefix}-db`,
                 { name: dbName, defaultCharacterSet: "utf8mb4", defaultCollation: "utf8mb4_unicode_ci" },
                 { parent: this, protect: true },
             );
-            const user = new mysql.User(`${prefix}-db-user`, { user: userName, host: userHost, plaintextPassword: password.result }, { parent: this });
-            new mysql.Grant(
-                `${prefix}-db-grant`,
-                { user: user.user, host: user.host, database: grantDatabasePattern(dbName), privileges: [...SERVICE_PRIVILEGES] },
-                { parent: this, dependsOn: [database] },
-            );
+            // Two accounts per service (lib/rotation.ts): slot a keeps the names every tenant had; slot b's end in "-b".
+            const slots = SLOTS.map((slot) => {
+                const suffix = slot === "a" ? "" : "-b";
+                const userName = databaseUser(args.tenantId, service, slot);
+                const keepers = passwordKeepers(state, slot);
+                const password = new random.RandomPassword(
+                    `${prefix}-db-password${suffix}`,
+                    { length: 32, special: false, ...(keepers ? { keepers } : {}) },
+                    { parent: this },
+                );
+                const user = new mysql.User(
+                    `${prefix}-db-user${suffix}`,
+                    { user: userName, host: userHost, plaintextPassword: password.result },
+                    { parent: this },
+                );
+                const grant = new mysql.Grant(
+                    `${prefix}-db-grant${suffix}`,
+                    { user: user.user, host: user.host, database: grantDatabasePattern(dbName), privileges: [...SERVICE_PRIVILEGES] },
+                    { parent: this, dependsOn: [database] },
+                );
+                return { slot, suffix, userName, password, ready: [user, grant] };
+            });
+            const current = slots.find((s) => s.slot === active)!;
+            const userName = current.userName;
+            const password = current.password;
 
             const data = credentialsData({ host, port, database: dbName, username: userName });
             const secretName = dbCredentialsSecretName(service);
             if (backend === "kubernetes") {
+                // dependsOn: the Secret names an account only once that account has the password (a switch never hands out a refused one).
                 new k8s.core.v1.Secret(
                     `${prefix}-db-credentials`,
                     {
@@ -110,15 +134,25 @@ export class TenantDatabase extends pulumi.ComponentResource {
                         type: "Opaque",
                         stringData: { ...data, DB_PASSWORD: password.result },
                     },
-                    { parent: this },
+                    { parent: this, dependsOn: current.ready },
                 );
             } else {
-                const remote = new aws.secretsmanager.Secret(
-                    `${prefix}-db-password`,
-                    { name: awsSecretPath(args.tenantId, service), description: `Password of ${userName} on ${dbName}`, tags: args.labels },
-                    { parent: this },
-                );
-                new aws.secretsmanager.SecretVersion(`${prefix}-db-password`, { secretId: remote.id, secretString: password.result }, { parent: this });
+                // One AWS secret per slot, each always holding its account's password; the ExternalSecret names the active one,
+                // its username and its secret in one object, so a switch is one atomic change of what the namespace receives.
+                const remotes = slots.map((s) => {
+                    const remote = new aws.secretsmanager.Secret(
+                        `${prefix}-db-password${s.suffix}`,
+                        { name: awsSecretPath(args.tenantId, service, s.slot), description: `Password of ${s.userName} on ${dbName}`, tags: args.labels },
+                        { parent: this },
+                    );
+                    const version = new aws.secretsmanager.SecretVersion(
+                        `${prefix}-db-password${s.suffix}`,
+                        { secretId: remote.id, secretString: s.password.result },
+                        { parent: this, dependsOn: s.ready },
+                    );
+                    return { slot: s.slot, remote, version };
+                });
+                const remote = remotes.find((r) => r.slot === active)!;
                 new k8s.apiextensions.CustomResource(
                     `${prefix}-db-credentials`,
                     {
@@ -130,10 +164,10 @@ export class TenantDatabase extends pulumi.ComponentResource {
                             secretStoreRef: { name: args.secretStoreName ?? "aws-secrets-manager", kind: "ClusterSecretStore" },
                             // The seed's ExternalSecret delivered DB_PASSWORD only; the services need every key.
                             target: { name: secretName, creationPolicy: "Owner", template: { data: { ...data, DB_PASSWORD: "{{ .password }}" } } },
-                            data: [{ secretKey: "password", remoteRef: { key: awsSecretPath(args.tenantId, service) } }],
+                            data: [{ secretKey: "password", remoteRef: { key: awsSecretPath(args.tenantId, service, active) } }],
                         },
                     },
-                    { parent: this, dependsOn: [remote] },
+                    { parent: this, dependsOn: [remote.remote, remote.version, ...current.ready] },
                 );
             }
         }

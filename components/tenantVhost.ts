@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as rabbitmq from "@pulumi/rabbitmq";
 import * as random from "@pulumi/random";
+import { SLOTS, activeSlot, passwordKeepers, type CredentialState } from "../lib/rotation";
 import { DEFAULT_QUEUES, RABBITMQ_CREDENTIALS_SECRET, exchangeName, queueName, rabbitUser, vhostName } from "../lib/naming";
 
 export interface TenantVhostArgs {
@@ -17,6 +18,8 @@ export interface TenantVhostArgs {
     readonly amqpPort?: number;
     /** Labels for the Kubernetes objects. */
     readonly labels?: Record<string, string>;
+    /** The rotation state of the tenant's RabbitMQ credential (lib/rotation.ts); absent: generation 0. */
+    readonly credentials?: CredentialState;
 }
 
 /**
@@ -59,12 +62,29 @@ export class TenantVhost extends pulumi.ComponentResource {
         super(COMPONENT_TOKENS.TenantVhost, name, {}, opts);
         const child = { parent: this };
         this.vhost = vhostName(args.tenantId);
-        const userName = rabbitUser(args.tenantId);
+        const active = activeSlot(args.credentials);
 
         const vhost = new rabbitmq.VHost(`${name}-vhost`, { name: this.vhost }, { ...child, protect: true });
-        const password = new random.RandomPassword(`${name}-amqp-password`, { length: 32, special: false }, child);
-        const user = new rabbitmq.User(`${name}-amqp-user`, { name: userName, password: password.result, tags: [] }, child);
-        new rabbitmq.Permissions(`${name}-amqp-permissions`, { user: user.name, vhost: vhost.name, permissions: vhostPermissions() }, child);
+        // Two users (rotation slots a and b, lib/rotation.ts); slot a keeps the names every tenant had.
+        const slots = SLOTS.map((slot) => {
+            const suffix = slot === "a" ? "" : "-b";
+            const keepers = passwordKeepers(args.credentials, slot);
+            const password = new random.RandomPassword(
+                `${name}-amqp-password${suffix}`,
+                { length: 32, special: false, ...(keepers ? { keepers } : {}) },
+                child,
+            );
+            const user = new rabbitmq.User(`${name}-amqp-user${suffix}`, { name: rabbitUser(args.tenantId, slot), password: password.result, tags: [] }, child);
+            const permissions = new rabbitmq.Permissions(
+                `${name}-amqp-permissions${suffix}`,
+                { user: user.name, vhost: vhost.name, permissions: vhostPermissions() },
+                child,
+            );
+            return { slot, userName: rabbitUser(args.tenantId, slot), password, ready: [user, permissions] };
+        });
+        const current = slots.find((s) => s.slot === active)!;
+        const userName = current.userName;
+        const password = current.password;
         const exchange = new rabbitmq.Exchange(
             `${name}-events`,
             { name: exchangeName(args.tenantId), vhost: vhost.name, settings: { type: "topic", durable: true, autoDelete: false } },
@@ -105,7 +125,8 @@ export class TenantVhost extends pulumi.ComponentResource {
                     AMQP_URL: pulumi.interpolate`amqp://${userName}:${password.result}@${host}:${port}/${encodeURIComponent(this.vhost)}`,
                 },
             },
-            child,
+            // The Secret names a user only once that user has the password and its permissions.
+            { ...child, dependsOn: current.ready },
         );
         this.registerOutputs({ vhost: this.vhost });
     }

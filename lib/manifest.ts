@@ -120,6 +120,13 @@ export function deletionDate(cancelledAt: string): string {
     return d.toISOString().slice(0, 10);
 }
 
+/** The cancelled tenants whose deletion date (cancelledAt + the grace period) is `today` or earlier: due for `tenantctl purge`. */
+export function tenantsDue(tenants: readonly TenantSpec[], today: string): { readonly tenant: TenantSpec; readonly deleteAfter: string }[] {
+    return tenants
+        .filter((t) => t.status === "cancelled" && t.cancelledAt !== undefined && deletionDate(t.cancelledAt) <= today)
+        .map((t) => ({ tenant: t, deleteAfter: deletionDate(t.cancelledAt!) }));
+}
+
 /** Today in UTC, YYYY-MM-DD. */
 export function utcDate(now: Date = new Date()): string {
     return now.toISOString().slice(0, 10);
@@ -452,7 +459,7 @@ export function validateManifest(source: string, file = "tenants.yaml", options:
     for (const ri of parsedRotations.issues) {
         issues.push({
             file,
-            line: locate.line(ri.path),
+            line: locate.keyLine(ri.path),
             tenant: ri.tenant,
             field: ri.field,
             value: ri.value === undefined ? undefined : render(ri.value),
@@ -658,7 +665,7 @@ function reservationIssue(
         field,
         value: render(value),
         problem: `${what} reserved by the deleted tenant "${r.tenant}" (purged ${r.deletedAt}) until ${r.until}: its final backup is archived under it for ${TOMBSTONE_RETENTION_YEARS} years`,
-        allowed: `a ${what} that no live or deleted tenant holds`,
+        allowed: `${what === "id" ? "an" : "a"} ${what} that no live or deleted tenant holds`,
         fix:
             what === "id"
                 ? "choose another id; a purged tenant's id is never reused within the retention period"

@@ -24,7 +24,8 @@
  *
  * Pure: no I/O, no Pulumi SDK.
  */
-import { isMap, parseDocument, type Document, type YAMLMap } from "yaml";
+import { isMap, isScalar, parseDocument, type Document, type YAMLMap } from "yaml";
+import { BUCKET_CREDENTIALS_SECRET, RABBITMQ_CREDENTIALS_SECRET, bucketUser, databaseUser, dbCredentialsSecretName, rabbitUser } from "./naming";
 
 /** Days after which a credential is rotated again by `tenantctl rotate --due`. */
 export const ROTATION_PERIOD_DAYS = 90;
@@ -66,9 +67,17 @@ export function timestamp(now: Date): string {
     return now.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** Every credential key of a tenant under the stack's services. */
-export function credentialKeys(services: readonly string[]): string[] {
-    return [...services, RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL];
+/** Which data components a stack deploys (stacks/config.ts features): a credential exists only where its component does. */
+export interface CredentialFeatures {
+    readonly databases: boolean;
+    readonly vhosts: boolean;
+    readonly buckets: boolean;
+}
+
+/** Every credential key of a tenant under the stack's services (and, given, its features). */
+export function credentialKeys(services: readonly string[], features?: CredentialFeatures): string[] {
+    if (!features) return [...services, RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL];
+    return [...(features.databases ? services : []), ...(features.vhosts ? [RABBITMQ_CREDENTIAL] : []), ...(features.buckets ? [STORAGE_CREDENTIAL] : [])];
 }
 
 /** The state of a credential never rotated: slot a active since the tenant was created. */
@@ -167,10 +176,11 @@ export function dueSteps(
     rotations: Rotations | undefined,
     services: readonly string[],
     now: Date,
+    features?: CredentialFeatures,
 ): RotationStep[] {
     const steps: RotationStep[] = [];
     for (const t of tenants) {
-        for (const credential of credentialKeys(services)) {
+        for (const credential of credentialKeys(services, features)) {
             const state = stateOf(rotations, t, credential);
             if (!state.retired) {
                 if (now >= retireAfter(state)) steps.push(retireStep(t.id, credential, state, now));
@@ -206,6 +216,9 @@ export function applySteps(source: string, steps: readonly RotationStep[]): stri
         }
         const entry = doc.createNode({ generation: step.to.generation, rotatedAt: step.to.rotatedAt, retired: step.to.retired }) as YAMLMap;
         entry.flow = true;
+        // Quoted: a YAML 1.1 reader would take an unquoted ISO instant for a timestamp.
+        const when = entry.get("rotatedAt", true);
+        if (isScalar(when)) when.type = "QUOTE_DOUBLE";
         tenant.set(step.credential, entry);
     }
     return doc.toString({ flowCollectionPadding: false });
@@ -317,4 +330,57 @@ export function parseRotations(
         }
     }
     return { rotations, issues };
+}
+
+/** Where the tenant's namespace receives a credential, and the account a slot of it names. */
+export interface CredentialAccount {
+    /** The Secret in the tenant's namespace. */
+    readonly secret: string;
+    /** Its key holding the account name. */
+    readonly usernameKey: string;
+    /** The account of the slot. */
+    readonly user: string;
+}
+
+export function credentialAccount(tenantId: string, credential: string, slot: Slot): CredentialAccount {
+    if (credential === RABBITMQ_CREDENTIAL) return { secret: RABBITMQ_CREDENTIALS_SECRET, usernameKey: "AMQP_USERNAME", user: rabbitUser(tenantId, slot) };
+    if (credential === STORAGE_CREDENTIAL) return { secret: BUCKET_CREDENTIALS_SECRET, usernameKey: "S3_ACCESS_KEY_ID", user: bucketUser(tenantId, slot) };
+    return { secret: dbCredentialsSecretName(credential), usernameKey: "DB_USERNAME", user: databaseUser(tenantId, credential, slot) };
+}
+
+/** What the cluster says about a credential before its old slot is retired. */
+export interface RetireEvidence {
+    /** The account the namespace's Secret names now (undefined: no such Secret). */
+    readonly secretUser?: string;
+    /** The last change of that Secret (ISO 8601): its newest managedFields time. */
+    readonly secretChangedAt?: string;
+    /** The namespace's running pods and when they started (ISO 8601). */
+    readonly pods: readonly { readonly name: string; readonly startTime?: string }[];
+}
+
+/**
+ * Why the old slot of `step` cannot be retired yet (empty: it can): the
+ * namespace's Secret must already name the active slot's account (with the
+ * aws-secrets-manager backend, external-secrets has synced it), and no pod may
+ * have started before that Secret changed (it would still hold the old
+ * password, and lose it at the retirement).
+ */
+export function retireProblems(tenantId: string, namespace: string, step: RotationStep, evidence: RetireEvidence): string[] {
+    const account = credentialAccount(tenantId, step.credential, activeSlot(step.from));
+    const where = `${namespace}/${account.secret}`;
+    if (evidence.secretUser === undefined) return [`the Secret ${where} is missing or has no ${account.usernameKey}`];
+    if (evidence.secretUser !== account.user) {
+        return [
+            `the Secret ${where} still names ${evidence.secretUser}, not the active account ${account.user}. Fix: wait for the Secret to be updated (aws-secrets-manager: external-secrets refreshes it), then retry`,
+        ];
+    }
+    const changed = evidence.secretChangedAt ?? step.from.rotatedAt;
+    const stale = evidence.pods.filter((p) => p.startTime === undefined || p.startTime < changed);
+    if (stale.length === 0) return [];
+    return [
+        `${stale.length} pod(s) in ${namespace} started before the Secret changed (${changed}) and may hold the old password: ${stale
+            .map((p) => p.name)
+            .slice(0, 10)
+            .join(", ")}. Fix: kubectl -n ${namespace} rollout restart deployment (tenantctl rotate does it after a switch), then retry`,
+    ];
 }

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import type { SharedRegionArgs } from "../components/sharedRegion";
 import type { TenantArgs } from "../components/tenant";
 import { ManifestError, type Manifest, type TenantSpec } from "../lib/manifest";
+import type { Rotations } from "../lib/rotation";
 import { loadManifest } from "../core/manifestSource";
 import { residencyConflicts } from "../lib/residency";
 import { assignShards, shardStackName } from "../lib/shards";
@@ -187,10 +188,11 @@ export function sharedRegionArgs(config: StackConfig): SharedRegionArgs {
     };
 }
 
-/** The arguments of one tenant's component under this stack's configuration. */
-export function tenantArgs(tenant: TenantSpec, config: StackConfig): TenantArgs {
+/** The arguments of one tenant's component under this stack's configuration; `rotations`: the manifest's rotation states. */
+export function tenantArgs(tenant: TenantSpec, config: StackConfig, rotations?: Rotations): TenantArgs {
     return {
         tenant,
+        credentials: rotations?.[tenant.id],
         region: config.region,
         environment: config.environment,
         features: config.features,

@@ -210,6 +210,12 @@ describe("generated credentials", () => {
             "abc-orders-db-password": { length: 32, special: false },
             "abc-amqp-password": { length: 32, special: false },
             "abc-app-secret": { length: 40, special: false },
+            // Rotation slot b of each (no keepers at generation 0: the shipped manifest has no rotations).
+            "abc-auth-db-password-b": { length: 32, special: false },
+            "abc-products-db-password-b": { length: 32, special: false },
+            "abc-orders-db-password-b": { length: 32, special: false },
+            "abc-amqp-password-b": { length: 32, special: false },
+            "abc-app-secret-b": { length: 40, special: false },
         });
     });
 
@@ -219,6 +225,9 @@ describe("generated credentials", () => {
             "/e-commerce/client-abc/auth-db-password": "Password of client_abc_auth_user on client_abc_auth_db",
             "/e-commerce/client-abc/products-db-password": "Password of client_abc_products_user on client_abc_products_db",
             "/e-commerce/client-abc/orders-db-password": "Password of client_abc_orders_user on client_abc_orders_db",
+            "/e-commerce/client-abc/auth-db-password-b": "Password of client_abc_auth_usrb on client_abc_auth_db",
+            "/e-commerce/client-abc/products-db-password-b": "Password of client_abc_products_usrb on client_abc_products_db",
+            "/e-commerce/client-abc/orders-db-password-b": "Password of client_abc_orders_usrb on client_abc_orders_db",
         });
     });
 });

@@ -44,7 +44,7 @@ const SERVICES = ["auth", "products", "orders"];
 const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
 
 describe("tenant abc in eu-west: what is registered", () => {
-    test("exact counts per resource type (61 resources)", () => {
+    test("exact counts per resource type (82 resources: every credential in two rotation slots)", () => {
         expect(countByType(abc)).toEqual({
             [T.Tenant]: 1,
             [T.TenantNamespace]: 1,
@@ -59,23 +59,23 @@ describe("tenant abc in eu-west: what is registered", () => {
             [T.PVC]: 1,
             [T.CronJob]: 1,
             [T.TenantDatabase]: 1,
-            [T.RandomPassword]: 5, // 3 database passwords, the MinIO secret key, the AMQP password
+            [T.RandomPassword]: 10, // slots a and b of: 3 database passwords, the MinIO secret key, the AMQP password
             [T.MysqlDatabase]: 3,
-            [T.MysqlUser]: 3,
-            [T.MysqlGrant]: 3,
-            [T.AwsSecret]: 3,
-            [T.AwsSecretVersion]: 3,
+            [T.MysqlUser]: 6,
+            [T.MysqlGrant]: 6,
+            [T.AwsSecret]: 6,
+            [T.AwsSecretVersion]: 6,
             [T.ExternalSecret]: 3,
             [T.TenantBucket]: 1,
             [T.S3Bucket]: 3,
-            [T.IamUser]: 1,
+            [T.IamUser]: 2,
             [T.IamPolicy]: 1,
-            [T.IamUserPolicyAttachment]: 1,
+            [T.IamUserPolicyAttachment]: 2,
             [T.Secret]: 2, // object-storage-credentials, rabbitmq-credentials
             [T.TenantVhost]: 1,
             [T.VHost]: 1,
-            [T.RabbitUser]: 1,
-            [T.Permissions]: 1,
+            [T.RabbitUser]: 2,
+            [T.Permissions]: 2,
             [T.Exchange]: 1,
             [T.Queue]: 2,
             [T.Binding]: 2,
@@ -83,7 +83,7 @@ describe("tenant abc in eu-west: what is registered", () => {
             [T.Ingress]: 1,
             [CONFIG_MAP]: 2, // otel-resource-attributes, grafana-dashboard
         });
-        expect(abc).toHaveLength(61);
+        expect(abc).toHaveLength(82);
     });
 
     test("the kubernetes objects of the tenant all live in its namespace", () => {
@@ -458,12 +458,16 @@ describe("TenantDatabase", () => {
         }
     });
 
-    test("one user per service, with a generated password never shown", () => {
+    test("two users per service (rotation slots a and b), each with a generated password never shown", () => {
         expect(
             ofType(abc, T.MysqlUser)
                 .map((u) => u.inputs)
                 .sort((a, b) => String(a.user).localeCompare(String(b.user))),
-        ).toEqual(["auth", "orders", "products"].map((s) => ({ user: `client_abc_${s}_user`, host: "%", plaintextPassword: "[secret]" })));
+        ).toEqual(
+            ["auth", "orders", "products"].flatMap((s) =>
+                ["user", "usrb"].map((suffix) => ({ user: `client_abc_${s}_${suffix}`, host: "%", plaintextPassword: "[secret]" })),
+            ),
+        );
     });
 
     test.each(SERVICES)("the %s grant: its own user, its own database escaped for LIKE, data and schema privileges only", (service) => {
@@ -500,7 +504,7 @@ describe("TenantDatabase", () => {
         const allDatabases = ofType(euWest.resources, T.MysqlDatabase).map((d) => d.inputs.name as string);
         expect(allDatabases.length).toBe(4 * 3);
         for (const grant of ofType(abc, T.MysqlGrant)) {
-            const own = (grant.inputs.user as string).replace(/_user$/, "_db");
+            const own = (grant.inputs.user as string).replace(/_(user|usrb)$/, "_db");
             expect(allDatabases.filter((db) => likeMatches(grant.inputs.database as string, db))).toEqual([own]);
         }
     });
@@ -510,7 +514,7 @@ describe("TenantDatabase", () => {
             ofType(abc, T.AwsSecret)
                 .map((s) => s.inputs.name)
                 .sort(),
-        ).toEqual(["/e-commerce/client-abc/auth-db-password", "/e-commerce/client-abc/orders-db-password", "/e-commerce/client-abc/products-db-password"]);
+        ).toEqual(["auth", "orders", "products"].flatMap((s) => [`/e-commerce/client-abc/${s}-db-password`, `/e-commerce/client-abc/${s}-db-password-b`]));
         for (const v of ofType(abc, T.AwsSecretVersion)) expect(v.inputs.secretString).toBe("[secret]");
     });
 
@@ -655,9 +659,11 @@ describe("TenantBucket", () => {
         ]);
     });
 
-    test("the policy is attached to the tenant's own user, client-abc-app", () => {
-        expect(one(abc, T.IamUser).inputs).toEqual({ name: "client-abc-app", secret: "[secret]", forceDestroy: false });
-        expect(one(abc, T.IamUserPolicyAttachment).inputs).toEqual({ userName: "client-abc-app", policyName: "client-abc-app-objects" });
+    test("the policy is attached to the tenant's own users, client-abc-app and its rotation partner client-abc-app-b", () => {
+        expect(one(abc, T.IamUser, "abc-app").inputs).toEqual({ name: "client-abc-app", secret: "[secret]", forceDestroy: false });
+        expect(one(abc, T.IamUser, "abc-app-b").inputs).toEqual({ name: "client-abc-app-b", secret: "[secret]", forceDestroy: false });
+        expect(one(abc, T.IamUserPolicyAttachment, "abc-app-objects").inputs).toEqual({ userName: "client-abc-app", policyName: "client-abc-app-objects" });
+        expect(one(abc, T.IamUserPolicyAttachment, "abc-app-objects-b").inputs).toEqual({ userName: "client-abc-app-b", policyName: "client-abc-app-objects" });
     });
 });
 
@@ -668,10 +674,16 @@ describe("TenantVhost", () => {
         expect(vhost.protect).toBe(true);
     });
 
-    test("permissions for the tenant's user on that vhost only", () => {
-        expect(one(abc, T.RabbitUser).inputs).toEqual({ name: "client-abc-app", password: "[secret]", tags: [] });
-        expect(one(abc, T.Permissions).inputs).toEqual({
+    test("permissions for the tenant's users (rotation slots a and b) on that vhost only", () => {
+        expect(one(abc, T.RabbitUser, "abc-amqp-user").inputs).toEqual({ name: "client-abc-app", password: "[secret]", tags: [] });
+        expect(one(abc, T.RabbitUser, "abc-amqp-user-b").inputs).toEqual({ name: "client-abc-app-b", password: "[secret]", tags: [] });
+        expect(one(abc, T.Permissions, "abc-amqp-permissions").inputs).toEqual({
             user: "client-abc-app",
+            vhost: "/client-abc",
+            permissions: { configure: ".*", write: ".*", read: ".*" },
+        });
+        expect(one(abc, T.Permissions, "abc-amqp-permissions-b").inputs).toEqual({
+            user: "client-abc-app-b",
             vhost: "/client-abc",
             permissions: { configure: ".*", write: ".*", read: ".*" },
         });
@@ -856,9 +868,9 @@ describe("component structure", () => {
         const owner = (r: SynthResource): string => {
             if (r.type === T.Tenant) return "(top level)";
             if ([T.TenantNamespace, T.TenantDatabase, T.TenantBucket, T.TenantVhost, T.TenantIngress].includes(r.type as never)) return T.Tenant;
-            if (r.type.startsWith("mysql:") || r.type.startsWith("aws:") || r.type === T.ExternalSecret || /-db-(password|credentials)$/.test(r.name))
+            if (r.type.startsWith("mysql:") || r.type.startsWith("aws:") || r.type === T.ExternalSecret || /-db-(password|credentials)(-b)?$/.test(r.name))
                 return T.TenantDatabase;
-            if (r.type.startsWith("minio:") || r.name === "abc-app-secret" || r.name === "abc-storage-credentials") return T.TenantBucket;
+            if (r.type.startsWith("minio:") || /^abc-app-secret(-b)?$/.test(r.name) || r.name === "abc-storage-credentials") return T.TenantBucket;
             if (r.type.startsWith("rabbitmq:") || r.name.startsWith("abc-amqp-")) return T.TenantVhost;
             if (r.type === T.Ingress) return T.TenantIngress;
             if (r.name === "abc-dashboard") return T.Tenant;

@@ -163,8 +163,11 @@ test("TenantDatabase defaults: accounts on host %, credentials as Kubernetes Sec
             .sort(),
     ).toEqual([
         ["client_kiwi_auth_user", "%"],
+        ["client_kiwi_auth_usrb", "%"],
         ["client_kiwi_orders_user", "%"],
+        ["client_kiwi_orders_usrb", "%"],
         ["client_kiwi_products_user", "%"],
+        ["client_kiwi_products_usrb", "%"],
     ]);
     expect(
         ofType(recorded, T.Secret)
@@ -223,7 +226,7 @@ describe("Tenant", () => {
                 .map((c) => c.name)
                 .sort(),
         ).toEqual(["kiwi-dashboard", "kiwi-otel"]);
-        expect(ofType(recorded, T.MysqlUser).map((u) => u.serialized.host)).toEqual(["%", "%", "%"]);
+        expect(ofType(recorded, T.MysqlUser).map((u) => u.serialized.host)).toEqual(["%", "%", "%", "%", "%", "%"]);
     });
 
     test("every feature off: no MySQL, MinIO or RabbitMQ resource, no dashboard, no tracing context", async () => {

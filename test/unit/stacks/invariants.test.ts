@@ -45,16 +45,16 @@ function ownNames(id: string) {
     return {
         namespace: namespaceName(id),
         databases: DEFAULT_SERVICES.map((s) => databaseName(id, s)),
-        dbUsers: DEFAULT_SERVICES.map((s) => databaseUser(id, s)),
+        dbUsers: DEFAULT_SERVICES.flatMap((s) => [databaseUser(id, s, "a"), databaseUser(id, s, "b")]),
         buckets: BUCKET_PURPOSES.map((p) => bucketName(id, p)),
         bucketArns: BUCKET_PURPOSES.map((p) => `arn:aws:s3:::${bucketName(id, p)}/*`),
-        iamUser: bucketUser(id),
+        iamUsers: [bucketUser(id, "a"), bucketUser(id, "b")],
         iamPolicy: bucketPolicyName(id),
         vhost: vhostName(id),
-        rabbitUser: rabbitUser(id),
+        rabbitUsers: [rabbitUser(id, "a"), rabbitUser(id, "b")],
         exchange: exchangeName(id),
         queues: DEFAULT_QUEUES.map((q) => queueName(id, q)),
-        awsPaths: DEFAULT_SERVICES.map((s) => awsSecretPath(id, s)),
+        awsPaths: DEFAULT_SERVICES.flatMap((s) => [awsSecretPath(id, s, "a"), awsSecretPath(id, s, "b")]),
         adminGroup: adminGroup(id),
     };
 }
@@ -161,10 +161,10 @@ describe.each(STACKS)("stack %s", (stack) => {
                     break;
                 }
                 case T.IamUser:
-                    check(r, "MinIO user", i.name, [own.iamUser]);
+                    check(r, "MinIO user", i.name, own.iamUsers);
                     break;
                 case T.IamUserPolicyAttachment:
-                    check(r, "attached user", i.userName, [own.iamUser]);
+                    check(r, "attached user", i.userName, own.iamUsers);
                     check(r, "attached policy", i.policyName, [own.iamPolicy]);
                     break;
                 case T.S3Bucket:
@@ -175,10 +175,10 @@ describe.each(STACKS)("stack %s", (stack) => {
                     break;
                 case T.Permissions:
                     check(r, "vhost", i.vhost, [own.vhost]);
-                    check(r, "user", i.user, [own.rabbitUser]);
+                    check(r, "user", i.user, own.rabbitUsers);
                     break;
                 case T.RabbitUser:
-                    check(r, "RabbitMQ user", i.name, [own.rabbitUser]);
+                    check(r, "RabbitMQ user", i.name, own.rabbitUsers);
                     break;
                 case T.Exchange:
                     check(r, "vhost", i.vhost, [own.vhost]);

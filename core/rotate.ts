@@ -1,0 +1,199 @@
+/**
+ * `tenantctl rotate`: credential rotation (lib/rotation.ts) on a region stack.
+ *
+ *   rotate --tenant ID [--service S]            switch: the inactive slot gets a new password and becomes active
+ *   rotate --tenant ID [--service S] --retire   retire: the old slot's password is replaced (refused while a pod may hold it)
+ *   rotate --due                                every retirement and every 90-day switch due in the stack's region
+ *
+ * Each run records the new states in the manifest's `rotations:` block
+ * through the manifest lock (re-checked there: a concurrent rotation wins
+ * and this one is refused), then runs `up`, which changes exactly the
+ * accounts and Secrets of those states, then (after a switch) restarts the
+ * tenant's Deployments and StatefulSets so that their pods read the new
+ * Secret within the grace window. Without --yes it prints the plan only.
+ * Passwords never appear: they are Pulumi secrets from RandomPassword.
+ */
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
+import { namespaceName } from "../lib/naming";
+import {
+    applySteps,
+    credentialKeys,
+    dueSteps,
+    retireProblems,
+    retireStep,
+    RotationRefused,
+    stateOf,
+    switchStep,
+    credentialAccount,
+    activeSlot,
+    type CredentialFeatures,
+    type RetireEvidence,
+    type RotationStep,
+} from "../lib/rotation";
+import { KubeError, kubeAccess, kubeGet, kubeRequest, type KubeAccess } from "./kube";
+import { ManifestFile } from "./manifestFile";
+import { PROJECT_DIR } from "./project";
+import { loadStackConfig } from "./stackFile";
+
+export interface RotateOptions {
+    readonly stack: string;
+    readonly tenant?: string;
+    /** A service name (its database account), `rabbitmq` or `storage`; default: every credential of the tenant. */
+    readonly service?: string;
+    readonly due?: boolean;
+    readonly retire?: boolean;
+    /** Retire although pods may still hold the old password (a leaked credential: accept their reconnect failures). */
+    readonly force?: boolean;
+    readonly yes?: boolean;
+    readonly now?: Date;
+    readonly projectDir?: string;
+    readonly configFile?: string;
+    readonly log?: (line: string) => void;
+}
+
+export { RotationRefused };
+
+/** The steps a run asks for, from the manifest as it is (pure but for the clock). */
+export function plannedSteps(
+    tenants: readonly TenantSpec[],
+    rotations: Parameters<typeof dueSteps>[1],
+    services: readonly string[],
+    opts: Pick<RotateOptions, "tenant" | "service" | "due" | "retire">,
+    now: Date,
+    features?: CredentialFeatures,
+): RotationStep[] {
+    if (opts.due) return dueSteps(tenants, rotations, services, now, features);
+    const tenant = tenants.find((t) => t.id === opts.tenant);
+    if (!tenant) throw new RotationRefused(`tenant "${opts.tenant}" is not a live tenant of this stack's region. Fix: check the id and --stack`);
+    const keys = credentialKeys(services, features);
+    if (opts.service !== undefined && !keys.includes(opts.service)) {
+        throw new RotationRefused(`--service ${opts.service}: not a credential of tenant "${tenant.id}". Allowed: ${keys.join(", ")}`);
+    }
+    const chosen = opts.service !== undefined ? [opts.service] : keys;
+    return chosen.map((c) => {
+        const state = stateOf(rotations, tenant, c);
+        return opts.retire ? retireStep(tenant.id, c, state, now) : switchStep(tenant.id, c, state, now);
+    });
+}
+
+/** What the cluster says about a retirement: the Secret's account and last change, the namespace's pods. */
+export async function retireEvidence(access: KubeAccess, tenantId: string, step: RotationStep): Promise<RetireEvidence> {
+    const ns = namespaceName(tenantId);
+    const account = credentialAccount(tenantId, step.credential, activeSlot(step.from));
+    let secretUser: string | undefined;
+    let secretChangedAt: string | undefined;
+    try {
+        const secret = await kubeGet<{ data?: Record<string, string>; metadata?: { managedFields?: { time?: string }[]; creationTimestamp?: string } }>(
+            access,
+            `/api/v1/namespaces/${ns}/secrets/${account.secret}`,
+        );
+        // Only the account name is read; the password key is never decoded.
+        const encoded = secret.data?.[account.usernameKey];
+        secretUser = encoded === undefined ? undefined : Buffer.from(encoded, "base64").toString("utf8");
+        const times = (secret.metadata?.managedFields ?? []).map((f) => f.time).filter((t): t is string => typeof t === "string");
+        secretChangedAt = times.sort().at(-1) ?? secret.metadata?.creationTimestamp;
+    } catch (err) {
+        if (!(err instanceof KubeError && err.status === 404)) throw err;
+    }
+    const pods = await kubeGet<{ items?: { metadata?: { name?: string }; status?: { phase?: string; startTime?: string } }[] }>(
+        access,
+        `/api/v1/namespaces/${ns}/pods`,
+    );
+    const running = (pods.items ?? []).filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
+    return { secretUser, secretChangedAt, pods: running.map((p) => ({ name: p.metadata?.name ?? "?", startTime: p.status?.startTime })) };
+}
+
+/** Restarts the namespace's Deployments and StatefulSets (as `kubectl rollout restart`): their new pods read the new Secret. */
+export async function restartWorkloads(access: KubeAccess, namespace: string, at: string): Promise<string[]> {
+    const restarted: string[] = [];
+    for (const kind of ["deployments", "statefulsets"]) {
+        const list = await kubeGet<{ items?: { metadata?: { name?: string } }[] }>(access, `/apis/apps/v1/namespaces/${namespace}/${kind}`);
+        for (const item of list.items ?? []) {
+            const name = item.metadata?.name;
+            if (!name) continue;
+            await kubeRequest(
+                access,
+                "PATCH",
+                `/apis/apps/v1/namespaces/${namespace}/${kind}/${name}`,
+                { spec: { template: { metadata: { annotations: { "collectverything.com/credentials-rotated-at": at } } } } },
+                "application/merge-patch+json",
+            );
+            restarted.push(`${kind}/${name}`);
+        }
+    }
+    return restarted;
+}
+
+const describe = (s: RotationStep) =>
+    s.kind === "switch"
+        ? `${s.tenant} ${s.credential}: switch generation ${s.from.generation} -> ${s.to.generation}, slot ${activeSlot(s.from)} -> ${activeSlot(s.to)} (${s.reason})`
+        : `${s.tenant} ${s.credential}: retire slot ${activeSlot(s.from) === "a" ? "b" : "a"} of generation ${s.from.generation} (${s.reason})`;
+
+export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep[]; refused: string[]; applied: boolean }> {
+    const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+    const now = opts.now ?? new Date();
+    const projectDir = opts.projectDir ?? PROJECT_DIR;
+    const config = loadStackConfig(opts.stack, { projectDir, configFile: opts.configFile });
+    const manifestPath = path.resolve(projectDir, config.manifest);
+    const result = validateManifest(fs.readFileSync(manifestPath, "utf8"), manifestPath, { services: config.services });
+    if (!result.ok) throw new RotationRefused(formatIssues(result.issues));
+    const tenants = result.manifest.tenants.filter((t) => t.region === config.region);
+    const planned = plannedSteps(tenants, result.manifest.rotations, config.services, opts, now, config.features);
+
+    const kubeconfig = config.kubernetes.kubeconfig
+        ? path.resolve(projectDir, config.kubernetes.kubeconfig)
+        : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
+    // The cluster is read for retirements and written for the restart after a switch, not for a dry-run switch.
+    let cached: KubeAccess | undefined;
+    const access = () => (cached ??= kubeAccess(kubeconfig, config.kubernetes.context));
+    const steps: RotationStep[] = [];
+    const refused: string[] = [];
+    for (const step of planned) {
+        if (step.kind === "retire" && !opts.force) {
+            const problems = retireProblems(step.tenant, namespaceName(step.tenant), step, await retireEvidence(access(), step.tenant, step));
+            if (problems.length > 0) {
+                refused.push(`${step.tenant} ${step.credential}: ${problems.join("; ")}`);
+                continue;
+            }
+        }
+        steps.push(step);
+    }
+    log(`rotation on stack ${opts.stack} at ${now.toISOString()}: ${steps.length} step(s)${refused.length ? `, ${refused.length} refused` : ""}`);
+    for (const s of steps) log(`  - ${describe(s)}`);
+    for (const r of refused) log(`  ! refused: ${r}`);
+    if (steps.length === 0) return { steps, refused, applied: false };
+    if (!opts.yes) {
+        log("dry run: nothing changed. Re-run with --yes to record the new states in the manifest and run up.");
+        return { steps, refused, applied: false };
+    }
+
+    await new ManifestFile(manifestPath).update((current) => {
+        const checked = validateManifest(current, manifestPath, { services: config.services });
+        if (!checked.ok) throw new RotationRefused(formatIssues(checked.issues));
+        for (const s of steps) {
+            const tenant = checked.manifest.tenants.find((t) => t.id === s.tenant);
+            const state = tenant ? stateOf(checked.manifest.rotations, tenant, s.credential) : undefined;
+            if (JSON.stringify(state) !== JSON.stringify(s.from)) {
+                throw new RotationRefused(
+                    `${s.tenant} ${s.credential}: its rotation state changed since this run read it (another rotation ran). Fix: run tenantctl rotate again`,
+                );
+            }
+        }
+        const next = applySteps(current, steps);
+        const after = validateManifest(next, manifestPath, { services: config.services });
+        if (!after.ok) throw new RotationRefused(formatIssues(after.issues));
+        return next;
+    });
+    log(`recorded in ${manifestPath}; running up`);
+    const stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir });
+    const up = await stack.up({ onOutput: (o) => process.stdout.write(o), configFile: opts.configFile });
+    log(`up done: ${JSON.stringify(up.summary.resourceChanges ?? {})}`);
+    for (const tenant of new Set(steps.filter((s) => s.kind === "switch").map((s) => s.tenant))) {
+        const restarted = await restartWorkloads(access(), namespaceName(tenant), now.toISOString());
+        log(`  ${namespaceName(tenant)}: restarted ${restarted.length ? restarted.join(", ") : "nothing (no Deployment or StatefulSet)"}`);
+    }
+    return { steps, refused, applied: true };
+}
