@@ -9,16 +9,19 @@
  */
 import { Command, CommanderError } from "commander";
 import * as path from "node:path";
+import { register as registerBackup } from "./backup";
 import { register as registerBench } from "./bench";
 import { register as registerBenchEngine } from "./bench-engine";
 import { register as registerDiff } from "./diff";
 import { register as registerDrift } from "./drift";
 import { CliError, EXIT, ExitStatus } from "./errors";
+import { register as registerExport } from "./export";
 import { register as registerPrComment } from "./prComment";
 import { register as registerPurge } from "./purgeCommand";
 import { register as registerRegion } from "./region";
 import { register as registerReport } from "./report";
 import { register as registerRotate } from "./rotate";
+import { register as registerRestore } from "./restore";
 import { register as registerServe } from "./serve";
 import { register as registerShowback } from "./showback";
 import { register as registerShards } from "./shards";
@@ -48,6 +51,9 @@ export function buildProgram(): Command {
         registerRegion,
         registerShards,
         registerShowback,
+        registerBackup,
+        registerRestore,
+        registerExport,
     ]) {
         register(program);
     }

@@ -1,3 +1,4 @@
+import type { BackupArchive } from "../lib/archiveLayout";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -77,12 +78,14 @@ export interface TenantArgs {
         readonly awaitLoadBalancer?: boolean;
     };
     readonly backup?: {
-        /** Default: mysql:8.0. */
+        /** Default: DEFAULT_BACKUP_IMAGE (lib/archiveLayout.ts). */
         readonly image?: string;
         /** Default: 999. */
         readonly uid?: number;
         /** Default: the cluster's default StorageClass. */
         readonly storageClass?: string;
+        /** The region's archive bucket the backups are copied to. */
+        readonly archive?: BackupArchive;
     };
 }
 
@@ -139,6 +142,8 @@ export class Tenant extends pulumi.ComponentResource {
                 backupImage: args.backup?.image,
                 backupUid: args.backup?.uid,
                 backupStorageClass: args.backup?.storageClass,
+                backupArchive: args.backup?.archive,
+                backupBuckets: features.buckets,
                 tracing: features.monitoring,
             },
             child,

@@ -4,14 +4,15 @@ import { COMPONENT_TOKENS } from "../lib/tokens";
 import { namespaceAnnotations, namespaceLabels, podLabels, tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
 import { OTEL_COLLECTOR, OTEL_CONFIGMAP, otelConfigMapData } from "../lib/monitoring";
+import { ARCHIVE_CREDENTIALS_SECRET, DEFAULT_BACKUP_IMAGE, archiveBucketName, type BackupArchive } from "../lib/archiveLayout";
 import {
     APP_SERVICE_ACCOUNT,
     BACKUP_PVC,
+    BUCKET_CREDENTIALS_SECRET,
     CLIENT_ADMIN_ROLE,
     DEFAULT_SERVICES,
     SHARED_NAMESPACE,
     adminGroup,
-    databaseName,
     dbCredentialsSecretName,
     namespaceName,
 } from "../lib/naming";
@@ -29,10 +30,14 @@ export interface TenantNamespaceArgs {
     readonly services?: readonly string[];
     /** Namespace of the ingress controller allowed to reach the tenant's pods. Default: ingress-nginx. */
     readonly ingressControllerNamespace?: string;
-    /** Image of the backup jobs; it must carry mysqldump and run as a non-root user. Default: mysql:8.0. */
+    /** Image of the backup jobs: tenantctl with the mariadb-client tools, run as a non-root user. Default: DEFAULT_BACKUP_IMAGE. */
     readonly backupImage?: string;
-    /** UID the backup container runs as (Pod Security `restricted` needs non-root). Default: 999, the mysql user of mysql:8.0. */
+    /** UID the backup container runs as (Pod Security `restricted` needs non-root). Default: 999. */
     readonly backupUid?: number;
+    /** The region's archive bucket. Default: collectverything-archive-<region> in the S3 region named like the region. */
+    readonly backupArchive?: BackupArchive;
+    /** The tenant has buckets (their objects are backed up too, read with the object-storage-credentials Secret). Default: true. */
+    readonly backupBuckets?: boolean;
     /** Storage class of the backup PVC. Default: the cluster's default class. */
     readonly backupStorageClass?: string;
 }
@@ -119,35 +124,58 @@ export function restrictedSecurity(uid: number) {
 }
 
 /**
- * The backup script: one gzipped mysqldump per tenant database, then pruning
- * past the retention. Fixes over the seed's one-liner: the password comes from
- * MYSQL_PWD (never on the command line), `pipefail` so a failed dump fails the
- * Job instead of leaving an empty .gz, every database rather than auth only.
+ * The backup command: `tenantctl backup` (cli/backup.ts, core/archive.ts)
+ * dumps every database with its service's own credentials (mounted
+ * read-only; passwords reach mariadb-dump in MYSQL_PWD, never on a command
+ * line), copies the dumps and the changed bucket objects to the region's
+ * archive bucket, then applies the GFS retention (lib/retention.ts) to the
+ * archive. The daily run also keeps as many recent sets on the backup volume
+ * as fit the capacity it measures there; the final run (a cancelled tenant)
+ * writes everything under Object Lock, compliance mode, for 7 years.
  */
-export function backupScript(tenantId: string, services: readonly string[], retentionDays: number, label: string): string {
-    const lines = [
-        "set -euo pipefail",
-        'stamp="$(date +%Y%m%d-%H%M%S)"',
-        `for svc in ${services.join(" ")}; do`,
-        '  creds="/credentials/${svc}"',
-        '  export MYSQL_PWD="$(cat "${creds}/DB_PASSWORD")"',
-        '  db="$(cat "${creds}/DB_DATABASE")"',
-        `  out="/backup/${label}/\${db}_\${stamp}.sql.gz"`,
-        `  mkdir -p "/backup/${label}"`,
-        '  mysqldump --single-transaction --routines --triggers -h "$(cat "${creds}/DB_HOST")" -P "$(cat "${creds}/DB_PORT")" -u "$(cat "${creds}/DB_USERNAME")" "${db}" | gzip > "${out}.tmp"',
-        '  mv "${out}.tmp" "${out}"',
-        '  echo "backed up ${db} to ${out}"',
-        "done",
+export function backupCommand(tenantId: string, services: readonly string[], label: "daily" | "final"): string[] {
+    return [
+        "tenantctl",
+        "backup",
+        "--tenant",
+        tenantId,
+        "--services",
+        services.join(","),
+        "--credentials-dir",
+        "/credentials",
+        ...(label === "final" ? ["--final"] : ["--local-dir", "/backup", "--prune"]),
     ];
-    if (label === "daily") {
-        lines.push(`find /backup/daily -name '*.sql.gz' -mtime +${retentionDays} -print -delete`);
-    }
-    lines.push(`echo "backup of tenant ${tenantId} complete: ${services.map((s) => databaseName(tenantId, s)).join(", ")}"`);
-    return lines.join("\n");
+}
+
+/** The backup container's environment: the archive (credentials from its Secret) and, with buckets, the tenant's object storage. */
+export function backupEnv(archive: BackupArchive, buckets: boolean) {
+    const fromSecret = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
+    return [
+        { name: "CV_S3_REGION", value: archive.region },
+        { name: "CV_ARCHIVE_BUCKET", value: archive.bucket },
+        ...(archive.endpoint ? [{ name: "CV_S3_ENDPOINT", value: archive.endpoint }] : []),
+        fromSecret("CV_S3_ACCESS_KEY_ID", ARCHIVE_CREDENTIALS_SECRET, "AWS_ACCESS_KEY_ID"),
+        fromSecret("CV_S3_SECRET_ACCESS_KEY", ARCHIVE_CREDENTIALS_SECRET, "AWS_SECRET_ACCESS_KEY"),
+        ...(buckets
+            ? [
+                  fromSecret("CV_BUCKETS_S3_ENDPOINT", BUCKET_CREDENTIALS_SECRET, "S3_ENDPOINT"),
+                  fromSecret("CV_BUCKETS_S3_ACCESS_KEY_ID", BUCKET_CREDENTIALS_SECRET, "S3_ACCESS_KEY_ID"),
+                  fromSecret("CV_BUCKETS_S3_SECRET_ACCESS_KEY", BUCKET_CREDENTIALS_SECRET, "S3_SECRET_ACCESS_KEY"),
+              ]
+            : []),
+    ];
 }
 
 /** The pod template shared by the daily CronJob and the final-backup Job. */
-export function backupPodSpec(args: { tenantId: string; services: readonly string[]; retentionDays: number; label: string; image: string; uid: number }) {
+export function backupPodSpec(args: {
+    tenantId: string;
+    services: readonly string[];
+    label: "daily" | "final";
+    image: string;
+    uid: number;
+    archive: BackupArchive;
+    buckets: boolean;
+}) {
     const security = restrictedSecurity(args.uid);
     return {
         serviceAccountName: APP_SERVICE_ACCOUNT,
@@ -158,7 +186,8 @@ export function backupPodSpec(args: { tenantId: string; services: readonly strin
             {
                 name: "backup",
                 image: args.image,
-                command: ["/bin/bash", "-c", backupScript(args.tenantId, args.services, args.retentionDays, args.label)],
+                command: backupCommand(args.tenantId, args.services, args.label),
+                env: backupEnv(args.archive, args.buckets),
                 securityContext: security.container,
                 resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
                 volumeMounts: [
@@ -271,8 +300,10 @@ export class TenantNamespace extends pulumi.ComponentResource {
             // The volume is sized once; growing it is an operator action, shrinking is impossible.
             { ...sized, protect: true, ignoreChanges: ["spec.resources"] },
         );
-        const image = args.backupImage ?? "mysql:8.0";
+        const image = args.backupImage ?? DEFAULT_BACKUP_IMAGE;
         const uid = args.backupUid ?? 999;
+        const archive = args.backupArchive ?? { bucket: archiveBucketName(args.region), region: args.region };
+        const pod = (label: "daily" | "final") => backupPodSpec({ tenantId: t.id, services, label, image, uid, archive, buckets: args.backupBuckets ?? true });
         new k8s.batch.v1.CronJob(
             `${name}-db-backup`,
             {
@@ -290,7 +321,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
                             backoffLimit: 2,
                             template: {
                                 metadata: { labels: backupPodLabels },
-                                spec: backupPodSpec({ tenantId: t.id, services, retentionDays: tier.backupRetentionDays, label: "daily", image, uid }),
+                                spec: pod("daily"),
                             },
                         },
                     },
@@ -307,7 +338,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
                         backoffLimit: 6,
                         template: {
                             metadata: { labels: backupPodLabels },
-                            spec: backupPodSpec({ tenantId: t.id, services, retentionDays: tier.backupRetentionDays, label: "final", image, uid }),
+                            spec: pod("final"),
                         },
                     },
                 },

@@ -37,10 +37,11 @@ export interface TierSpec {
     readonly replicas: { readonly min: number; readonly max: number };
     /** Storage quota in GiB (PVCs: backups and service volumes). */
     readonly storageGiB: number;
-    /** Size of the backup PVC in GiB (part of storageGiB). */
+    /**
+     * Size of the backup PVC in GiB (part of storageGiB), asked for when the PVC is created and never changed after
+     * (`ignoreChanges`). It holds recent copies only; retention is the same GFS for every tier, in the archive (lib/retention.ts).
+     */
     readonly backupVolumeGiB: number;
-    /** Days a daily database dump is kept. */
-    readonly backupRetentionDays: number;
     /** Monthly base fee in EUR. */
     readonly baseFeeEur: number;
     /** Sites (the primary domain and each custom domain) the base fee includes. */
@@ -84,7 +85,6 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         replicas: { min: 2, max: 3 },
         storageGiB: 50,
         backupVolumeGiB: 10,
-        backupRetentionDays: 14,
         baseFeeEur: 49.99,
         siteLimit: 1,
         overage: { cpuCoreHourEur: 0.05, memoryGiBHourEur: 0.006, storageGiBMonthEur: 0.12, siteEur: 9.99 },
@@ -111,7 +111,6 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         replicas: { min: 3, max: 6 },
         storageGiB: 150,
         backupVolumeGiB: 30,
-        backupRetentionDays: 30,
         baseFeeEur: 124.99,
         siteLimit: 3,
         overage: { cpuCoreHourEur: 0.045, memoryGiBHourEur: 0.005, storageGiBMonthEur: 0.1, siteEur: 7.99 },
@@ -138,7 +137,6 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         replicas: { min: 6, max: 15 },
         storageGiB: 500,
         backupVolumeGiB: 100,
-        backupRetentionDays: 90,
         baseFeeEur: 349.99,
         siteLimit: 10,
         overage: { cpuCoreHourEur: 0.04, memoryGiBHourEur: 0.004, storageGiBMonthEur: 0.08, siteEur: 4.99 },

@@ -3,6 +3,7 @@
  * unchecked cast, so every value is parsed with a runtime schema and every
  * problem is reported at once, naming the config key and the fix.
  */
+import { DEFAULT_BACKUP_IMAGE } from "../lib/archiveLayout";
 import { z } from "zod";
 import { DEFAULT_QUEUES, DEFAULT_SERVICES, SERVICE_NAME_PATTERN, maxTenantIdLength } from "../lib/naming";
 import { REGIONS, isRegion } from "../lib/regions";
@@ -97,9 +98,18 @@ export const stackConfigSchema = z
          */
         shards: z.number().int().min(1).max(MAX_SHARDS).default(1),
         backup: z
-            .object({ image: z.string().default("mysql:8.0"), uid: z.number().int().positive().default(999) })
+            .object({
+                image: z.string().default(DEFAULT_BACKUP_IMAGE),
+                uid: z.number().int().positive().default(999),
+                /** The region's archive bucket (S3 API, in the region). Default: collectverything-archive-<region>. */
+                archiveBucket: z.string().min(3).optional(),
+                /** Its S3 region. Default: aws.region. */
+                archiveRegion: z.string().min(1).optional(),
+                /** An S3-compatible endpoint instead of AWS S3. */
+                archiveEndpoint: z.url().optional(),
+            })
             .strict()
-            .default({ image: "mysql:8.0", uid: 999 }),
+            .default({ image: DEFAULT_BACKUP_IMAGE, uid: 999 }),
     })
     .strict();
 

@@ -3,6 +3,7 @@
  * manifest, creating the providers and the per-tenant arguments. index.ts
  * wires them; the synth recorder and the tests call the same functions.
  */
+import { archiveBucketName } from "../lib/archiveLayout";
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as minio from "@pulumi/minio";
@@ -213,7 +214,16 @@ export function tenantArgs(tenant: TenantSpec, config: StackConfig, rotations?: 
             controllerNamespace: config.kubernetes.ingressControllerNamespace,
             awaitLoadBalancer: config.kubernetes.awaitIngress,
         },
-        backup: { image: config.backup.image, uid: config.backup.uid, storageClass: config.kubernetes.backupStorageClass },
+        backup: {
+            image: config.backup.image,
+            uid: config.backup.uid,
+            storageClass: config.kubernetes.backupStorageClass,
+            archive: {
+                bucket: config.backup.archiveBucket ?? archiveBucketName(config.region),
+                region: config.backup.archiveRegion ?? config.aws?.region ?? config.region,
+                endpoint: config.backup.archiveEndpoint,
+            },
+        },
     };
 }
 

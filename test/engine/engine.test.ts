@@ -172,7 +172,20 @@ describe("first up of the eu-west tenants", () => {
         const pod = cron.spec.jobTemplate.spec.template.spec;
         expect(pod.securityContext).toEqual(expect.objectContaining({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } }));
         expect(pod.containers[0].securityContext).toEqual(expect.objectContaining({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } }));
-        expect(pod.containers[0].command.join(" ")).toContain(`find /backup/daily -name '*.sql.gz' -mtime +${tierSpec(TIERS[id]).backupRetentionDays}`);
+        // The same GFS retention for every tier (lib/retention.ts), applied by `tenantctl backup --prune`.
+        expect(pod.containers[0].command).toEqual([
+            "tenantctl",
+            "backup",
+            "--tenant",
+            id,
+            "--services",
+            "auth,products,orders",
+            "--credentials-dir",
+            "/credentials",
+            "--local-dir",
+            "/backup",
+            "--prune",
+        ]);
     });
 
     test("cancelled tenant atelier: no Ingress, the deletion-date label, and a final-backup Job", async () => {

@@ -2,7 +2,7 @@
  * Backups, the cancelled tenant and the ordering of resources, through the
  * real program (eu-west): atelier (standard) is cancelled, abc (premium) is
  * active. What the README's "Lifecycle" table and seed deviation 6 promise
- * is stated literally: the exact backup script, the pod the daily CronJob and
+ * is stated literally: the exact backup command, the pod the daily CronJob and
  * the final-backup Job run, the CronJob suspended and the HPAs pinned to one
  * replica for a cancelled tenant, and the dependencies the engine must honour
  * (a grant after its database, a secret store after its namespace).
@@ -19,25 +19,22 @@ const CRONJOB = "kubernetes:batch/v1:CronJob";
 const JOB = "kubernetes:batch/v1:Job";
 const URN = "urn:pulumi:eu-west::tenant-platform::collectverything:tenant:Tenant$collectverything:tenant:";
 
-/** The backup script of seed deviation 6, for a standard tenant (14 days of daily dumps). */
-function script(tenant: string, label: "daily" | "final"): string {
-    return [
-        "set -euo pipefail",
-        'stamp="$(date +%Y%m%d-%H%M%S)"',
-        "for svc in auth products orders; do",
-        '  creds="/credentials/${svc}"',
-        '  export MYSQL_PWD="$(cat "${creds}/DB_PASSWORD")"',
-        '  db="$(cat "${creds}/DB_DATABASE")"',
-        `  out="/backup/${label}/\${db}_\${stamp}.sql.gz"`,
-        `  mkdir -p "/backup/${label}"`,
-        '  mysqldump --single-transaction --routines --triggers -h "$(cat "${creds}/DB_HOST")" -P "$(cat "${creds}/DB_PORT")" -u "$(cat "${creds}/DB_USERNAME")" "${db}" | gzip > "${out}.tmp"',
-        '  mv "${out}.tmp" "${out}"',
-        '  echo "backed up ${db} to ${out}"',
-        "done",
-        ...(label === "daily" ? ["find /backup/daily -name '*.sql.gz' -mtime +14 -print -delete"] : []),
-        `echo "backup of tenant ${tenant} complete: client_${tenant}_auth_db, client_${tenant}_products_db, client_${tenant}_orders_db"`,
-    ].join("\n");
+/** The backup command: tenantctl backup with the services' own credentials; the daily run keeps local copies and prunes (GFS), the final one locks. */
+function command(tenant: string, label: "daily" | "final"): string[] {
+    const tail = label === "daily" ? ["--local-dir", "/backup", "--prune"] : ["--final"];
+    return ["tenantctl", "backup", "--tenant", tenant, "--services", "auth,products,orders", "--credentials-dir", "/credentials", ...tail];
 }
+
+/** The archive of eu-west: collectverything-archive-eu-west in AWS eu-west-1 (the stack's aws.region); credentials from Secrets, never literal. */
+const ENV = [
+    { name: "CV_S3_REGION", value: "eu-west-1" },
+    { name: "CV_ARCHIVE_BUCKET", value: "collectverything-archive-eu-west" },
+    { name: "CV_S3_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "archive-credentials", key: "AWS_ACCESS_KEY_ID" } } },
+    { name: "CV_S3_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "archive-credentials", key: "AWS_SECRET_ACCESS_KEY" } } },
+    { name: "CV_BUCKETS_S3_ENDPOINT", valueFrom: { secretKeyRef: { name: "object-storage-credentials", key: "S3_ENDPOINT" } } },
+    { name: "CV_BUCKETS_S3_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "object-storage-credentials", key: "S3_ACCESS_KEY_ID" } } },
+    { name: "CV_BUCKETS_S3_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "object-storage-credentials", key: "S3_SECRET_ACCESS_KEY" } } },
+];
 
 /** The pod both backup kinds run: restricted Pod Security, the backup volume, a scratch /tmp and each service's credentials read-only. */
 function backupPod(tenant: string, label: "daily" | "final") {
@@ -50,8 +47,9 @@ function backupPod(tenant: string, label: "daily" | "final") {
         containers: [
             {
                 name: "backup",
-                image: "mysql:8.0",
-                command: ["/bin/bash", "-c", script(tenant, label)],
+                image: "ghcr.io/collectverything/tenantctl:0.1.0",
+                command: command(tenant, label),
+                env: ENV,
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
                 resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
                 volumeMounts: [
@@ -103,7 +101,7 @@ describe("the cancelled tenant atelier", () => {
         });
     });
 
-    test("a final-backup Job dumps every database to /backup/final, not awaited, retried up to 6 times", () => {
+    test("a final-backup Job copies every database and object to the archive under Object Lock (--final), not awaited, retried up to 6 times", () => {
         const job = one(atelier(), JOB);
         expect(job.name).toBe("atelier-final-backup");
         expect(at(job.inputs, "metadata", "name")).toBe("final-backup");

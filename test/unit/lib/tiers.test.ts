@@ -68,7 +68,6 @@ describe("the catalog", () => {
         expect(premium.baseFeeEur).toBe(124.99);
         expect(premium.replicas).toEqual({ min: 3, max: 6 });
         expect(premium.allocation).toEqual({ cpu: 6, memoryGiB: 12 });
-        expect(premium.backupRetentionDays).toBe(30); // the seed's "daily backups: 30 days"
         // The seed's report, produced from the catalog: 6 cores, 12 GB, 145 of 150 GB and 3 sites for a month are within the tier.
         const month = monthWindow("2025-01");
         const abc = tenantSpec("abc", { tier: "premium", customDomains: ["shop.client-abc.com", "www.client-abc.com"] });
@@ -141,7 +140,6 @@ describe("the README's tier table, literally, for every tier", () => {
                 replicas: { min: 2, max: 3 },
                 storageGiB: 50,
                 backupVolumeGiB: 10,
-                backupRetentionDays: 14,
                 baseFeeEur: 49.99,
                 siteLimit: 1,
                 overage: { cpuCoreHourEur: 0.05, memoryGiBHourEur: 0.006, storageGiBMonthEur: 0.12, siteEur: 9.99 },
@@ -171,7 +169,6 @@ describe("the README's tier table, literally, for every tier", () => {
                 replicas: { min: 3, max: 6 },
                 storageGiB: 150,
                 backupVolumeGiB: 30,
-                backupRetentionDays: 30,
                 baseFeeEur: 124.99,
                 siteLimit: 3,
                 overage: { cpuCoreHourEur: 0.045, memoryGiBHourEur: 0.005, storageGiBMonthEur: 0.1, siteEur: 7.99 },
@@ -201,7 +198,6 @@ describe("the README's tier table, literally, for every tier", () => {
                 replicas: { min: 6, max: 15 },
                 storageGiB: 500,
                 backupVolumeGiB: 100,
-                backupRetentionDays: 90,
                 baseFeeEur: 349.99,
                 siteLimit: 10,
                 overage: { cpuCoreHourEur: 0.04, memoryGiBHourEur: 0.004, storageGiBMonthEur: 0.08, siteEur: 4.99 },
@@ -239,7 +235,6 @@ function quantities(tier: Tier): [string, number][] {
         ["replicas max", spec.replicas.max],
         ["storageGiB", spec.storageGiB],
         ["backupVolumeGiB", spec.backupVolumeGiB],
-        ["backupRetentionDays", spec.backupRetentionDays],
         ["baseFeeEur", spec.baseFeeEur],
     ];
 }
@@ -252,7 +247,7 @@ describe("monotonic: standard < premium < business", () => {
     test("every tier has the same quantities", () => {
         expect([...p.keys()]).toEqual([...s.keys()]);
         expect([...b.keys()]).toEqual([...s.keys()]);
-        expect(s.size).toBe(8 + 6 + 8); // quota, LimitRange max/default/defaultRequest, the rest
+        expect(s.size).toBe(8 + 6 + 7); // quota, LimitRange max/default/defaultRequest, the rest (retention is the same GFS for every tier)
     });
 
     test.each(quantities("standard").map(([what]) => [what]))("%s grows strictly", (what) => {
