@@ -6,7 +6,17 @@
  */
 import { isMap, isSeq, parseDocument, type Document, type YAMLMap } from "yaml";
 import { eventField, SUSPENSION_EFFECT, type BillingEvent, type CreatedData, type SuspensionEventType } from "./billingEvent";
-import { deletionDate, formatIssues, GRACE_PERIOD_DAYS, TENANT_FIELDS, utcDate, validateManifest, type ManifestIssue, type TenantSpec } from "./manifest";
+import {
+    deletionDate,
+    formatIssues,
+    GRACE_PERIOD_DAYS,
+    isTombstone,
+    TENANT_FIELDS,
+    utcDate,
+    validateManifest,
+    type ManifestIssue,
+    type TenantSpec,
+} from "./manifest";
 
 /** Why an event cannot be applied; `status` is the HTTP status the service answers with. */
 export class EditError extends Error {
@@ -77,9 +87,20 @@ function findTenant(doc: Document, id: string): YAMLMap | undefined {
     return undefined;
 }
 
+/** The 409 for an event about a purged tenant: its entry is a tombstone (lib/manifest.ts) and never changes again. */
+function deletedTenant(entry: YAMLMap, id: string): EditError {
+    return new EditError(
+        409,
+        "tenant-deleted",
+        `tenant "${id}" was purged on ${String(entry.get("deletedAt"))}; its entry is a tombstone and its id, websiteId and domains are reserved. Create a new subscription with a new id instead`,
+        "data.tenantId",
+    );
+}
+
 function requireTenant(doc: Document, id: string): YAMLMap {
     const entry = findTenant(doc, id);
     if (!entry) throw new EditError(404, "tenant-not-found", `tenant "${id}" is not in the manifest`, "data.tenantId");
+    if (isTombstone({ status: entry.get("status") })) throw deletedTenant(entry, id);
     return entry;
 }
 
@@ -146,6 +167,7 @@ function edit(doc: Document, event: BillingEvent, today: string): boolean {
         case "subscription.created": {
             const d = event.data;
             const existing = findTenant(doc, d.tenantId);
+            if (existing && isTombstone({ status: existing.get("status") })) throw deletedTenant(existing, d.tenantId);
             if (existing) {
                 // A redelivery after a crash between the manifest write and the
                 // event record: the same subscription is already there.

@@ -5,6 +5,7 @@
  */
 import { formatIssue, reservedUntil, tenantsDue, validateManifest } from "../../../lib/manifest";
 import { dueReport } from "../../../cli/validateReport";
+import { applyEvent, EditError } from "../../../lib/manifestEdit";
 import { tenantSpec } from "../../support/manifests";
 
 function entry(id: string, websiteId: number, domain: string, extra: string[] = []): string {
@@ -120,5 +121,42 @@ describe("tenants due for purge", () => {
             ].join("\n"),
         );
         expect(dueReport([], "2026-12-01")).toBe("");
+    });
+});
+
+describe("billing events about a purged tenant (lib/manifestEdit.ts)", () => {
+    const source = file(entry("old", 7, "client-old.collectverything.com", TOMB), entry("abc", 1, "client-abc.collectverything.com", LIVE));
+
+    test("a created with the tombstone's id, and any change to it, is refused 409 tenant-deleted, naming the field and the fix", () => {
+        const created = {
+            type: "subscription.created" as const,
+            data: {
+                tenantId: "old",
+                websiteId: 7,
+                name: "Shop old",
+                domain: "client-old.collectverything.com",
+                tier: "standard" as const,
+                region: "eu-west" as const,
+                billingId: "sub_old",
+                costCenter: "CC-1",
+                department: "retail",
+            },
+        };
+        const message =
+            'tenant "old" was purged on 2025-07-05; its entry is a tombstone and its id, websiteId and domains are reserved. Create a new subscription with a new id instead';
+        for (const event of [
+            created,
+            { type: "subscription.reactivated" as const, data: { tenantId: "old" } },
+            { type: "subscription.updated" as const, data: { tenantId: "old", tier: "premium" as const } },
+        ]) {
+            let caught: unknown;
+            try {
+                applyEvent(source, event, { today: "2026-12-01" });
+            } catch (err) {
+                caught = err;
+            }
+            expect(caught).toBeInstanceOf(EditError);
+            expect(caught).toMatchObject({ status: 409, code: "tenant-deleted", field: "data.tenantId", message });
+        }
     });
 });
