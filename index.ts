@@ -38,8 +38,11 @@ const deployed = withInputErrors(() => stackTenants(manifest, config, role));
 async function main() {
     const qualify = (name: string) => `${pulumi.getOrganization()}/${pulumi.getProject()}/${name}`;
     await checkResidency(config.region, deployed, holderStacks(config, role, qualify));
+    // The ARNs of each tenant's AWS secrets (aws-secrets-manager backend): the service reports them with the tenant's credentials.
+    const awsSecretArns = new Map<string, Record<string, pulumi.Output<string>>>();
     for (const tenant of deployed) {
-        withTenantContext(tenant.id, () => new Tenant(tenant.id, tenantArgs(tenant, config, manifest.rotations), { providers }));
+        const component = withTenantContext(tenant.id, () => new Tenant(tenant.id, tenantArgs(tenant, config, manifest.rotations), { providers }));
+        if (Object.keys(component.awsSecretArns).length > 0) awsSecretArns.set(tenant.id, component.awsSecretArns);
         // Let this tenant's registrations flow before building the next:
         // memory stays bounded by one tenant, not by the whole region.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -50,7 +53,16 @@ async function main() {
         shards: config.shards,
         tenantCount: deployed.length,
         tenants: Object.fromEntries(
-            deployed.map((t) => [t.id, { namespace: namespaceName(t.id), tier: t.tier, status: t.status, hosts: [t.domain, ...t.customDomains] }]),
+            deployed.map((t) => [
+                t.id,
+                {
+                    namespace: namespaceName(t.id),
+                    tier: t.tier,
+                    status: t.status,
+                    hosts: [t.domain, ...t.customDomains],
+                    ...(awsSecretArns.has(t.id) ? { awsSecretArns: awsSecretArns.get(t.id) } : {}),
+                },
+            ]),
         ),
     };
 }

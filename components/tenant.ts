@@ -118,6 +118,8 @@ export function dashboardConfigMapArgs(tenantId: string, labels: Record<string, 
  */
 export class Tenant extends pulumi.ComponentResource {
     public readonly namespaceName: pulumi.Output<string>;
+    /** The ARNs of the tenant's AWS Secrets Manager secrets, by service (aws-secrets-manager backend; empty otherwise). */
+    public readonly awsSecretArns: Record<string, pulumi.Output<string>> = {};
 
     constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
         super(COMPONENT_TOKENS.Tenant, name, {}, opts);
@@ -160,7 +162,7 @@ export class Tenant extends pulumi.ComponentResource {
         }
 
         if (features.databases) {
-            new TenantDatabase(
+            const db = new TenantDatabase(
                 t.id,
                 {
                     tenantId: t.id,
@@ -175,6 +177,7 @@ export class Tenant extends pulumi.ComponentResource {
                 },
                 child,
             );
+            this.awsSecretArns = db.awsSecretArns;
         }
         if (features.buckets) {
             new TenantBucket(

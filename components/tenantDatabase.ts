@@ -4,11 +4,12 @@ import * as mysql from "@pulumi/mysql";
 import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as random from "@pulumi/random";
+import type { CredentialsBackend } from "../lib/credentials";
 import { DEFAULT_SERVICES, awsSecretPath, databaseName, databaseUser, dbCredentialsSecretName } from "../lib/naming";
 import { SLOTS, activeSlot, passwordKeepers, type TenantRotations } from "../lib/rotation";
 
-/** Where database credentials are delivered to the tenant's namespace. */
-export type CredentialsBackend = "kubernetes" | "aws-secrets-manager";
+/** Where database credentials are delivered to the tenant's namespace (defined in lib/credentials.ts). */
+export type { CredentialsBackend };
 
 export interface TenantDatabaseArgs {
     readonly tenantId: string;
@@ -75,6 +76,8 @@ export function credentialsData(args: { host: string; port: number; database: st
 export class TenantDatabase extends pulumi.ComponentResource {
     /** Database names by service. */
     public readonly databases: Record<string, string>;
+    /** The ARNs of the AWS Secrets Manager secrets holding the passwords, by service (aws-secrets-manager backend; empty otherwise). */
+    public readonly awsSecretArns: Record<string, pulumi.Output<string>> = {};
 
     constructor(name: string, args: TenantDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super(COMPONENT_TOKENS.TenantDatabase, name, {}, opts);
@@ -153,6 +156,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
                     return { slot: s.slot, remote, version };
                 });
                 const remote = remotes.find((r) => r.slot === active)!;
+                this.awsSecretArns[service] = remote.remote.arn;
                 new k8s.apiextensions.CustomResource(
                     `${prefix}-db-credentials`,
                     {
