@@ -13,18 +13,42 @@ export interface DiffResource {
     readonly urn?: string;
     readonly tenant?: string | null;
     readonly protect?: boolean;
+    /** Resource options as the synth recorded them; `ignoreChanges` paths are differences `pulumi up` does not apply. */
+    readonly options?: { readonly ignoreChanges?: readonly string[] };
     readonly inputs: Record<string, unknown>;
 }
 
 export interface ResourceChange {
-    readonly kind: "add" | "remove" | "update";
+    /** `ignored`: every difference is under the resource's `ignoreChanges`, so `pulumi up` changes nothing. */
+    readonly kind: "add" | "remove" | "update" | "ignored";
     readonly type: string;
     readonly name: string;
     readonly tenant: string;
     /** For updates: the input paths that differ, with old and new values. */
     readonly fields: readonly { path: string; before: unknown; after: unknown }[];
+    /** Differences under the resource's `ignoreChanges`: shown, never applied. */
+    readonly ignored?: readonly { path: string; before: unknown; after: unknown }[];
+    /** What really happens instead, for an ignored difference worth explaining (the backup volume). */
+    readonly note?: string;
     /** Why this change must not be applied, if it must not. */
     readonly blocked?: string;
+}
+
+/** Whether the input path `p` (dotted, as inputDifferences gives it) is covered by an ignoreChanges path. */
+export function isIgnoredPath(p: string, ignoreChanges: readonly string[] = []): boolean {
+    return ignoreChanges.some((i) => p === i || p.startsWith(`${i}.`) || p.startsWith(`${i}[`));
+}
+
+const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
+
+/** What a resize of the backup volume really does: nothing; the backup job fits its local copies to the volume it has. */
+function ignoredNote(type: string, ignored: readonly { path: string; before: unknown; after: unknown }[]): string | undefined {
+    const size = ignored.find((f) => f.path === "spec.resources.requests.storage");
+    if (type !== PVC || !size) return undefined;
+    return (
+        `the volume stays at ${String(size.before)} (ignoreChanges; Kubernetes cannot shrink a volume, and growing it is an operator action), not ${String(size.after)}. ` +
+        "The backup job keeps as many recent sets on it as fit its real capacity; the GFS retention is in the archive and does not depend on the tier."
+    );
 }
 
 export interface StackDiff {
@@ -62,8 +86,13 @@ export function diffResources(base: readonly DiffResource[], next: readonly Diff
         if (!old) {
             changes.push({ kind: "add", type: r.type, name: r.name, tenant: r.tenant ?? "(shared)", fields: [] });
         } else {
-            const fields = inputDifferences(old.inputs, r.inputs);
-            if (fields.length > 0) changes.push({ kind: "update", type: r.type, name: r.name, tenant: r.tenant ?? "(shared)", fields });
+            const all = inputDifferences(old.inputs, r.inputs);
+            const ignore = r.options?.ignoreChanges ?? [];
+            const fields = all.filter((f) => !isIgnoredPath(f.path, ignore));
+            const ignored = all.filter((f) => isIgnoredPath(f.path, ignore));
+            const extra = ignored.length > 0 ? { ignored, note: ignoredNote(r.type, ignored) } : {};
+            if (fields.length > 0) changes.push({ kind: "update", type: r.type, name: r.name, tenant: r.tenant ?? "(shared)", fields, ...extra });
+            else if (ignored.length > 0) changes.push({ kind: "ignored", type: r.type, name: r.name, tenant: r.tenant ?? "(shared)", fields: [], ...extra });
         }
     }
     for (const [key, r] of before) {
@@ -80,7 +109,7 @@ export function diffResources(base: readonly DiffResource[], next: readonly Diff
             });
         }
     }
-    const order = { remove: 0, update: 1, add: 2 };
+    const order = { remove: 0, update: 1, add: 2, ignored: 3 };
     return changes.sort(
         (a, b) => a.tenant.localeCompare(b.tenant) || order[a.kind] - order[b.kind] || a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
     );
@@ -129,13 +158,17 @@ function render(value: unknown): string {
     return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-const SYMBOL = { add: "+", remove: "-", update: "~" } as const;
+const SYMBOL = { add: "+", remove: "-", update: "~", ignored: "=" } as const;
 
 export function markdown(diffs: readonly StackDiff[]): string {
     const lines: string[] = [];
     for (const d of diffs) {
         const count = (k: ResourceChange["kind"]) => d.changes.filter((c) => c.kind === k).length;
-        lines.push(`### Region \`${d.region}\` (stack \`${d.stack}\`): ${count("add")} to add, ${count("update")} to change, ${count("remove")} to remove`);
+        const ignoredCount = count("ignored");
+        lines.push(
+            `### Region \`${d.region}\` (stack \`${d.stack}\`): ${count("add")} to add, ${count("update")} to change, ${count("remove")} to remove` +
+                (ignoredCount > 0 ? `, ${ignoredCount} unchanged (ignoreChanges)` : ""),
+        );
         for (const f of d.findings) lines.push(`> **Refused:** ${f}`);
         if (d.changes.length === 0) {
             lines.push("No resource changes.", "");
@@ -151,12 +184,15 @@ export function markdown(diffs: readonly StackDiff[]): string {
             );
             lines.push("| | type | name | details |", "|---|---|---|---|");
             for (const c of own) {
+                const ignoredText = (c.ignored ?? []).map((f) => `\`${f.path}\`: stays ${render(f.before)} (asked: ${render(f.after)}; ignoreChanges)`);
                 const details = c.blocked
                     ? `⛔ ${c.blocked}`
-                    : c.fields
-                          .slice(0, 6)
-                          .map((f) => `\`${f.path}\`: ${render(f.before)} → ${render(f.after)}`)
-                          .join("<br>") + (c.fields.length > 6 ? `<br>…and ${c.fields.length - 6} more` : "");
+                    : [
+                          ...c.fields.slice(0, 6).map((f) => `\`${f.path}\`: ${render(f.before)} → ${render(f.after)}`),
+                          ...(c.fields.length > 6 ? [`…and ${c.fields.length - 6} more`] : []),
+                          ...ignoredText,
+                          ...(c.note ? [c.note] : []),
+                      ].join("<br>");
                 lines.push(`| ${SYMBOL[c.kind]} | \`${c.type}\` | \`${c.name}\` | ${details.replace(/\|/g, "\\|")} |`);
             }
             lines.push("", "</details>");
