@@ -159,7 +159,7 @@ async function waitNamespacesGone(kubeconfig: string, ids: readonly string[], ti
 }
 
 /** One run: N tenants over K shards. */
-export async function benchOne(tenants: number, shards: number, opts: EngineBenchOptions = {}): Promise<EngineBenchRow> {
+export async function benchOne(tenants: number, shards: number, opts: Omit<EngineBenchOptions, "tenants" | "shards"> = {}): Promise<EngineBenchRow> {
     const print = opts.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cv-bench-engine-"));
     const backendDir = path.join(dir, "backend");
@@ -176,7 +176,10 @@ export async function benchOne(tenants: number, shards: number, opts: EngineBenc
     const parallel = opts.parallel ?? os.availableParallelism();
     try {
         const cpuStart = reapedChildrenCpuSeconds();
-        print(`[${tenants} tenants, ${shards} shard(s)] first up of ${region.stacks().join(", ")}, ${parallel} at a time`);
+        // Other work on the machine slows every figure: the load average says how much there was.
+        print(
+            `[${tenants} tenants, ${shards} shard(s)] first up of ${region.stacks().join(", ")}, ${parallel} at a time; load average ${os.loadavg()[0].toFixed(1)}`,
+        );
         let t0 = Date.now();
         const up = await region.run("up", { parallel, onProgress: progressPrinter("up", print) });
         const firstUpSeconds = (Date.now() - t0) / 1000;
@@ -216,7 +219,9 @@ export async function benchOne(tenants: number, shards: number, opts: EngineBenc
         print(
             `  onboarding ${newId} into ${onboarded.job.stack} (${onboarded.job.targeted ? "targeted" : "full"} up): namespace Active after ${onboarded.nsSeconds.toFixed(1)} s, job done after ${onboarded.doneSeconds.toFixed(1)} s`,
         );
-        print(`  largest state: ${path.basename(largest.file)} ${(largest.bytes / 1e6).toFixed(2)} MB; pulumi processes: ${pulumiCpuSeconds.toFixed(1)} CPU s`);
+        print(
+            `  largest state: ${path.basename(largest.file)} ${(largest.bytes / 1e6).toFixed(2)} MB; pulumi processes: ${pulumiCpuSeconds.toFixed(1)} CPU s; load average ${os.loadavg()[0].toFixed(1)}`,
+        );
         return {
             tenants,
             shards,
