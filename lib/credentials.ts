@@ -6,6 +6,7 @@
  * lib/naming.ts: never a value. Pure: no I/O.
  */
 import { z } from "zod";
+import { activeSlot, type TenantRotations } from "./rotation";
 import { BUCKET_CREDENTIALS_SECRET, BUCKET_PURPOSES, RABBITMQ_CREDENTIALS_SECRET, awsSecretPath, dbCredentialsSecretName, namespaceName } from "./naming";
 
 /** How database credentials reach the tenant's namespace. */
@@ -73,9 +74,15 @@ export function secretNameOfArn(arn: string): string | undefined {
  * stack's outputs once an update reported them; an AWS secret without one
  * has `arn: null`. The secret's name is the one its ARN carries (after a
  * credential rotation, the active slot's secret: lib/rotation.ts), else the
- * service's first one (awsSecretPath).
+ * one of the service's active slot in `rotations` (the manifest's
+ * `rotations:` block for this tenant; none: slot a).
  */
-export function credentialLocations(id: string, config: CredentialsConfig, awsSecretArns: Readonly<Record<string, string>> = {}): CredentialLocations {
+export function credentialLocations(
+    id: string,
+    config: CredentialsConfig,
+    awsSecretArns: Readonly<Record<string, string>> = {},
+    rotations: TenantRotations = {},
+): CredentialLocations {
     const kubernetesSecrets: KubernetesSecretLocation[] = [];
     const awsSecrets: AwsSecretLocation[] = [];
     if (config.features.databases) {
@@ -85,7 +92,9 @@ export function credentialLocations(id: string, config: CredentialsConfig, awsSe
             if (config.backend === "aws-secrets-manager") {
                 const arn = Object.hasOwn(awsSecretArns, service) ? awsSecretArns[service] : null;
                 awsSecrets.push({
-                    name: (arn === null ? undefined : secretNameOfArn(arn)) ?? awsSecretPath(id, service),
+                    name:
+                        (arn === null ? undefined : secretNameOfArn(arn)) ??
+                        awsSecretPath(id, service, activeSlot(Object.hasOwn(rotations, service) ? rotations[service] : undefined)),
                     arn,
                     region: config.awsRegion ?? null,
                     service,

@@ -12,14 +12,20 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { awsSecretArnsOf, credentialLocations, type CredentialLocations } from "../lib/credentials";
+import type { TenantRotations } from "../lib/rotation";
 import { loadStackConfig } from "../core/stackFile";
 
 /** Where tenant `tenantId`'s credentials are in stack `stack`, given the update's outputs; null when the stack's settings cannot be read. */
-export type CredentialsResolver = (stack: string, tenantId: string, outputs?: Readonly<Record<string, unknown>>) => CredentialLocations | null;
+export type CredentialsResolver = (
+    stack: string,
+    tenantId: string,
+    outputs?: Readonly<Record<string, unknown>>,
+    rotations?: TenantRotations,
+) => CredentialLocations | null;
 
 /** The resolver over the stack settings files of a project directory. */
 export function stackCredentials(projectDir?: string): CredentialsResolver {
-    return (stack, tenantId, outputs) => {
+    return (stack, tenantId, outputs, rotations) => {
         let config;
         try {
             config = loadStackConfig(stack, { projectDir });
@@ -30,6 +36,7 @@ export function stackCredentials(projectDir?: string): CredentialsResolver {
             tenantId,
             { services: config.services, features: config.features, backend: config.credentialsBackend, awsRegion: config.aws?.region },
             awsSecretArnsOf(outputs, tenantId),
+            rotations,
         );
     };
 }

@@ -13,6 +13,7 @@ import type { Metrics } from "./metrics";
 import type { TenantState } from "./schemas";
 import type { JobRecord, Store, TenantRecord } from "./store";
 import type { CredentialLocations } from "../lib/credentials";
+import type { TenantRotations } from "../lib/rotation";
 import { CredentialsTable, stackCredentials, type CredentialsResolver } from "./credentials";
 
 export interface RunnerOptions {
@@ -79,8 +80,8 @@ export class JobRunner {
      * reported, or, for a tenant the service never deployed (`stack`
      * given: deployed by the CLI), what the stack's settings say (no ARN).
      */
-    credentialsOf(tenantId: string, stack?: string): CredentialLocations | null {
-        return this.credentialsTable.get(tenantId) ?? (stack === undefined ? null : this.resolveCredentials(stack, tenantId));
+    credentialsOf(tenantId: string, stack?: string, rotations?: TenantRotations): CredentialLocations | null {
+        return this.credentialsTable.get(tenantId) ?? (stack === undefined ? null : this.resolveCredentials(stack, tenantId, undefined, rotations));
     }
 
     /** Cancels a running job (or every running job): its update is interrupted through its AbortSignal. */

@@ -64,8 +64,10 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
                 return reply.code(404).send({ error: "tenant-not-found", message: `tenant "${id}" is neither in the manifest nor known to the service` });
             // In the manifest but never recorded by the service: deployed by the CLI, unless a batch of the service's is writing it.
             const state = writing ? "pending" : settledState(spec.status);
-            // Its region stack's settings say where its credentials are (the stack named after the region; no ARN: no update of the service's reported it).
-            const credentials = await store.attempt(() => runner.credentialsOf(id, spec.region));
+            // Its region stack's settings say where its credentials are (the stack named after the region; no ARN: no update of the
+            // service's reported it), the AWS secrets those of the active rotation slots.
+            const rotations = parsed.ok ? parsed.manifest.rotations?.[id] : undefined;
+            const credentials = await store.attempt(() => runner.credentialsOf(id, spec.region, rotations));
             return { id, region: spec.region, state, manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null, credentials };
         },
     );

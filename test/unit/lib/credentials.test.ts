@@ -109,6 +109,24 @@ describe("secretNameOfArn", () => {
     });
 });
 
+describe("without an ARN, the AWS secret of the active rotation slot", () => {
+    it("generation 1 of auth (slot b) names auth's slot-b secret; the others stay on slot a", () => {
+        const found = credentialLocations(
+            "abc",
+            { services: ["auth", "orders"], features: ALL, backend: "aws-secrets-manager", awsRegion: "eu-west-1" },
+            {},
+            {
+                auth: { generation: 1, rotatedAt: "2026-03-01T00:00:00Z", retired: false },
+                orders: { generation: 2, rotatedAt: "2026-06-01T00:00:00Z", retired: true },
+            },
+        );
+        expect(found.awsSecrets.map((s) => [s.name, s.arn])).toEqual([
+            ["/e-commerce/client-abc/auth-db-password-b", null],
+            ["/e-commerce/client-abc/orders-db-password", null],
+        ]);
+    });
+});
+
 describe("they are what a Tenant really creates", () => {
     type Components = typeof import("../../../components");
     const names = (recorded: readonly RecordedRegistration[], type: string) => recorded.filter((r) => r.type === type);
