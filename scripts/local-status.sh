@@ -13,6 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/lib/local-common.sh"
 # shellcheck source=scripts/lib/local-k8s.sh
 . "$ROOT/scripts/lib/local-k8s.sh"
+# shellcheck source=scripts/lib/objectstore.sh
+. "$ROOT/scripts/lib/objectstore.sh"
 
 verify=0
 for a in "$@"; do
@@ -45,7 +47,8 @@ svc kube-controller-manager "$PID_DIR/kube-controller-manager.pid" "$KUBE_DIR/co
 svc mariadb                 "$PID_DIR/mariadb.pid" "$MARIADB_DIR/my.cnf" mysql_ping
 svc epmd                    "$PID_DIR/epmd.pid" "$RABBITMQ_EPMD_PORT" port_open "$RABBITMQ_EPMD_PORT"
 svc rabbitmq                "$PID_DIR/rabbitmq.pid" "$RABBITMQ_DIR/mnesia" rmq_whoami
-echo "  endpoints: k8s https://127.0.0.1:$KUBE_APISERVER_PORT | mysql 127.0.0.1:$MARIADB_PORT | amqp 127.0.0.1:$RABBITMQ_AMQP_PORT | rabbitmq-mgmt http://127.0.0.1:$RABBITMQ_MGMT_PORT"
+svc objectstore             "$PID_DIR/objectstore.pid" "$OBJECTSTORE_DIR/data" objectstore_ready
+echo "  endpoints: k8s https://127.0.0.1:$KUBE_APISERVER_PORT | mysql 127.0.0.1:$MARIADB_PORT | amqp 127.0.0.1:$RABBITMQ_AMQP_PORT | rabbitmq-mgmt http://127.0.0.1:$RABBITMQ_MGMT_PORT | s3 http://127.0.0.1:$OBJECTSTORE_PORT"
 echo "  env: ${LOCAL_ENV_FILE#"$ROOT"/} $([ -f "$LOCAL_ENV_FILE" ] || echo '(missing)')"
 
 [ "$verify" = 1 ] || exit "$rc"
