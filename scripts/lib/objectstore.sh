@@ -12,7 +12,7 @@
 # up_objectstore / down_objectstore.
 #
 # The binary is built from the Go module proxy (tools/versitygw/go.mod) into
-#   ${CV_TOOLCHAIN_DIR:-~/.cache/collectverything}/versitygw/<version>.<hash>/bin/versitygw
+#   ${CV_OBJECTSTORE_CACHE_DIR:-~/.cache/collectverything/versitygw}/<version>.<hash>/bin/versitygw
 # keyed by the pinned version, the go.mod/go.sum hash and the recipe below, so a
 # second run takes no time. Data lives in .work/local/objectstore/{data,versions};
 # the root secret in .work/local/objectstore/root-secret (mode 600), passed to the
@@ -34,7 +34,7 @@ OBJECTSTORE_SECRET_FILE="$OBJECTSTORE_DIR/root-secret"
 objectstore_cache_dir() {
   local mod="$ROOT/tools/versitygw" hash
   hash="$({ printf 'recipe=%s version=%s\n' "$VERSITYGW_RECIPE_REV" "$VERSITYGW_VERSION"; cat "$mod/go.mod" "$mod/go.sum"; } | sha256sum | cut -c1-12)"
-  printf '%s/versitygw/%s.%s\n' "${CV_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/collectverything}" "$VERSITYGW_VERSION" "$hash"
+  printf '%s/%s.%s\n' "${CV_OBJECTSTORE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/collectverything/versitygw}" "$VERSITYGW_VERSION" "$hash"
 }
 
 # Prints the path of the versitygw binary, building it first if the cache has none.
