@@ -168,9 +168,9 @@ describe("tenantctl synth", () => {
         expect(lines[0]).toBe(`stack apac (region apac): ${doc.resources.length} resources, 2 tenants`);
         for (const tenant of ["sakura", "kiwi"]) {
             const own = doc.resources.filter((r) => r.tenant === tenant);
-            // 61 per tenant with every feature on, less the AWS secret, its version and the
-            // ExternalSecret per service, plus a Kubernetes Secret per service: 61 - 9 + 3.
-            expect(own).toHaveLength(55);
+            // 82 per tenant with every feature on, less the two AWS secrets (a rotation slot each), their
+            // versions and the ExternalSecret per service, plus a Kubernetes Secret per service: 82 - 15 + 3.
+            expect(own).toHaveLength(70);
             const row = lines.find((l) => l.startsWith(`${tenant} `));
             expect(row?.trim().split(/\s+/)).toEqual([
                 tenant,
