@@ -220,15 +220,27 @@ describe("TenantNamespace", () => {
     });
 
     test.each([
-        ["abc", "30Gi", 3, 6, 30],
-        ["nordic", "10Gi", 2, 3, 14],
-        ["lumiere", "100Gi", 6, 15, 90],
-    ] as const)("%s: backup volume %s, HPA %d-%d replicas, %d days of daily backups (the tier table)", (id, volume, min, max, days) => {
+        ["abc", "30Gi", 3, 6],
+        ["nordic", "10Gi", 2, 3],
+        ["lumiere", "100Gi", 6, 15],
+    ] as const)("%s: backup volume %s, HPA %d-%d replicas, the same GFS retention as every tier (the tier table)", (id, volume, min, max) => {
         const own = ofTenant(euWest, id);
         expect(at(one(own, T.PVC).inputs, "spec", "resources", "requests", "storage")).toBe(volume);
         for (const h of ofType(own, T.HPA)) expect([at(h.inputs, "spec", "minReplicas"), at(h.inputs, "spec", "maxReplicas")]).toEqual([min, max]);
-        const script = (at(one(own, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command", 2) as string).split("\n");
-        expect(script).toContain(`find /backup/daily -name '*.sql.gz' -mtime +${days} -print -delete`);
+        const command = at(one(own, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command");
+        expect(command).toEqual([
+            "tenantctl",
+            "backup",
+            "--tenant",
+            id,
+            "--services",
+            "auth,products,orders",
+            "--credentials-dir",
+            "/credentials",
+            "--local-dir",
+            "/backup",
+            "--prune",
+        ]);
     });
 
     describe("NetworkPolicy client-isolation", () => {
@@ -401,7 +413,6 @@ describe("TenantNamespace", () => {
         const cron = () => one(abc, T.CronJob);
         const podSpec = () => at(cron().inputs, "spec", "jobTemplate", "spec", "template", "spec") as Record<string, unknown>;
         const container = () => (podSpec().containers as Record<string, unknown>[])[0];
-        const script = () => (container().command as string[])[2];
 
         test("runs daily at 02:00 UTC, one at a time, not suspended for an active tenant", () => {
             expect(at(cron().inputs, "metadata", "name")).toBe("db-backup");
@@ -411,15 +422,21 @@ describe("TenantNamespace", () => {
             expect(at(cron().inputs, "spec", "suspend")).toBe(false);
         });
 
-        test("the script dumps each of the 3 databases, with the password in MYSQL_PWD and pipefail", () => {
-            expect(container().command).toEqual(["/bin/bash", "-c", expect.any(String)]); // bash: pipefail is not POSIX sh
-            expect(script().split("\n")[0]).toBe("set -euo pipefail");
-            expect(script().split("\n").at(-1)).toBe('echo "backup of tenant abc complete: client_abc_auth_db, client_abc_products_db, client_abc_orders_db"');
-            expect(script()).toContain("for svc in auth products orders; do");
-            expect(script()).toContain('export MYSQL_PWD="$(cat "${creds}/DB_PASSWORD")"');
-            expect(script()).not.toContain("-p$");
-            expect(script()).not.toMatch(/--password/);
-            expect(script()).toContain("find /backup/daily -name '*.sql.gz' -mtime +30 -print -delete");
+        test("tenantctl backup dumps the 3 databases with the mounted credentials (no password in the pod spec) and prunes by GFS", () => {
+            expect(container().command).toEqual([
+                "tenantctl",
+                "backup",
+                "--tenant",
+                "abc",
+                "--services",
+                "auth,products,orders",
+                "--credentials-dir",
+                "/credentials",
+                "--local-dir",
+                "/backup",
+                "--prune",
+            ]);
+            expect(JSON.stringify(container())).not.toMatch(/password/i);
         });
 
         test("the pod satisfies Pod Security restricted", () => {

@@ -55,9 +55,9 @@ describe("TenantNamespace defaults", () => {
         ]);
     });
 
-    test("backups run mysql:8.0 as uid 999", () => {
+    test("backups run the tenantctl image as uid 999", () => {
         const pod = at(named(recorded, T.CronJob, "kiwi-db-backup").serialized, "spec", "jobTemplate", "spec", "template", "spec");
-        expect(at(pod, "containers", 0, "image")).toBe("mysql:8.0");
+        expect(at(pod, "containers", 0, "image")).toBe("ghcr.io/collectverything/tenantctl:0.1.0");
         expect(at(pod, "securityContext")).toEqual({
             runAsNonRoot: true,
             runAsUser: 999,

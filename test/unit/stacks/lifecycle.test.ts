@@ -102,8 +102,6 @@ const SIZED_BY_TIER = [
     ),
     // The PVC request follows the tier but is under ignoreChanges: the volume is never resized by an update.
     abcUrn(`${NS_CHAIN}$kubernetes:core/v1:PersistentVolumeClaim`, "abc-backup-pvc"),
-    // The daily dump's retention follows the tier (30 -> 90 days).
-    abcUrn(`${NS_CHAIN}$kubernetes:batch/v1:CronJob`, "abc-db-backup"),
     // The tracing context carries tenant.tier.
     abcUrn(`${NS_CHAIN}$kubernetes:core/v1:ConfigMap`, "abc-otel"),
 ];
@@ -132,7 +130,7 @@ describe("(a) abc moves from premium to business", () => {
         expect(names(variant("business").resources)).toEqual(names(base.resources));
     });
 
-    test("only quota, limits, HPAs, the backup sizing and retention change, besides the tier labels", () => {
+    test("only quota, limits, HPAs and the backup sizing change, besides the tier labels (retention is the same GFS for every tier)", () => {
         expect(changedInputs(base, variant("business"), withoutTierMarks)).toEqual([...SIZED_BY_TIER].sort());
     });
 
@@ -143,8 +141,8 @@ describe("(a) abc moves from premium to business", () => {
         expect(at(one(abc, T.LimitRange).inputs, "spec", "limits")).toEqual([{ type: "Container", ...business.containerLimits }]);
         for (const h of ofType(abc, T.HPA)) expect([at(h.inputs, "spec", "minReplicas"), at(h.inputs, "spec", "maxReplicas")]).toEqual([6, 15]);
         expect(at(one(abc, T.PVC).inputs, "spec", "resources", "requests", "storage")).toBe("100Gi");
-        expect(String(at(one(abc, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command", 2))).toContain(
-            "-mtime +90",
+        expect(at(one(abc, T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command")).toEqual(
+            at(one(ofTenant(base, "abc"), T.CronJob).inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "command"),
         );
         expect(at(one(abc, T.Namespace).inputs, "metadata", "labels", "tier")).toBe("business");
         expect(at(one(abc, T.Namespace).inputs, "metadata", "annotations", "subscription-tier")).toBe("business");
@@ -153,8 +151,13 @@ describe("(a) abc moves from premium to business", () => {
     test("exactly the tier's objects change: namespace, quota, limits, HPAs, backup volume and CronJob; nothing of other tenants", () => {
         // The tier is a label of the namespace and of the backup pods only, so a tier
         // change does not touch every object of the tenant.
+        // The CronJob changes by its pods' tier label only.
         expect(changedInputs(base, variant("business"))).toEqual(
-            [abcUrn(`${NS_CHAIN}$kubernetes:core/v1:Namespace`, "abc-namespace"), ...SIZED_BY_TIER].sort(),
+            [
+                abcUrn(`${NS_CHAIN}$kubernetes:core/v1:Namespace`, "abc-namespace"),
+                abcUrn(`${NS_CHAIN}$kubernetes:batch/v1:CronJob`, "abc-db-backup"),
+                ...SIZED_BY_TIER,
+            ].sort(),
         );
     });
 });
@@ -215,13 +218,20 @@ describe("(d) cancelling abc on 2026-11-10", () => {
         expect(at(one(ofTenant(base, "abc"), T.Namespace).inputs, "metadata", "labels", "collectverything.com/deletion-date")).toBeUndefined();
     });
 
-    test("the final-backup Job dumps every database to the backup PVC; the daily CronJob is suspended", () => {
+    test("the final-backup Job copies every database and object to the archive under Object Lock (--final); the daily CronJob is suspended", () => {
         const job = one(cancelled(), T.Job);
         expect(at(job.inputs, "metadata", "name")).toBe("final-backup");
-        const script = String(at(job.inputs, "spec", "template", "spec", "containers", 0, "command", 2));
-        for (const s of ["auth", "products", "orders"]) expect(script).toContain(`client_abc_${s}_db`);
-        expect(script).toContain('out="/backup/final/');
-        expect(script.split("\n")[0]).toBe("set -euo pipefail");
+        expect(at(job.inputs, "spec", "template", "spec", "containers", 0, "command")).toEqual([
+            "tenantctl",
+            "backup",
+            "--tenant",
+            "abc",
+            "--services",
+            "auth,products,orders",
+            "--credentials-dir",
+            "/credentials",
+            "--final",
+        ]);
         expect(at(job.inputs, "spec", "template", "spec", "volumes", 0)).toEqual({
             name: "backup-storage",
             persistentVolumeClaim: { claimName: "backup-pvc" },
