@@ -6,16 +6,25 @@
  *   3. a final backup is recorded: the `final-backup` Job in its namespace
  *      succeeded, and the backup volume outlives the namespace (its
  *      PersistentVolume's reclaim policy is Retain).
- * Without --yes it only prints the plan. With --yes it unprotects the
- * tenant's resources in the stack's state, removes the tenant from the
- * manifest (comments and order kept), and runs `up`, which deletes them.
+ *   4. with buckets, the newest final backup in the archive holds every object
+ *      the buckets hold now (core/purgeBuckets.ts).
+ * Without --yes it only prints the plan. With --yes it empties the buckets,
+ * unprotects the tenant's resources in the stack's state, turns the tenant's
+ * entry into a tombstone (`status: deleted`, `deletedAt`; comments and order
+ * kept), appends the audit record (auditLogPath) and runs `up`, which deletes
+ * them: a tombstone declares nothing. `--due` does this for every tenant of
+ * the region past its deletion date.
  */
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import { isMap, isScalar, isSeq, parseDocument } from "yaml";
-import { deletionDate, formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
-import { BACKUP_PVC, namespaceName } from "../lib/naming";
+import { removeTenantRotations } from "../lib/rotation";
+import { deletionDate, formatIssues, tenantsDue, utcDate, validateManifest, type TenantSpec } from "../lib/manifest";
+import { BACKUP_PVC, BUCKET_PURPOSES, bucketName, namespaceName } from "../lib/naming";
+import { objectStoreEnv, s3Client } from "../core/objectStore";
+import { coverageProblem, emptyBuckets, finalBackupCoverage, type BucketStores } from "../core/purgeBuckets";
 import { KubeError, kubeAccess, kubeGet } from "../core/kube";
 import { ManifestFile } from "../core/manifestFile";
 import { PROJECT_DIR } from "../core/project";
@@ -64,6 +73,54 @@ export function removeTenantFromSource(source: string, tenantId: string): string
     if (index < 0) throw new Error(`tenant "${tenantId}" is not in the manifest`);
     tenants.items.splice(index, 1);
     return doc.toString();
+}
+
+/**
+ * Turns a tenant's entry into its tombstone (`status: deleted`, `deletedAt`),
+ * keeping its other fields (they reserve the id, websiteId and domains,
+ * lib/manifest.ts) and removing its credential rotation states (the accounts
+ * are gone). Comments and order kept.
+ */
+export function tombstoneInSource(source: string, tenantId: string, deletedAt: string): string {
+    const doc = parseDocument(source);
+    const tenants = doc.get("tenants", true);
+    if (!isSeq(tenants)) throw new Error("the manifest has no tenants list");
+    const entry = tenants.items.find((item) => isMap(item) && isScalar(item.get("id", true)) && item.get("id") === tenantId);
+    if (!isMap(entry)) throw new Error(`tenant "${tenantId}" is not in the manifest`);
+    entry.set("status", "deleted");
+    entry.set("deletedAt", deletedAt);
+    return removeTenantRotations(doc.toString(), tenantId);
+}
+
+/** The append-only audit log of purges: `<manifest base name>.audit.jsonl` next to the manifest, committed with it. */
+export function auditLogPath(manifestPath: string): string {
+    return path.join(path.dirname(manifestPath), `${path.basename(manifestPath).replace(/\.ya?ml$/, "")}.audit.jsonl`);
+}
+
+/** One line of the audit log: what was erased, when and by whom. Names and counts only, never a credential. */
+export interface PurgeAuditRecord {
+    readonly at: string;
+    readonly by: string;
+    readonly action: "purge.tombstoned" | "purge.deleted";
+    readonly tenant: string;
+    readonly stack: string;
+    readonly region: string;
+    readonly cancelledAt?: string;
+    readonly deletedAt: string;
+    readonly finalBackup?: string;
+    /** The buckets emptied (their objects are in the final backup): versions deleted. */
+    readonly buckets?: readonly { readonly bucket: string; readonly deletedVersions: number }[];
+    readonly resources?: readonly string[];
+    readonly changes?: Readonly<Record<string, number>>;
+}
+
+export function appendAudit(manifestPath: string, record: PurgeAuditRecord): void {
+    fs.appendFileSync(auditLogPath(manifestPath), `${JSON.stringify(record)}\n`, { mode: 0o644 });
+}
+
+/** Who runs the purge: TENANTCTL_ACTOR, else the local user at the host. */
+export function actor(env: NodeJS.ProcessEnv = process.env): string {
+    return env.TENANTCTL_ACTOR || `${os.userInfo().username}@${os.hostname()}`;
 }
 
 /** Reads one Kubernetes object by API path; rejects with a KubeError (404 when absent). */
@@ -123,7 +180,13 @@ export interface PurgeGateContext {
  * stack's region, cancelled, and its deletion date (cancelledAt + 30 days) is
  * today or earlier. Returns the tenant and that date; throws PurgeRefused otherwise.
  */
-export function purgeGate(tenants: readonly TenantSpec[], ctx: PurgeGateContext): { tenant: TenantSpec; deleteAfter: string } {
+export function purgeGate(
+    tenants: readonly TenantSpec[],
+    ctx: PurgeGateContext,
+    tombstones: readonly TenantSpec[] = [],
+): { tenant: TenantSpec; deleteAfter: string } {
+    const tomb = tombstones.find((t) => t.id === ctx.tenantId);
+    if (tomb) throw new PurgeRefused(`tenant "${tomb.id}" was already purged on ${tomb.deletedAt ?? "?"}: its entry is a tombstone (status: deleted)`);
     const tenant = tenants.find((t) => t.id === ctx.tenantId);
     if (!tenant) throw new PurgeRefused(`tenant "${ctx.tenantId}" is not in ${ctx.manifestPath}`);
     if (tenant.region !== ctx.region) throw new PurgeRefused(`tenant "${tenant.id}" is in region ${tenant.region}, not ${ctx.region} (stack ${ctx.stack})`);
@@ -151,8 +214,13 @@ export async function removeTenantFromManifest(manifestPath: string, ctx: PurgeG
     await new ManifestFile(manifestPath).update((current) => {
         const result = validateManifest(current, manifestPath, { services });
         if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
-        purgeGate(result.manifest.tenants, ctx);
-        return removeTenantFromSource(current, ctx.tenantId);
+        const { tenant } = purgeGate(result.manifest.tenants, ctx, result.manifest.tombstones);
+        // The day the data is erased (the real one, whatever date the grace period was evaluated at), never before the cancellation.
+        const erased = utcDate();
+        const next = tombstoneInSource(current, ctx.tenantId, tenant.cancelledAt && tenant.cancelledAt > erased ? tenant.cancelledAt : erased);
+        const checked = validateManifest(next, manifestPath, { services });
+        if (!checked.ok) throw new PurgeRefused(formatIssues(checked.issues));
+        return next;
     });
 }
 
@@ -160,6 +228,42 @@ export async function removeTenantFromManifest(manifestPath: string, ctx: PurgeG
 export function unprotect(resources: readonly { urn: string; protect?: boolean }[], urns: readonly string[]): void {
     const inside = new Set(urns);
     for (const r of resources) if (inside.has(r.urn)) r.protect = false;
+}
+
+/**
+ * `tenantctl purge --due`: every cancelled tenant of the stack's region whose
+ * deletion date has passed, purged one after the other (each with all of
+ * purge's checks). A refusal (no final backup yet) is reported and the others
+ * go on; the result lists both.
+ */
+export async function purgeDue(opts: Omit<PurgeOptions, "tenant">): Promise<{ purged: string[]; refused: { tenant: string; reason: string }[] }> {
+    const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+    const projectDir = opts.projectDir ?? PROJECT_DIR;
+    const config = loadStackConfig(opts.stack, { projectDir, configFile: opts.configFile });
+    const manifestPath = path.resolve(projectDir, config.manifest);
+    const result = validateManifest(fs.readFileSync(manifestPath, "utf8"), manifestPath, { services: config.services });
+    if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
+    const today = opts.today ?? new Date().toISOString().slice(0, 10);
+    const due = tenantsDue(
+        result.manifest.tenants.filter((t) => t.region === config.region),
+        today,
+    );
+    log(
+        `${due.length} tenant(s) of region ${config.region} past their deletion date on ${today}${due.length ? `: ${due.map((d) => d.tenant.id).join(", ")}` : ""}`,
+    );
+    const purged: string[] = [];
+    const refused: { tenant: string; reason: string }[] = [];
+    for (const { tenant } of due) {
+        try {
+            const r = await purge({ ...opts, tenant: tenant.id, today });
+            if (r.applied) purged.push(tenant.id);
+        } catch (err) {
+            if (!(err instanceof PurgeRefused)) throw err;
+            refused.push({ tenant: tenant.id, reason: err.message });
+            log(`purge of "${tenant.id}" refused: ${err.message}`);
+        }
+    }
+    return { purged, refused };
 }
 
 export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; applied: boolean }> {
@@ -172,7 +276,7 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
     const today = opts.today ?? new Date().toISOString().slice(0, 10);
     const gate: PurgeGateContext = { tenantId: opts.tenant, stack: opts.stack, region: config.region, today, manifestPath };
-    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, gate);
+    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, gate, result.manifest.tombstones);
     const kubeconfig = config.kubernetes.kubeconfig
         ? path.resolve(projectDir, config.kubernetes.kubeconfig)
         : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
@@ -187,10 +291,28 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     const urns = tenantUrns(resources, tenant.id);
     log(`purge of tenant "${tenant.id}" (stack ${opts.stack}): ${urns.length} resources, final backup recorded, grace period ended ${deleteAfter}`);
     for (const urn of urns) log(`  - ${urn}`);
+    const buckets = config.features.buckets ? BUCKET_PURPOSES.map((p) => bucketName(tenant.id, p)) : [];
+    let stores: BucketStores | undefined;
+    if (buckets.length > 0) {
+        // The objects must be in the archive first: the newest final backup holds each one as it is now.
+        const env = objectStoreEnv(process.env);
+        stores = { buckets: s3Client(env.buckets), archive: s3Client(env.archive), archiveBucket: env.archiveBucket };
+        const coverage = await finalBackupCoverage(stores, tenant.id, buckets);
+        const problem = coverageProblem(tenant.id, coverage);
+        if (problem) throw new PurgeRefused(problem);
+        log(
+            `buckets ${buckets.join(", ")}: ${coverage.objects} object(s), ${coverage.bytes} bytes, all in the final backup ${coverage.stamp ?? "(none needed: empty)"} in s3://${env.archiveBucket}; they are emptied, then deleted by up`,
+        );
+    }
     if (!opts.yes) {
-        log("dry run: nothing changed. Re-run with --yes to unprotect these resources, remove the tenant from the manifest and delete them.");
+        log(
+            "dry run: nothing changed. Re-run with --yes to empty the buckets, unprotect these resources, tombstone the tenant in the manifest and delete them.",
+        );
         return { urns, applied: false };
     }
+    const by = actor();
+    let emptied: { bucket: string; deleted: number }[] | undefined;
+    if (stores) emptied = await emptyBuckets(stores.buckets, buckets);
     unprotect(resources, urns);
     await stack.importStack(state);
     try {
@@ -203,8 +325,20 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
         }
         throw err;
     }
-    log(`removed "${tenant.id}" from ${manifestPath}; running up`);
+    const audit = {
+        by,
+        tenant: tenant.id,
+        stack: opts.stack,
+        region: config.region,
+        cancelledAt: tenant.cancelledAt,
+        deletedAt: today,
+        finalBackup: `the final-backup Job of ${namespaceName(tenant.id)} and the tenant's final backup in the archive`,
+        ...(emptied ? { buckets: emptied.map(({ bucket, deleted }) => ({ bucket, deletedVersions: deleted })) } : {}),
+    };
+    appendAudit(manifestPath, { at: new Date().toISOString(), action: "purge.tombstoned", ...audit, resources: urns });
+    log(`tombstoned "${tenant.id}" in ${manifestPath} (status: deleted, deletedAt: ${today}); audit in ${auditLogPath(manifestPath)}; running up`);
     const up = await stack.up({ onOutput: (o) => process.stdout.write(o), configFile: opts.configFile });
+    appendAudit(manifestPath, { at: new Date().toISOString(), action: "purge.deleted", ...audit, changes: { ...(up.summary.resourceChanges ?? {}) } });
     log(`purge of "${tenant.id}" done: ${JSON.stringify(up.summary.resourceChanges ?? {})}`);
     return { urns, applied: true };
 }

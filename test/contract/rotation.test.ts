@@ -117,10 +117,20 @@ class PasswordOracle {
     }
 }
 
+/**
+ * A dependency URN's type and name (the recorder writes dependency URNs with
+ * the type chain of the dependency's own parent only, so they are matched by
+ * type and name, which are unique within the tenant).
+ */
+const typeAndName = (urn: string) => {
+    const parts = urn.split("::");
+    return `${parts[2].split("$").pop()}::${parts[3]}`;
+};
+
 /** The only dependency of `r` of type `type`; fails naming both when there is not exactly one. */
 function dependency(resources: readonly SynthResource[], r: SynthResource, type: string): SynthResource {
-    const deps = new Set(r.options.dependencies ?? []);
-    const found = resources.filter((x) => x.type === type && deps.has(x.urn));
+    const deps = new Set((r.options.dependencies ?? []).map(typeAndName));
+    const found = resources.filter((x) => x.type === type && deps.has(typeAndName(x.urn)));
     if (found.length !== 1) throw new Error(`${r.urn}: expected one ${type} among its dependencies, found ${found.length}`);
     return found[0];
 }
@@ -154,10 +164,10 @@ function resolve(resources: readonly SynthResource[], oracle: PasswordOracle) {
         const spec = es.inputs.spec as { target: { template: { data: Record<string, string> } }; data: { remoteRef: { key: string } }[] };
         const remote = resources.find((r) => r.type === T.awsSecret && r.inputs.name === spec.data[0].remoteRef.key);
         if (!remote) throw new Error(`${es.urn}: remoteRef ${spec.data[0].remoteRef.key} names no declared AWS secret`);
-        const version = resources.find((r) => r.type === T.awsVersion && (r.options.dependencies ?? []).includes(remote.urn));
+        const version = resources.find((r) => r.type === T.awsVersion && (r.options.dependencies ?? []).map(typeAndName).includes(typeAndName(remote.urn)));
         if (!version) throw new Error(`${remote.urn}: no SecretVersion`);
         // The ExternalSecret waits for that version (a switch hands out a password only once stored).
-        expect(es.options.dependencies).toEqual(expect.arrayContaining([remote.urn, version.urn]));
+        expect((es.options.dependencies ?? []).map(typeAndName)).toEqual(expect.arrayContaining([typeAndName(remote.urn), typeAndName(version.urn)]));
         db = { user: spec.target.template.data.DB_USERNAME, password: oracle.value(dependency(resources, version, T.password)) };
     } else {
         const secret = byName(resources, T.secret, `${TENANT}-${SERVICE}-db-credentials`);
@@ -229,18 +239,35 @@ async function applyAccount(a: Credentials & { type: string; host?: string }, cr
  * One apply, as the engine orders it: changed accounts first (every Secret
  * depends on its account: checked in resolve), then the Secrets that changed.
  */
-async function transition(before: ReturnType<typeof resolve>, after: ReturnType<typeof resolve>): Promise<{ accounts: string[]; secrets: string[] }> {
+async function transition(
+    before: ReturnType<typeof resolve>,
+    after: ReturnType<typeof resolve>,
+    control?: { secretsFirstThenWaitMs: number },
+): Promise<{ accounts: string[]; secrets: string[] }> {
     const changed = { accounts: [] as string[], secrets: [] as string[] };
-    for (const [urn, a] of after.accounts) {
-        if (before.accounts.get(urn)?.password === a.password) continue;
-        await applyAccount(a, false);
-        changed.accounts.push(a.user);
-    }
-    for (const [name, c] of Object.entries(after.secrets)) {
-        const b = before.secrets[name];
-        if (b.user === c.user && b.password === c.password) continue;
-        await writeSecret(name, c, name === RABBITMQ_CREDENTIALS_SECRET ? AMQP_KEYS : DB_KEYS);
-        changed.secrets.push(name);
+    const accounts = async () => {
+        for (const [urn, a] of after.accounts) {
+            if (before.accounts.get(urn)?.password === a.password) continue;
+            await applyAccount(a, false);
+            changed.accounts.push(a.user);
+        }
+    };
+    const secrets = async () => {
+        for (const [name, c] of Object.entries(after.secrets)) {
+            const b = before.secrets[name];
+            if (b.user === c.user && b.password === c.password) continue;
+            await writeSecret(name, c, name === RABBITMQ_CREDENTIALS_SECRET ? AMQP_KEYS : DB_KEYS);
+            changed.secrets.push(name);
+        }
+    };
+    if (control) {
+        // The control: what an apply without the Secret's dependsOn may do.
+        await secrets();
+        await sleep(control.secretsFirstThenWaitMs);
+        await accounts();
+    } else {
+        await accounts();
+        await secrets();
     }
     return changed;
 }
@@ -410,6 +437,49 @@ describe.each([["eu-west"], ["apac"]])("rotation of the %s program's credentials
         // About 4.5 s of reconnecting every 100 ms, with the Secret read each time.
         expect(dbStats.connections).toBeGreaterThan(20);
         expect(amqpStats.connections).toBeGreaterThan(20);
+        await cleanup();
+    });
+});
+
+describe("the control: the same switch with the Secret written before the account (no dependsOn)", () => {
+    test("the client does get authentication errors, so the rotation test can see them", async () => {
+        const stack = "apac";
+        const switched: CredentialState = { generation: 1, rotatedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"), retired: false };
+        const [s0, s1] = await Promise.all([
+            declared(stack, manifest(stack), "control0"),
+            declared(stack, manifest(stack, { [SERVICE]: switched, [RABBITMQ_CREDENTIAL]: switched }), "control1"),
+        ]);
+        const oracle = new PasswordOracle();
+        const r0 = resolve(s0, oracle);
+        const r1 = resolve(s1, oracle);
+        const dbSecret = dbCredentialsSecretName(SERVICE);
+        const db = databaseName(TENANT, SERVICE);
+        await admin.query(`CREATE DATABASE \`${db}\``);
+        await mgmtOk("PUT", `/api/vhosts/${enc(vhostName(TENANT))}`, {});
+        for (const a of r0.accounts.values()) {
+            await applyAccount(a, true);
+            if (a.type === T.mysqlUser) await admin.query(`GRANT SELECT ON \`${db}\`.* TO ${account(a.user, a.host!)}`);
+            else await mgmtOk("PUT", `/api/permissions/${enc(vhostName(TENANT))}/${enc(a.user)}`, { configure: ".*", write: ".*", read: ".*" });
+        }
+        await writeSecret(dbSecret, r0.secrets[dbSecret], DB_KEYS);
+        await writeSecret(RABBITMQ_CREDENTIALS_SECRET, r0.secrets[RABBITMQ_CREDENTIALS_SECRET], AMQP_KEYS);
+        const stop = { done: false };
+        const clients = Promise.all([
+            client((c) => mariadbLogin(c, db), dbSecret, DB_KEYS, stop),
+            client((c) => amqpLogin(c), RABBITMQ_CREDENTIALS_SECRET, AMQP_KEYS, stop),
+        ]);
+        await sleep(500);
+        await transition(r0, r1, { secretsFirstThenWaitMs: 1000 });
+        await sleep(500);
+        stop.done = true;
+        const [dbStats, amqpStats] = await clients;
+        process.stdout.write(
+            `rotation control (Secret first): MariaDB client ${dbStats.connections} connections, ${dbStats.failures.length} failures; RabbitMQ client ${amqpStats.connections} connections, ${amqpStats.failures.length} failures\n`,
+        );
+        expect(dbStats.failures.length).toBeGreaterThan(0);
+        for (const f of dbStats.failures) expect(f).toMatch(/^Access denied for user 'client_rotc_auth_usrb'/);
+        expect(amqpStats.failures.length).toBeGreaterThan(0);
+        for (const f of amqpStats.failures) expect(f).toMatch(/ACCESS[-_]REFUSED/);
         await cleanup();
     });
 });

@@ -15,6 +15,8 @@ import {
     PurgeRefused,
     removeTenantFromManifest,
     removeTenantFromSource,
+    auditLogPath,
+    tombstoneInSource,
     tenantUrns,
     unprotect,
     type KubeGetter,
@@ -22,7 +24,7 @@ import {
 import { ManifestFile } from "../../../core/manifestFile";
 import { EventCommitter } from "../../../service/commit";
 import { Store } from "../../../service/store";
-import type { TenantSpec } from "../../../lib/manifest";
+import { utcDate, validateManifest, type TenantSpec } from "../../../lib/manifest";
 import { manifestYaml, shippedEntries, tempDir, tenantSpec, withTenant } from "../../support/manifests";
 
 const tenant = tenantSpec;
@@ -237,6 +239,63 @@ describe("tenantUrns and unprotect: exactly the tenant's resources", () => {
     });
 });
 
+/** The purge's write: the entry is a tombstone now (status deleted, deletedAt the real day), no longer a tenant. */
+function expectTombstone(source: string, id: string): void {
+    const parsed = validateManifest(source, "tenants.yaml");
+    if (!parsed.ok) throw new Error(parsed.issues.map((i) => i.problem).join("; "));
+    expect(parsed.manifest.tenants.map((t) => t.id)).not.toContain(id);
+    expect(parsed.manifest.tombstones?.find((t) => t.id === id)).toMatchObject({ status: "deleted", deletedAt: utcDate() });
+}
+
+describe("tombstoneInSource (erasure keeps a tombstone, issue 12)", () => {
+    const source = [
+        "# tenants",
+        "tenants:",
+        "  # the cancelled one",
+        "  - id: atelier",
+        "    tier: standard",
+        "    status: cancelled",
+        "    cancelledAt: 2026-10-01",
+        "  - id: zed",
+        "    status: active",
+        "rotations:",
+        "  atelier:",
+        '    auth: {generation: 1, rotatedAt: "2026-09-01T00:00:00Z", retired: true}',
+        "",
+    ].join("\n");
+
+    test("status deleted and deletedAt in place, the other fields, comments and entries kept, its rotation states removed", () => {
+        expect(tombstoneInSource(source, "atelier", "2026-11-05")).toBe(
+            [
+                "# tenants",
+                "tenants:",
+                "  # the cancelled one",
+                "  - id: atelier",
+                "    tier: standard",
+                "    status: deleted",
+                "    cancelledAt: 2026-10-01",
+                "    deletedAt: 2026-11-05",
+                "  - id: zed",
+                "    status: active",
+                "",
+            ].join("\n"),
+        );
+        expect(() => tombstoneInSource(source, "ghost", "2026-11-05")).toThrow('tenant "ghost" is not in the manifest');
+    });
+
+    test("a tombstoned tenant is refused by the gate: already purged", () => {
+        const tomb = { ...TENANTS.find((t) => t.id === "atelier")!, status: "deleted" as const, deletedAt: "2026-11-05" };
+        expect(() => purgeGate([], at("2099-01-01"), [tomb])).toThrow(
+            new PurgeRefused('tenant "atelier" was already purged on 2026-11-05: its entry is a tombstone (status: deleted)'),
+        );
+    });
+
+    test("the audit log sits next to the manifest", () => {
+        expect(auditLogPath("/repo/tenants.yaml")).toBe("/repo/tenants.audit.jsonl");
+        expect(auditLogPath("/x/eu.yml")).toBe("/x/eu.audit.jsonl");
+    });
+});
+
 describe("removeTenantFromSource", () => {
     const source = [
         "# tenants",
@@ -288,7 +347,7 @@ describe("removeTenantFromManifest: purge writes through the service's lock and 
         expect(removeTenantFromSource(readAtStart, "atelier")).not.toMatch(/id: nordic\n(?: {4}.*\n)*? {4}tier: business\n/);
         await removeTenantFromManifest(manifest, ctx);
         const after = fs.readFileSync(manifest, "utf8");
-        expect(after).not.toContain("id: atelier");
+        expectTombstone(after, "atelier");
         expect(after).toMatch(/id: nordic\n(?: {4}.*\n)*? {4}tier: business\n/);
     });
 
@@ -319,6 +378,6 @@ describe("removeTenantFromManifest: purge writes through the service's lock and 
         await Promise.all([held, purging]);
         const after = fs.readFileSync(manifest, "utf8");
         expect(after).toContain("# written by the service");
-        expect(after).not.toContain("id: atelier");
+        expectTombstone(after, "atelier");
     });
 });
