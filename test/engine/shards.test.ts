@@ -44,13 +44,13 @@ let region: Region;
 let ownsCluster = false;
 
 /** Small eu-west tenants in the shipped manifest's shape: standard tier, no custom domains. */
-function tenantEntries(ids: readonly string[]): Record<string, unknown>[] {
+function tenantEntries(ids: readonly string[], firstWebsite = 0): Record<string, unknown>[] {
     const shipped = (parseYaml(repoManifest()) as { tenants: Record<string, unknown>[] }).tenants;
     const base = shipped.find((t) => t.id === "nordic")!;
     return ids.map((id, i) => ({
         ...base,
         id,
-        websiteId: 70_000 + i,
+        websiteId: 70_000 + firstWebsite + i,
         name: `Shop ${id}`,
         domain: `client-${id}.collectverything.com`,
         customDomains: [],
@@ -61,7 +61,8 @@ function tenantEntries(ids: readonly string[]): Record<string, unknown>[] {
 /** The manifest with the given ids added, keeping what reshard wrote (the pins). */
 function addTenants(ids: readonly string[]): void {
     const doc = parseYaml(fs.readFileSync(manifestFile, "utf8")) as { tenants: Record<string, unknown>[] };
-    doc.tenants.push(...tenantEntries(ids));
+    // Website ids after the region's 12: the manifest refuses a duplicate.
+    doc.tenants.push(...tenantEntries(ids, 100));
     fs.writeFileSync(manifestFile, stringifyYaml(doc));
 }
 
