@@ -2,10 +2,12 @@
  * Region shards on the real engine (core/region.ts, `tenantctl up|reshard`):
  * a 12-tenant region on the local stack goes 1 -> 3 -> 2 shards with
  * reshard; after each step every stack of the region previews with nothing to
- * do and no Kubernetes object was recreated (same UIDs). Then a region `up`
- * in which one shard fails (its new tenant's namespace is refused by a
- * ValidatingAdmissionPolicy) finishes the other shard and exits 1. Last, the
- * first `up` of the same region with 3 shards from empty.
+ * do and no Kubernetes object was recreated (same UIDs). Then the webhook
+ * service onboards two tenants of different shards at once (the two updates
+ * overlap), and `tenantctl up --region --json` in which one shard fails (its
+ * new tenant's namespace is refused by a ValidatingAdmissionPolicy) finishes
+ * the other shards and exits 1 naming it. Last, the first `up` of the same
+ * region with 3 shards from empty.
  *
  * Everything lives in a temp dir: the backend, the manifest, and a copy of
  * Pulumi.local.yaml as the region's settings file (reshard writes the shard
@@ -17,7 +19,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import pino from "pino";
+import { PulumiDeployer } from "../../core/deployer";
 import { Region, type StackOutcome } from "../../core/region";
+import { shardCounts } from "../../service/queue";
+import { createService } from "../../service/service";
+import { SECRET, createdEvent, post } from "../support/service";
 import { withPins, withShardCount } from "../../cli/shardsLayout";
 import { hashedShard } from "../../lib/shards";
 import { HOOK_TIMEOUT_MS, REPO_ROOT, assertClusterFree, engineEnv, repoManifest } from "../support/engine";
@@ -31,7 +38,9 @@ const NEW_OK = "new01";
 const NEW_DENIED = "new02";
 const SHARED = "e-commerce-shared";
 const ns = (id: string) => `e-commerce-client-${id}`;
-const NAMESPACES = [...IDS, NEW_OK, NEW_DENIED].map(ns);
+/** Onboarded through the webhook service at the same time: hook01 hashes to shard 1 of 2, hook02 to shard 0. */
+const HOOKS = ["hook01", "hook02"];
+const NAMESPACES = [...IDS, NEW_OK, NEW_DENIED, ...HOOKS].map(ns);
 const POLICY = "cv-shards-test-deny";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cv-engine-shards-"));
@@ -151,6 +160,7 @@ test("the ids spread as the tests below assume (FNV-1a of the id)", () => {
     expect(IDS.map((id) => hashedShard(id, 3))).toEqual([2, 0, 1, 0, 1, 2, 0, 0, 1, 2, 1, 0]);
     expect(IDS.map((id) => hashedShard(id, 2))).toEqual([0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0]);
     expect([hashedShard(NEW_OK, 2), hashedShard(NEW_DENIED, 2)]).toEqual([0, 1]);
+    expect(HOOKS.map((id) => hashedShard(id, 2))).toEqual([1, 0]);
 });
 
 test("first up of the 12-tenant region with 1 shard: the region stack creates everything", async () => {
@@ -210,6 +220,62 @@ test("reshard 3 -> 2: tenants move between shards, local-s02 is removed; nothing
     expect([...(await r.existingStacks()).keys()].sort()).toEqual(["local", "local-s00", "local-s01"]);
     expectNothingToDo(await r.run("preview"), ["local", "local-s00", "local-s01"]);
     expect(await namespaceUids(IDS)).toEqual(uids);
+});
+
+test("the webhook service onboards two tenants of different shards at the same time: both targeted updates overlap, each in its shard's stack", async () => {
+    const deployer = new PulumiDeployer({
+        projectDir: REPO_ROOT,
+        manifestPath: manifestFile,
+        stateDir: path.join(dir, "service"),
+        envVars: engineEnv(backendDir).envVars,
+        settingsFile,
+        targetMode: "existing",
+    });
+    const svc = await createService({
+        manifestPath: manifestFile,
+        storePath: path.join(dir, "service.db"),
+        deployer,
+        secrets: [SECRET],
+        stacks: { "eu-west": "local" },
+        // The count reshard wrote (2), read from the region's file as the service does.
+        shards: shardCounts({ settingsFiles: { local: settingsFile } }),
+        maxParallel: 2,
+        logger: pino({ level: process.env.CV_TEST_LOG ?? "silent" }),
+        runner: { maxAttempts: 1 },
+    });
+    try {
+        await svc.app.listen({ host: "127.0.0.1", port: 0 });
+        const address = svc.app.server.address();
+        const baseUrl = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+        const events = HOOKS.map((id, i) => createdEvent(id, { websiteId: 70_200 + i }));
+        const answers = await timed("two onboardings, 2 shards, webhook -> both jobs done", async () => {
+            const res = await Promise.all(events.map((e) => post({ baseUrl }, e)));
+            const deadline = Date.now() + 300_000;
+            const final = () =>
+                events.map((e) => {
+                    const jobId = svc.store.getEvent(e.id)?.jobId;
+                    const job = jobId ? svc.store.getJob(jobId) : undefined;
+                    return job && ["succeeded", "failed", "cancelled"].includes(job.state) ? job : undefined;
+                });
+            while (final().some((j) => j === undefined)) {
+                if (Date.now() > deadline) throw new Error("the two onboardings did not finish within 5 minutes");
+                await new Promise((r) => setTimeout(r, 200));
+            }
+            return { codes: res.map((r) => r.statusCode), jobs: final().map((j) => j!) };
+        });
+        expect(answers.codes).toEqual([202, 202]);
+        const [a, b] = answers.jobs;
+        expect(answers.jobs.map((j) => [j.stack, j.tenants, j.state, j.error, j.targeted])).toEqual([
+            ["local-s01", ["hook01"], "succeeded", null, true],
+            ["local-s00", ["hook02"], "succeeded", null, true],
+        ]);
+        // Each update started before the other finished: they ran at the same time.
+        expect(Date.parse(a.startedAt!)).toBeLessThan(Date.parse(b.finishedAt!));
+        expect(Date.parse(b.startedAt!)).toBeLessThan(Date.parse(a.finishedAt!));
+        for (const id of HOOKS) expect((await kube.get(paths.namespace(ns(id)))).status.phase).toBe("Active");
+    } finally {
+        await svc.close();
+    }
 });
 
 test("tenantctl up --region --json with one shard failing admission: the other shards finish, exit 1 naming the failed shard", async () => {
