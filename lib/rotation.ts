@@ -375,7 +375,8 @@ export function retireProblems(tenantId: string, namespace: string, step: Rotati
         ];
     }
     const changed = evidence.secretChangedAt ?? step.from.rotatedAt;
-    const stale = evidence.pods.filter((p) => p.startTime === undefined || p.startTime < changed);
+    // A pod not started yet (no startTime: unscheduled, pulling) reads the Secret as it is when it starts.
+    const stale = evidence.pods.filter((p) => p.startTime !== undefined && p.startTime < changed);
     if (stale.length === 0) return [];
     return [
         `${stale.length} pod(s) in ${namespace} started before the Secret changed (${changed}) and may hold the old password: ${stale

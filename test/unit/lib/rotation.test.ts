@@ -164,10 +164,7 @@ describe("retireProblems: what the cluster must say first", () => {
             retireProblems("abc", ns, step, {
                 secretUser: "client-abc-app-b",
                 secretChangedAt: "2026-12-01T10:00:05Z",
-                pods: [
-                    { name: "old", startTime: "2026-12-01T09:00:00Z" },
-                    { name: "new", startTime: "2026-12-01T11:00:00Z" },
-                ],
+                pods: [{ name: "old", startTime: "2026-12-01T09:00:00Z" }, { name: "new", startTime: "2026-12-01T11:00:00Z" }, { name: "pending" }],
             }),
         ).toEqual([
             "1 pod(s) in e-commerce-client-abc started before the Secret changed (2026-12-01T10:00:05Z) and may hold the old password: old. Fix: kubectl -n e-commerce-client-abc rollout restart deployment (tenantctl rotate does it after a switch), then retry",
