@@ -132,6 +132,31 @@ const describe = (s: RotationStep) =>
         ? `${s.tenant} ${s.credential}: switch generation ${s.from.generation} -> ${s.to.generation}, slot ${activeSlot(s.from)} -> ${activeSlot(s.to)} (${s.reason})`
         : `${s.tenant} ${s.credential}: retire slot ${activeSlot(s.from) === "a" ? "b" : "a"} of generation ${s.from.generation} (${s.reason})`;
 
+/**
+ * Records the steps' new states in the manifest through its lock: the file is
+ * read again there, and each step must still start from the state it was
+ * planned from (a rotation that ran in between wins: RotationRefused).
+ */
+export async function recordSteps(manifestPath: string, steps: readonly RotationStep[], services: readonly string[]): Promise<void> {
+    await new ManifestFile(manifestPath).update((current) => {
+        const checked = validateManifest(current, manifestPath, { services });
+        if (!checked.ok) throw new RotationRefused(formatIssues(checked.issues));
+        for (const s of steps) {
+            const tenant = checked.manifest.tenants.find((t) => t.id === s.tenant);
+            const state = tenant ? stateOf(checked.manifest.rotations, tenant, s.credential) : undefined;
+            if (JSON.stringify(state) !== JSON.stringify(s.from)) {
+                throw new RotationRefused(
+                    `${s.tenant} ${s.credential}: its rotation state changed since this run read it (another rotation ran). Fix: run tenantctl rotate again`,
+                );
+            }
+        }
+        const next = applySteps(current, steps);
+        const after = validateManifest(next, manifestPath, { services });
+        if (!after.ok) throw new RotationRefused(formatIssues(after.issues));
+        return next;
+    });
+}
+
 export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep[]; refused: string[]; applied: boolean }> {
     const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const now = opts.now ?? new Date();
@@ -170,23 +195,7 @@ export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep
         return { steps, refused, applied: false };
     }
 
-    await new ManifestFile(manifestPath).update((current) => {
-        const checked = validateManifest(current, manifestPath, { services: config.services });
-        if (!checked.ok) throw new RotationRefused(formatIssues(checked.issues));
-        for (const s of steps) {
-            const tenant = checked.manifest.tenants.find((t) => t.id === s.tenant);
-            const state = tenant ? stateOf(checked.manifest.rotations, tenant, s.credential) : undefined;
-            if (JSON.stringify(state) !== JSON.stringify(s.from)) {
-                throw new RotationRefused(
-                    `${s.tenant} ${s.credential}: its rotation state changed since this run read it (another rotation ran). Fix: run tenantctl rotate again`,
-                );
-            }
-        }
-        const next = applySteps(current, steps);
-        const after = validateManifest(next, manifestPath, { services: config.services });
-        if (!after.ok) throw new RotationRefused(formatIssues(after.issues));
-        return next;
-    });
+    await recordSteps(manifestPath, steps, config.services);
     log(`recorded in ${manifestPath}; running up`);
     const stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir });
     const up = await stack.up({ onOutput: (o) => process.stdout.write(o), configFile: opts.configFile });

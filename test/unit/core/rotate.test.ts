@@ -1,0 +1,63 @@
+/**
+ * core/rotate.ts without a cluster or an engine: which steps a run asks for,
+ * and their record in the manifest through its lock (a rotation that ran in
+ * between wins).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { plannedSteps, recordSteps } from "../../../core/rotate";
+import { validateManifest } from "../../../lib/manifest";
+import { RotationRefused } from "../../../lib/rotation";
+import { manifestYaml, tempDir, tenantSpec, type RawTenant } from "../../support/manifests";
+
+const SERVICES = ["auth", "products", "orders"];
+const NOW = new Date("2026-12-01T10:00:00Z");
+const abc = tenantSpec("abc", { createdDate: "2025-01-15" });
+
+describe("plannedSteps", () => {
+    test("on demand: one switch per credential of the tenant, or the one --service names", () => {
+        expect(plannedSteps([abc], undefined, SERVICES, { tenant: "abc" }, NOW).map((s) => [s.kind, s.credential, s.to.generation])).toEqual([
+            ["switch", "auth", 1],
+            ["switch", "products", 1],
+            ["switch", "orders", 1],
+            ["switch", "rabbitmq", 1],
+            ["switch", "storage", 1],
+        ]);
+        expect(plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "rabbitmq" }, NOW).map((s) => s.credential)).toEqual(["rabbitmq"]);
+    });
+
+    test("only the credentials of the stack's enabled components", () => {
+        const features = { databases: false, vhosts: true, buckets: false };
+        expect(plannedSteps([abc], undefined, SERVICES, { tenant: "abc" }, NOW, features).map((s) => s.credential)).toEqual(["rabbitmq"]);
+    });
+
+    test("refusals name the field and the fix", () => {
+        expect(() => plannedSteps([abc], undefined, SERVICES, { tenant: "xyz" }, NOW)).toThrow(
+            new RotationRefused('tenant "xyz" is not a live tenant of this stack\'s region. Fix: check the id and --stack'),
+        );
+        expect(() => plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "ftp" }, NOW)).toThrow(
+            '--service ftp: not a credential of tenant "abc". Allowed: auth, products, orders, rabbitmq, storage',
+        );
+        expect(() => plannedSteps([abc], undefined, SERVICES, { tenant: "abc", retire: true, service: "auth" }, NOW)).toThrow(
+            'tenant "abc" credential "auth": nothing to retire (generation 0 has no live old slot)',
+        );
+    });
+});
+
+describe("recordSteps", () => {
+    const dir = tempDir("rotate");
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const raw: RawTenant = { ...abc, customDomains: [] };
+
+    test("writes the new states under the lock; the same plan again is refused: its starting state is gone", async () => {
+        const file = path.join(dir, "tenants.yaml");
+        fs.writeFileSync(file, manifestYaml([raw]));
+        const steps = plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "auth" }, NOW);
+        await recordSteps(file, steps, SERVICES);
+        const after = validateManifest(fs.readFileSync(file, "utf8"), file);
+        expect(after.ok && after.manifest.rotations).toEqual({ abc: { auth: { generation: 1, rotatedAt: "2026-12-01T10:00:00Z", retired: false } } });
+        await expect(recordSteps(file, steps, SERVICES)).rejects.toThrow(
+            "abc auth: its rotation state changed since this run read it (another rotation ran). Fix: run tenantctl rotate again",
+        );
+    });
+});
