@@ -10,6 +10,7 @@
  * which is what the kubelet and the Job controller record on a real cluster.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { purge, PurgeRefused } from "../../cli/purge";
 import { EngineFixture, HOOK_TIMEOUT_MS, REPO_ROOT, STACK, assertClusterFree, manifestOf } from "../support/engine";
@@ -129,11 +130,32 @@ test("with a recorded final backup, the dry run lists the tenant's resources and
     expect((await fixture.kube.request("GET", paths.namespace(ATELIER))).status).toBe(200);
 });
 
-test("--yes unprotects exactly the tenant's resources, removes it from the manifest and deletes its namespace; the backup volume and the other tenant stay", async () => {
+test("--yes unprotects exactly the tenant's resources, tombstones it in the manifest, records the audit and deletes its namespace; the backup volume and the other tenant stay", async () => {
     const result = await run({ today: AFTER_GRACE, yes: true });
     expect(result.applied).toBe(true);
-    const manifest = parseYaml(fs.readFileSync(fixture.manifest, "utf8")) as { tenants: { id: string }[] };
-    expect(manifest.tenants.map((t) => t.id)).toEqual(["nordic"]);
+    // The entry is a tombstone (issue 12): status deleted, deletedAt the day the purge ran (never before the cancellation).
+    const manifest = parseYaml(fs.readFileSync(fixture.manifest, "utf8")) as {
+        tenants: { id: string; status: string; cancelledAt?: string; deletedAt?: string }[];
+    };
+    const today = new Date().toISOString().slice(0, 10);
+    const atelier = manifest.tenants.find((t) => t.id === "atelier")!;
+    expect(manifest.tenants.map((t) => [t.id, t.status])).toEqual([
+        ["atelier", "deleted"],
+        ["nordic", "active"],
+    ]);
+    expect(atelier.deletedAt).toBe(atelier.cancelledAt! > today ? atelier.cancelledAt : today);
+    // The audit log next to the manifest: one line before the up, one after, naming the tenant and the URNs deleted.
+    const audit = fs
+        .readFileSync(path.join(path.dirname(fixture.manifest), `${path.basename(fixture.manifest).replace(/\.ya?ml$/, "")}.audit.jsonl`), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { action: string; tenant: string; stack: string; resources?: string[]; changes?: Record<string, number> });
+    expect(audit.map((a) => [a.action, a.tenant, a.stack])).toEqual([
+        ["purge.tombstoned", "atelier", STACK],
+        ["purge.deleted", "atelier", STACK],
+    ]);
+    expect(audit[0].resources).toHaveLength(16);
+    expect(audit[1].changes?.delete).toBe(16);
     await fixture.kube.waitGone(paths.namespace(ATELIER));
     expect((await fixture.kube.get(paths.namespace(NORDIC))).status.phase).toBe("Active");
     const pv = await fixture.kube.get(`/api/v1/persistentvolumes/${PV}`);
