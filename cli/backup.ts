@@ -57,7 +57,7 @@ export function register(program: Command): void {
                     if (opts.prune || opts.pruneOnly) {
                         const r = await pruneTenant(ctx, opts.tenant);
                         process.stdout.write(
-                            `retention: kept ${r.kept.length} set(s), deleted ${r.deleted.length}${r.deleted.length ? ` (${r.deleted.join(", ")})` : ""}, ${r.versionsDeleted} unreferenced object version(s)\n`,
+                            `retention: kept ${r.kept.length} set(s), deleted ${r.deleted.length}${r.deleted.length ? ` (${r.deleted.join(", ")})` : ""}${r.incomplete.length ? `, ${r.incomplete.length} incomplete (${r.incomplete.join(", ")})` : ""}, ${r.versionsDeleted} unreferenced object version(s)\n`,
                         );
                     }
                 } catch (err) {

@@ -43,7 +43,18 @@ import {
     type LocalSet,
     type RetentionPolicy,
 } from "../lib/retention";
-import { bucketExists, deleteAllVersions, ensureBucket, getBuffer, getObject, listAll, putObject, s3Client, type ObjectStoreEnv } from "./objectStore";
+import {
+    bucketExists,
+    deleteAllVersions,
+    ensureBucket,
+    getBuffer,
+    getObject,
+    listAll,
+    listPrefixes,
+    putObject,
+    s3Client,
+    type ObjectStoreEnv,
+} from "./objectStore";
 
 export interface DbConnection {
     readonly host: string;
@@ -340,6 +351,8 @@ export async function listFinals(ctx: ArchiveContext, tenantId: string): Promise
 export interface PruneReport {
     readonly kept: readonly string[];
     readonly deleted: readonly string[];
+    /** Sets without a manifest (a run that failed) older than the newest complete set, deleted. */
+    readonly incomplete: readonly string[];
     /** Mirror versions no retained set refers to, deleted. */
     readonly versionsDeleted: number;
 }
@@ -349,6 +362,11 @@ export async function pruneTenant(ctx: ArchiveContext, tenantId: string, policy:
     const stamps = await listSets(ctx, tenantId);
     const expired = expiredStamps(stamps, policy);
     for (const stamp of expired) await deleteAllVersions(ctx.archive, ctx.archiveBucket, setPrefix(tenantId, stamp));
+    const newest = stamps.at(-1);
+    const incomplete = newest
+        ? (await listPrefixes(ctx.archive, ctx.archiveBucket, setsPrefix(tenantId))).filter((p) => !stamps.includes(p) && p < newest)
+        : [];
+    for (const stamp of incomplete) await deleteAllVersions(ctx.archive, ctx.archiveBucket, setPrefix(tenantId, stamp));
     const kept = [...selectRetained(stamps, policy).keys()].sort();
     const referenced = new Set<string>();
     for (const stamp of kept) {
@@ -376,7 +394,7 @@ export async function pruneTenant(ctx: ArchiveContext, tenantId: string, policy:
         keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
         versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
     } while (keyMarker);
-    return { kept, deleted: expired, versionsDeleted };
+    return { kept, deleted: expired, incomplete, versionsDeleted };
 }
 
 // ---------------------------------------------------------------------------

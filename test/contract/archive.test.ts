@@ -280,8 +280,13 @@ describe("retention over the archive", () => {
         // daily 2, weekly 3, monthly 1, newest first: the first set's (December, week 2026-W49) is daily, weekly and
         // monthly; 20260305 daily and weekly (2026-W10); 0304-0302 are in W10 and past the two days; 20260301, a Sunday,
         // is the newest of 2026-W09.
+        // A run that failed on 2026-03-03 at 03:00 left a set without its manifest: never restored, pruned.
+        await putObject(ctx.archive, ctx.archiveBucket, dumpKey(setPrefix(TENANT, "20260303-030000"), AUTH_DB), "partial");
+        expect(await listSets(ctx, TENANT)).toEqual([...stamps, stamp]);
         const report = await pruneTenant(ctx, TENANT, { daily: 2, weekly: 3, monthly: 1 });
         expect(report.deleted).toEqual(["20260302-020000", "20260303-020000", "20260304-020000"]);
+        expect(report.incomplete).toEqual(["20260303-030000"]);
+        expect(await listAll(ctx.archive, ctx.archiveBucket, setPrefix(TENANT, "20260303-030000"))).toEqual([]);
         expect(report.kept).toEqual(["20260301-020000", "20260305-020000", stamp]);
         expect(report.versionsDeleted).toBe(3); // rolling.txt versions 1, 2 and 3
         expect(await listSets(ctx, TENANT)).toEqual(report.kept);
