@@ -10,6 +10,7 @@ import { z } from "zod";
 import { MAX_SHARDS } from "./shards";
 import { DEFAULT_SERVICES, namesOverLimit, maxTenantIdLength, TENANT_ID_PATTERN } from "./naming";
 import { REGIONS, type Region } from "./regions";
+import { FINAL_BACKUP_RETENTION_YEARS } from "./retention";
 import { credentialKeys, parseRotations, type Rotations } from "./rotation";
 import { TIERS, type Tier } from "./tiers";
 
@@ -24,7 +25,7 @@ export const GRACE_PERIOD_DAYS = 30;
  * websiteId and domains: the retention of its final backup in the archive,
  * whose object keys and audit record name the tenant by these values.
  */
-export const TOMBSTONE_RETENTION_YEARS = 7;
+export const TOMBSTONE_RETENTION_YEARS = FINAL_BACKUP_RETENTION_YEARS;
 
 /** deletedAt + TOMBSTONE_RETENTION_YEARS, as YYYY-MM-DD: the first day the tombstone's identifiers may be reused. */
 export function reservedUntil(deletedAt: string): string {
