@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { namespaceName } from "../lib/naming";
+import { assignShards } from "../lib/shards";
 import {
     applySteps,
     credentialKeys,
@@ -36,7 +37,7 @@ import {
 import { KubeError, kubeAccess, kubeGet, kubeRequest, type KubeAccess } from "./kube";
 import { ManifestFile } from "./manifestFile";
 import { PROJECT_DIR } from "./project";
-import { loadStackConfig } from "./stackFile";
+import { loadStackConfig, stackRole, type StackRole } from "./stackFile";
 
 export interface RotateOptions {
     readonly stack: string;
@@ -77,6 +78,22 @@ export function plannedSteps(
         const state = stateOf(rotations, tenant, c);
         return opts.retire ? retireStep(tenant.id, c, state, now) : switchStep(tenant.id, c, state, now);
     });
+}
+
+/**
+ * The tenants whose resources the stack holds (its `up` applies their
+ * states): the region's with one shard; with more, the shard's own, and none
+ * for the region stack (it then says where they are).
+ */
+export function stackHeldTenants(tenants: readonly TenantSpec[], shards: number, role: StackRole): TenantSpec[] {
+    if (shards === 1) return [...tenants];
+    if (role.kind === "region") {
+        throw new RotationRefused(
+            `stack ${role.stack} has ${shards} shards and holds no tenant itself. Fix: rotate on its shard stacks (tenantctl shards --stack ${role.stack} lists them)`,
+        );
+    }
+    const own = new Set(assignShards(tenants, shards)[role.index]);
+    return tenants.filter((t) => own.has(t.id));
 }
 
 /** What the cluster says about a retirement: the Secret's account and last change, the namespace's pods. */
@@ -165,7 +182,11 @@ export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep
     const manifestPath = path.resolve(projectDir, config.manifest);
     const result = validateManifest(fs.readFileSync(manifestPath, "utf8"), manifestPath, { services: config.services });
     if (!result.ok) throw new RotationRefused(formatIssues(result.issues));
-    const tenants = result.manifest.tenants.filter((t) => t.region === config.region);
+    const tenants = stackHeldTenants(
+        result.manifest.tenants.filter((t) => t.region === config.region),
+        config.shards,
+        stackRole(opts.stack, { projectDir, configFile: opts.configFile }),
+    );
     const planned = plannedSteps(tenants, result.manifest.rotations, config.services, opts, now, config.features);
 
     const kubeconfig = config.kubernetes.kubeconfig

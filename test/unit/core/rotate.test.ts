@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { plannedSteps, recordSteps } from "../../../core/rotate";
+import { plannedSteps, recordSteps, stackHeldTenants } from "../../../core/rotate";
 import { validateManifest } from "../../../lib/manifest";
 import { RotationRefused } from "../../../lib/rotation";
 import { manifestYaml, tempDir, tenantSpec, type RawTenant } from "../../support/manifests";
@@ -58,6 +58,17 @@ describe("recordSteps", () => {
         expect(after.ok && after.manifest.rotations).toEqual({ abc: { auth: { generation: 1, rotatedAt: "2026-12-01T10:00:00Z", retired: false } } });
         await expect(recordSteps(file, steps, SERVICES)).rejects.toThrow(
             "abc auth: its rotation state changed since this run read it (another rotation ran). Fix: run tenantctl rotate again",
+        );
+    });
+});
+
+describe("stackHeldTenants: a run applies the states of the tenants its stack holds", () => {
+    const tenants = ["a1", "b2", "c3", "d4"].map((id, i) => tenantSpec(id, { shard: i % 2 }));
+    test("one shard: every tenant of the region; shards: the shard's own (here by their pins); the region stack refuses", () => {
+        expect(stackHeldTenants(tenants, 1, { kind: "region", stack: "eu-west" }).map((t) => t.id)).toEqual(["a1", "b2", "c3", "d4"]);
+        expect(stackHeldTenants(tenants, 2, { kind: "shard", stack: "eu-west-s01", regionStack: "eu-west", index: 1 }).map((t) => t.id)).toEqual(["b2", "d4"]);
+        expect(() => stackHeldTenants(tenants, 2, { kind: "region", stack: "eu-west" })).toThrow(
+            "stack eu-west has 2 shards and holds no tenant itself. Fix: rotate on its shard stacks (tenantctl shards --stack eu-west lists them)",
         );
     });
 });
