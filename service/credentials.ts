@@ -72,3 +72,28 @@ export class CredentialsTable {
         return merged;
     }
 }
+
+/**
+ * The manifest status each tenant's last successful job deployed (table
+ * tenant_deployed_status): what a lifecycle event changed, for the platform
+ * event it is announced as (a monthly payment of an active tenant is not a
+ * resume).
+ */
+export class DeployedStatusTable {
+    constructor(private readonly db: DatabaseSync) {
+        db.exec("CREATE TABLE IF NOT EXISTS tenant_deployed_status (tenant_id TEXT PRIMARY KEY, status TEXT NOT NULL, updated_at TEXT NOT NULL)");
+    }
+
+    get(tenantId: string): string | undefined {
+        const row = this.db.prepare("SELECT status FROM tenant_deployed_status WHERE tenant_id = ?").get(tenantId) as { status?: unknown } | undefined;
+        return typeof row?.status === "string" ? row.status : undefined;
+    }
+
+    put(tenantId: string, status: string, now = new Date()): void {
+        this.db
+            .prepare(
+                "INSERT INTO tenant_deployed_status (tenant_id, status, updated_at) VALUES (?, ?, ?) ON CONFLICT(tenant_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+            )
+            .run(tenantId, status, now.toISOString());
+    }
+}

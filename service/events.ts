@@ -31,12 +31,14 @@ export interface Envelope {
 
 /**
  * The platform event a successfully deployed billing event leads to.
- * `status` is the tenant's manifest status once the job ran: a suspension
- * event is announced as `tenant.suspended` when the tenant is suspended,
- * the end of one as `tenant.resumed` when it is active again; otherwise
- * (a payment failed on a cancelled tenant...) as `tenant.updated`.
+ * `status` is the tenant's manifest status once the job ran, `previous` the
+ * status the service's last successful job for it deployed (undefined: none
+ * known). A suspension event is announced as `tenant.suspended` when it
+ * suspended the tenant, the end of one as `tenant.resumed` when it made it
+ * active again; otherwise (a payment failed on a cancelled tenant, the
+ * monthly payment of an active one...) as `tenant.updated`.
  */
-export function successEvent(billingType: string, status?: string | null): PlatformEvent {
+export function successEvent(billingType: string, status?: string | null, previous?: string | null): PlatformEvent {
     switch (billingType) {
         case "subscription.created":
             return "tenant.provisioned";
@@ -45,8 +47,8 @@ export function successEvent(billingType: string, status?: string | null): Platf
         default:
             if (isSuspensionEvent(billingType)) {
                 const effect = SUSPENSION_EFFECT[billingType];
-                if (effect === "suspend" && status === "suspended") return "tenant.suspended";
-                if (effect === "unsuspend" && status === "active") return "tenant.resumed";
+                if (effect === "suspend" && status === "suspended" && previous !== "suspended") return "tenant.suspended";
+                if (effect === "unsuspend" && status === "active" && previous !== "active") return "tenant.resumed";
             }
             return "tenant.updated";
     }

@@ -14,7 +14,7 @@ import type { TenantState } from "./schemas";
 import type { JobRecord, Store, TenantRecord } from "./store";
 import type { CredentialLocations } from "../lib/credentials";
 import type { TenantRotations } from "../lib/rotation";
-import { CredentialsTable, stackCredentials, type CredentialsResolver } from "./credentials";
+import { CredentialsTable, DeployedStatusTable, stackCredentials, type CredentialsResolver } from "./credentials";
 
 export interface RunnerOptions {
     /** Attempts for errors other than a held stack lock. Default 3. */
@@ -61,6 +61,7 @@ export class JobRunner {
     readonly liveTails = new Map<string, string[]>();
     private readonly controllers = new Map<string, AbortController>();
     private readonly credentialsTable: CredentialsTable;
+    private readonly deployedStatus: DeployedStatusTable;
     private readonly resolveCredentials: CredentialsResolver;
 
     constructor(
@@ -72,6 +73,7 @@ export class JobRunner {
         private readonly onFinished: () => void = () => undefined,
     ) {
         this.credentialsTable = new CredentialsTable(store.db);
+        this.deployedStatus = new DeployedStatusTable(store.db);
         this.resolveCredentials = opts.credentials ?? stackCredentials();
     }
 
@@ -181,8 +183,17 @@ export class JobRunner {
         }
         // Where each deployed tenant's credentials are (names and ARNs, never values), kept for GET /tenants/:id.
         const credentials = new Map<string, CredentialLocations | null>();
+        // The status each tenant had before this job, as the last successful one deployed it (undefined: none known).
+        const previous = new Map<string, string | undefined>();
         if (state === "succeeded") {
             for (const id of job.tenants) {
+                try {
+                    previous.set(id, this.deployedStatus.get(id));
+                    const status = tenants.get(id)?.manifestStatus;
+                    if (status) this.deployedStatus.put(id, status, now);
+                } catch (err) {
+                    log.warn({ err: errorText(err) }, "deployed status not recorded");
+                }
                 try {
                     const found = this.resolveCredentials(job.stack, id, outputs);
                     credentials.set(id, found === null ? null : this.credentialsTable.put(id, found, now));
@@ -198,7 +209,7 @@ export class JobRunner {
             const info = { id: ev.tenantId, websiteId: ev.websiteId, region: ev.region };
             let env: Envelope;
             if (state === "succeeded") {
-                const event = successEvent(ev.type, t?.manifestStatus);
+                const event = successEvent(ev.type, t?.manifestStatus, previous.get(ev.tenantId));
                 env = envelope(
                     event,
                     info,

@@ -24,6 +24,11 @@ export interface TenantRoutesOptions {
 
 export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify, opts, done) => {
     const { store, runner, manifest } = opts;
+    /** Whether the manifest holds tenant `id`'s tombstone (`status: deleted`): its data, Secrets included, are gone. */
+    const isPurged = (id: string): boolean => {
+        const parsed = validateManifest(manifest.read(), opts.manifestName);
+        return parsed.ok && (parsed.manifest.tombstones ?? []).some((x) => x.id === id);
+    };
     const app = fastify.withTypeProvider<SchemaTypes>();
     app.get(
         "/tenants/:id",
@@ -45,8 +50,10 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
             if (t) {
                 // A batch that changes the tenant is being written (or a crash left it open): not deployed yet, whatever the last job says.
                 const state = writing ? "pending" : t.state;
-                // What its last successful job reported; none before the first one (nothing exists yet).
-                const credentials = await store.attempt(() => runner.credentialsOf(t.id));
+                // What its last successful job reported; none before the first one (nothing exists yet), nor once `tenantctl purge`
+                // erased it (the manifest holds its tombstone; purge runs outside the service, so a cancelled tenant is checked there).
+                const purged = t.manifestStatus === "cancelled" && isPurged(id);
+                const credentials = purged ? null : await store.attempt(() => runner.credentialsOf(t.id));
                 return {
                     id: t.id,
                     region: t.region,

@@ -23,6 +23,19 @@ describe("successEvent", () => {
         expect(successEvent(type, status)).toBe(expected);
     });
 
+    it.each([
+        ["invoice.payment_succeeded", "active", "suspended", "tenant.resumed"],
+        // The monthly payment of a tenant the last job deployed active: nothing resumed.
+        ["invoice.payment_succeeded", "active", "active", "tenant.updated"],
+        ["subscription.resumed", "active", "active", "tenant.updated"],
+        ["invoice.payment_failed", "suspended", "active", "tenant.suspended"],
+        // Another failed attempt while already suspended.
+        ["invoice.payment_failed", "suspended", "suspended", "tenant.updated"],
+        ["subscription.paused", "suspended", "suspended", "tenant.updated"],
+    ])("%s leaving the tenant %s, deployed %s before: %s", (type, status, previous, expected) => {
+        expect(successEvent(type, status, previous)).toBe(expected);
+    });
+
     it("the platform's events, in this order", () => {
         expect(PLATFORM_EVENTS).toEqual([
             "tenant.provisioned",

@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import type { DeployRequest, DeployResult } from "../../../core/deployer";
+import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { validateManifest } from "../../../lib/manifest";
 import { FakeDeployer } from "../../../service/fakeDeployer";
 import { createdEvent, event, post, request, startService, type TestService } from "../../support/service";
@@ -162,6 +163,14 @@ describe("the subscription lifecycle through the service", () => {
         expect(drain(svc).map((e) => e.event)).toEqual(["tenant.suspended", "tenant.resumed"]);
     });
 
+    it("the monthly payment of an active tenant changes nothing and is no resume", async () => {
+        const before = fs.readFileSync(svc.manifestPath, "utf8");
+        const [paid] = await send(202, event("invoice.payment_succeeded", { tenantId: "fjord" }));
+        expect(paid.json()).toMatchObject({ result: "unchanged", tenantId: "fjord" });
+        expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
+        expect(drain(svc).map((e) => [e.event, e.payload.status])).toEqual([["tenant.updated", "active"]]);
+    });
+
     it("subscription.updated changes the domain, custom domains, billing id, cost center and department in the manifest", async () => {
         await send(
             202,
@@ -216,5 +225,20 @@ describe("the subscription lifecycle through the service", () => {
         await send(202, event("invoice.payment_failed", { tenantId: "fjord" }), event("invoice.payment_succeeded", { tenantId: "fjord" }));
         expect(statusOf(svc, "fjord")).toBe("cancelled");
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
+        // Cancelled, within its grace period: its data and credentials are still there.
+        expect((await request(svc, { url: "/tenants/fjord" })).json()).toMatchObject({ state: "offboarding", credentials: euWestCredentials("fjord", true) });
+    });
+
+    it("once purged (its tombstone in the manifest, written by tenantctl purge), GET /tenants/:id reports no credentials", async () => {
+        const text = fs.readFileSync(svc.manifestPath, "utf8");
+        // What tenantctl purge leaves: the entry as a tombstone, status deleted with the day it ran.
+        const doc = parseDocument(text);
+        const entry = (doc.get("tenants") as YAMLSeq<YAMLMap>).items.find((m) => m.get("id") === "fjord")!;
+        entry.set("status", "deleted");
+        entry.set("deletedAt", "2026-12-01");
+        const tombstoned = doc.toString();
+        expect(validateManifest(tombstoned).ok).toBe(true);
+        fs.writeFileSync(svc.manifestPath, tombstoned);
+        expect((await request(svc, { url: "/tenants/fjord" })).json()).toMatchObject({ manifestStatus: "cancelled", credentials: null });
     });
 });
