@@ -1,6 +1,6 @@
 /** `tenantctl purge`: the command of cli/purge.ts. */
 import type { Command } from "commander";
-import { CliError } from "./errors";
+import { CliError, EXIT } from "./errors";
 
 export function register(program: Command): void {
     program
@@ -15,7 +15,7 @@ export function register(program: Command): void {
         .option("--yes", "apply: archive and empty the buckets, unprotect, tombstone in the manifest, delete")
         .option("--config-file <file>", "stack settings file instead of Pulumi.<stack>.yaml")
         .action(async (opts: { stack: string; tenant?: string; due?: boolean; today?: string; yes?: boolean; configFile?: string }) => {
-            if ((opts.tenant === undefined) === !opts.due) throw new CliError("tenantctl purge: give exactly one of --tenant <id> and --due");
+            if ((opts.tenant === undefined) === !opts.due) throw new CliError("tenantctl purge: give exactly one of --tenant <id> and --due", EXIT.usage);
             const { purge, purgeDue, PurgeRefused } = await import("./purge");
             try {
                 if (opts.tenant !== undefined) {

@@ -1,6 +1,6 @@
 /** `tenantctl rotate`: the command of core/rotate.ts. */
 import type { Command } from "commander";
-import { CliError } from "./errors";
+import { CliError, EXIT } from "./errors";
 
 export function register(program: Command): void {
     program
@@ -27,9 +27,9 @@ export function register(program: Command): void {
                 yes?: boolean;
                 configFile?: string;
             }) => {
-                if ((opts.tenant === undefined) === !opts.due) throw new CliError("tenantctl rotate: give exactly one of --tenant <id> and --due");
+                if ((opts.tenant === undefined) === !opts.due) throw new CliError("tenantctl rotate: give exactly one of --tenant <id> and --due", EXIT.usage);
                 if (opts.due && (opts.service !== undefined || opts.retire))
-                    throw new CliError("tenantctl rotate: --due takes no --service or --retire (it does every step due)");
+                    throw new CliError("tenantctl rotate: --due takes no --service or --retire (it does every step due)", EXIT.usage);
                 const { rotate, RotationRefused } = await import("../core/rotate");
                 try {
                     const { refused } = await rotate(opts);
