@@ -189,12 +189,15 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
         print(`  first up: ${firstUpSeconds.toFixed(1)} s, ${resources} resources, ${firstUpCpuSeconds.toFixed(1)} CPU s`);
 
         t0 = Date.now();
+        const cpuPreview = reapedChildrenCpuSeconds();
         const preview = await region.run("preview", { parallel, onProgress: progressPrinter("preview", print) });
         const noopPreviewSeconds = (Date.now() - t0) / 1000;
+        const previewCpuSeconds = reapedChildrenCpuSeconds() - cpuPreview;
         if (preview.some((o) => o.result === "failed")) throw new Error(`the preview failed:\n${failures(preview)}`);
         const pending = preview.flatMap((o) => Object.entries(o.changed).map(([urn, ops]) => `${o.stack}: ${ops.join(",")} ${urn}`));
         if (pending.length > 0) throw new Error(`the preview after the first up is not empty:\n${pending.slice(0, 10).join("\n")}`);
-        print(`  no-op preview: ${noopPreviewSeconds.toFixed(1)} s`);
+        print(`  no-op preview: ${noopPreviewSeconds.toFixed(1)} s, ${previewCpuSeconds.toFixed(1)} CPU s`);
+        const cpuOnboard = reapedChildrenCpuSeconds();
 
         const deployer = new PulumiDeployer({
             projectDir: PROJECT_DIR,
@@ -214,10 +217,11 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
             websiteId: 990_000,
             kubeconfig,
         });
+        const onboardCpuSeconds = reapedChildrenCpuSeconds() - cpuOnboard;
         const largest = largestStateBytes(backendDir);
         const pulumiCpuSeconds = reapedChildrenCpuSeconds() - cpuStart;
         print(
-            `  onboarding ${newId} into ${onboarded.job.stack} (${onboarded.job.targeted ? "targeted" : "full"} up): namespace Active after ${onboarded.nsSeconds.toFixed(1)} s, job done after ${onboarded.doneSeconds.toFixed(1)} s`,
+            `  onboarding ${newId} into ${onboarded.job.stack} (${onboarded.job.targeted ? "targeted" : "full"} up): namespace Active after ${onboarded.nsSeconds.toFixed(1)} s, job done after ${onboarded.doneSeconds.toFixed(1)} s, ${onboardCpuSeconds.toFixed(1)} CPU s`,
         );
         print(
             `  largest state: ${path.basename(largest.file)} ${(largest.bytes / 1e6).toFixed(2)} MB; pulumi processes: ${pulumiCpuSeconds.toFixed(1)} CPU s; load average ${os.loadavg()[0].toFixed(1)}`,
