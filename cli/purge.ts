@@ -92,7 +92,7 @@ export function tombstoneInSource(source: string, tenantId: string, deletedAt: s
     return removeTenantRotations(doc.toString(), tenantId);
 }
 
-/** The append-only audit log of purges: `<manifest base name>.audit.jsonl` next to the manifest, committed with it. */
+/** The append-only audit log of purges: `<manifest base name>.audit.jsonl` next to the manifest, to commit with it. */
 export function auditLogPath(manifestPath: string): string {
     return path.join(path.dirname(manifestPath), `${path.basename(manifestPath).replace(/\.ya?ml$/, "")}.audit.jsonl`);
 }
