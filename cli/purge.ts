@@ -27,6 +27,7 @@ import { objectStoreEnv, s3Client } from "../core/objectStore";
 import { coverageProblem, emptyBuckets, finalBackupCoverage, type BucketStores } from "../core/purgeBuckets";
 import { KubeError, kubeAccess, kubeGet } from "../core/kube";
 import { ManifestFile } from "../core/manifestFile";
+import { gitOptionsFromEnv, ManifestRepo, type ManifestRepoOptions } from "../core/manifestRepo";
 import { PROJECT_DIR } from "../core/project";
 import { loadStackConfig } from "../core/stackFile";
 
@@ -40,6 +41,8 @@ export interface PurgeOptions {
     /** Stack settings file to use instead of Pulumi.<stack>.yaml (as `pulumi --config-file`). */
     readonly configFile?: string;
     readonly log?: (line: string) => void;
+    /** Commit and push the manifest's change like the billing service does (core/manifestRepo.ts). Default: from TENANTCTL_GIT_* (gitOptionsFromEnv); unset: the file alone. */
+    readonly git?: ManifestRepoOptions;
 }
 
 export class PurgeRefused extends Error {}
@@ -210,8 +213,14 @@ export function purgeGate(
  * read it), and the entry is removed from it, so a change committed in
  * between is kept. Throws PurgeRefused when the conditions no longer hold.
  */
-export async function removeTenantFromManifest(manifestPath: string, ctx: PurgeGateContext, services?: readonly string[]): Promise<void> {
-    await new ManifestFile(manifestPath).update((current) => {
+export async function removeTenantFromManifest(
+    manifestPath: string,
+    ctx: PurgeGateContext,
+    services?: readonly string[],
+    repo?: ManifestRepo,
+): Promise<{ commit?: string }> {
+    // With a repository, `current` is the remote tip's text, again on every retry after a refused push.
+    const { commit } = await new ManifestFile(manifestPath, { repo }).update((current) => {
         const result = validateManifest(current, manifestPath, { services });
         if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
         const { tenant } = purgeGate(result.manifest.tenants, ctx, result.manifest.tombstones);
@@ -221,7 +230,8 @@ export async function removeTenantFromManifest(manifestPath: string, ctx: PurgeG
         const checked = validateManifest(next, manifestPath, { services });
         if (!checked.ok) throw new PurgeRefused(formatIssues(checked.issues));
         return next;
-    });
+    }, `tenantctl purge: tombstone ${ctx.tenantId} (data erased; stack ${ctx.stack}, grace period over on ${ctx.today})`);
+    return { commit };
 }
 
 /** Sets `protect: false` on exactly the resources whose URN is in `urns`; every other resource keeps its flag. */
@@ -271,6 +281,10 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     const projectDir = opts.projectDir ?? PROJECT_DIR;
     const config = loadStackConfig(opts.stack, { projectDir, configFile: opts.configFile });
     const manifestPath = path.resolve(projectDir, config.manifest);
+    const git = opts.git ?? gitOptionsFromEnv(process.env);
+    const repo = git ? await ManifestRepo.open(manifestPath, git) : undefined;
+    // The plan is made on the remote tip; the write re-reads it under the lock.
+    if (repo) await repo.sync();
     const source = fs.readFileSync(manifestPath, "utf8");
     const result = validateManifest(source, manifestPath, { services: config.services });
     if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
@@ -316,7 +330,8 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     unprotect(resources, urns);
     await stack.importStack(state);
     try {
-        await removeTenantFromManifest(manifestPath, gate, config.services);
+        const { commit } = await removeTenantFromManifest(manifestPath, gate, config.services, repo);
+        if (commit) log(`pushed ${commit.slice(0, 12)} to ${repo!.remote}/${repo!.branch}`);
     } catch (err) {
         if (err instanceof PurgeRefused) {
             throw new PurgeRefused(

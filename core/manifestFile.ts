@@ -23,6 +23,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { Change, ManifestRepo, PushResult } from "./manifestRepo";
 import { Mutex } from "./mutex";
 
 export interface LockOptions {
@@ -259,16 +260,23 @@ export class FileLock {
     }
 }
 
+export interface ManifestFileOptions extends LockOptions {
+    /** The git repository the file is committed and pushed to (core/manifestRepo.ts); unset: the file alone. */
+    readonly repo?: ManifestRepo;
+}
+
 export class ManifestFile {
     private readonly mutex = new Mutex();
     private readonly lock: FileLock;
+    readonly repo: ManifestRepo | undefined;
 
     /** The lock file is keyed on the real path, resolved once. */
     constructor(
         readonly file: string,
-        opts: LockOptions = {},
+        opts: ManifestFileOptions = {},
     ) {
         this.lock = new FileLock(fs.realpathSync(file), opts);
+        this.repo = opts.repo;
     }
 
     read(): string {
@@ -297,17 +305,38 @@ export class ManifestFile {
     }
 
     /**
-     * Changes the file under the lock: `change` gets the current text, read
-     * under the lock, and returns the new text (or the same text: nothing is
-     * written). The one read-modify-write of every writer but the service's
-     * group commit, which holds the lock across batches itself.
+     * The one commit path of every writer; only while holding the lock.
+     * Without a repository: reads the file, computes the change, writes it
+     * (when it differs). With one: the change is computed on the remote
+     * tip's text, committed and pushed, and computed again on the new tip
+     * when the push is refused as not fast-forward (ManifestRepo.change);
+     * it counts as done only once pushed.
      */
-    async update(change: (current: string) => string | Promise<string>): Promise<{ readonly before: string; readonly after: string }> {
+    async transact<T>(compute: (current: string, attempt: number) => Promise<Change<T>> | Change<T>): Promise<PushResult<T>> {
+        if (this.repo) return this.repo.change(compute);
+        const current = this.read();
+        const c = await compute(current, 1);
+        if (c.text !== current) this.write(c.text);
+        return { result: c.result, attempts: 1, gitMs: 0 };
+    }
+
+    /**
+     * Changes the file under the lock: `change` gets the current text, read
+     * under the lock (with a repository: at the remote tip, again on each
+     * retry), and returns the new text (or the same text: nothing is
+     * written). The one read-modify-write of every writer but the service's
+     * group commit, which takes the lock and calls `transact` itself.
+     */
+    async update(
+        change: (current: string) => string | Promise<string>,
+        message = "tenants.yaml: change by tenantctl",
+    ): Promise<{ readonly before: string; readonly after: string; readonly commit?: string }> {
         return this.withLock(async () => {
-            const before = this.read();
-            const after = await change(before);
-            if (after !== before) this.write(after);
-            return { before, after };
+            const out = await this.transact(async (before) => {
+                const after = await change(before);
+                return { text: after, message, result: { before, after } };
+            });
+            return { ...out.result, commit: out.commit };
         });
     }
 }

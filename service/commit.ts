@@ -1,41 +1,47 @@
 /**
- * Group commit of billing events into tenants.yaml.
+ * Billing events into tenants.yaml: acknowledged fast, applied in batches,
+ * committed and pushed to git.
  *
- * The manifest has one writer at a time (the lock), so events are applied
- * in batches: every delivery that arrives while a batch is being committed
- * waits for the next one, and a batch costs one lock, one read, one parse,
- * one validation of the result (lib/manifest.ts, the CLI's validator), one
- * atomic write and one SQLite transaction recording its events and jobs,
- * whatever its size. A batch whose combined result is invalid falls back to
- * applying its events one by one (applyEvents), so each bad event gets its
- * own 422 and the good ones still land.
+ * Acknowledgement (`accept`, synchronous up to its one SQLite write, about a
+ * millisecond at any manifest size): an event id already recorded or
+ * waiting is a duplicate (or a conflict when its body differs); otherwise
+ * the event is decided on the in-memory index of the manifest
+ * (service/manifestIndex.ts: the same edit and validator, on the tenants
+ * the event touches, as the accepted events before it leave them). A
+ * refusal (404, 409, 422) or a stale event is answered at once; an accepted
+ * event is recorded durably (an intent, the inbox) and answered 202
+ * `queued`: applied later.
+ *
+ * Group commit (`drain`, asynchronous): the open intents, oldest first, are
+ * applied as one batch to the manifest at the git tip, off the event loop
+ * (service/applier.ts: one parse, one validation, one serialisation of the
+ * whole manifest), committed and pushed (core/manifestRepo.ts; without a
+ * repository the file is written), with a push refused as not fast-forward
+ * followed by a fetch and the batch applied again on the new tip. Then, in
+ * one SQLite transaction, the events are recorded (applied, stale, or
+ * refused: a change someone pushed meanwhile can refuse an event the index
+ * accepted; it is then recorded with its reason and a
+ * `tenant.provisioning_failed` event goes to the outbox), their jobs queued
+ * and the intents closed. An event reads as applied (GET /events/:id,
+ * GET /tenants/:id) only from then on: after its push.
  *
  * Guarantees, per event, as with one event at a time: nothing is written
  * for a refused event; an event id already in the store (or earlier in the
  * same batch) is a duplicate and changes nothing, or a conflict when its
  * body differs; an event older than the last one applied to its tenant is
  * stale and changes nothing; the events of a batch take effect in arrival
- * order.
- *
- * The store and the manifest are two files, so a batch is written in three
- * steps, each waiting for a locked store on timers (Store.attempt), never
- * inside a synchronous SQLite call:
- *   1. an intent (the batch's deliveries) is recorded durably in the store;
- *   2. the manifest is written;
- *   3. the events, jobs and tenant states are recorded, and the intent
- *      closed, in one transaction.
- * A locked store at step 1 refuses the batch (503) with nothing written.
- * Between 2 and 3 (the store locked for longer than its deadline, or a
- * crash) the intent stays open: its tenants read as pending, never as
- * deployed, and its deliveries are applied again (a no-op edit for a change
- * already in the manifest, which still records the event and queues its
- * job) at the next batch, on a timer, and when the service starts.
+ * order. A batch that fails (git unreachable, the store locked) leaves its
+ * intents open: it is applied again on a timer and when the service starts.
  */
 import { createHash } from "node:crypto";
 import type { ManifestFile } from "../core/manifestFile";
-import type { TenantSpec } from "../lib/manifest";
-import { applyEvents, EditError, StaleEvent, type TimedEvent } from "../lib/manifestEdit";
-import type { AcceptedEvent, EventRecord, IntentRecord, JobRecord, StaleRecord, Store } from "./store";
+import { commitMessage } from "../core/manifestRepo";
+import { validateManifest, type TenantSpec } from "../lib/manifest";
+import { EditError, StaleEvent, type TimedEvent } from "../lib/manifestEdit";
+import { InlineApplier, type ApplyOutcome, type BatchApplier } from "./applier";
+import { envelope } from "./events";
+import { ManifestIndex } from "./manifestIndex";
+import type { AcceptedEvent, EventRecord, IntentRecord, JobRecord, RefusedRecord, StaleRecord, Store } from "./store";
 
 export interface Delivery {
     readonly id: string;
@@ -43,28 +49,48 @@ export interface Delivery {
 }
 
 export type CommitOutcome =
-    | { readonly kind: "duplicate"; readonly record: EventRecord }
+    /** `record`: the first delivery's record, once it is applied (undefined while it waits in the inbox). */
+    | { readonly kind: "duplicate"; readonly record?: EventRecord }
     /** The id was received before with another body: nothing is applied. `receivedAt`: when the first one was recorded, if it was. */
     | { readonly kind: "conflict"; readonly receivedAt?: string }
     | { readonly kind: "rejected"; readonly error: EditError }
     | { readonly kind: "stale"; readonly stale: StaleEvent }
     | { readonly kind: "applied"; readonly changed: boolean; readonly tenant: TenantSpec; readonly job: JobRecord | null; readonly newJob: boolean };
 
+/** What `accept` answers: a decision at once, or the event queued (durably) with the promise of its outcome once pushed. */
+export type Acceptance =
+    | Exclude<CommitOutcome, { kind: "applied" }>
+    | { readonly kind: "queued"; readonly changed: boolean; readonly tenant: TenantSpec; readonly applied: Promise<CommitOutcome> };
+
+export interface BatchStats {
+    readonly size: number;
+    readonly validations: number;
+    readonly written: boolean;
+    /** git commit + push (+ fetch on retries) time of the batch, ms; 0 without a repository. */
+    readonly gitMs: number;
+    /** Attempts of the push (1: no race). */
+    readonly attempts: number;
+    /** Events the batch refused that the index had accepted (someone else's change). */
+    readonly refusedLate: number;
+}
+
 export interface CommitterOptions {
     /** The manifest's file name, for the validator's messages. */
     readonly file: string;
     /** The stack a tenant's deployment runs in: its region's stack, or its shard's (service/queue.ts, tenantStack). */
     readonly stackOf: (region: string, tenant: TenantSpec) => string;
-    /** Most deliveries in one batch. Default 256. */
+    /** Most deliveries in one batch. Default 2000. */
     readonly maxBatch?: number;
-    /** Longest time the lock is held for consecutive batches before other writers get a turn, in ms. Default 250. */
-    readonly maxLockMs?: number;
     /** Called after each committed batch (metrics). */
-    readonly onBatch?: (stats: { size: number; validations: number; written: boolean }) => void;
-    /** Announces a job created for a delivery applied again from an open intent (no request waits for it). */
+    readonly onBatch?: (stats: BatchStats) => void;
+    /** Announces a job the group commit created (no request waits for it). */
     readonly announce?: (job: JobRecord) => Promise<void>;
-    /** Delay before an open intent is applied again when no delivery comes, in ms. Default 1000. */
+    /** Delay before a failed batch is tried again, in ms. Default 1000. */
     readonly recoverDelayMs?: number;
+    /** Where batches are applied. Default: in this thread (InlineApplier). */
+    readonly applier?: BatchApplier;
+    /** Called when a batch fails (its intents stay open and are tried again). */
+    readonly onError?: (err: unknown) => void;
 }
 
 /** Canonical JSON: object keys sorted at every level, so one event's digest does not depend on how its body was written. */
@@ -87,12 +113,6 @@ export function eventDigest(event: TimedEvent): string {
         .digest("hex");
 }
 
-interface Pending extends Delivery {
-    readonly digest: string;
-    readonly resolve: (o: CommitOutcome) => void;
-    readonly reject: (err: unknown) => void;
-}
-
 type Slot =
     | { kind: "duplicate"; record: EventRecord }
     | { kind: "conflict"; receivedAt?: string }
@@ -101,35 +121,55 @@ type Slot =
 
 const ignore = () => undefined;
 
+interface Waiter {
+    resolve(o: CommitOutcome): void;
+    reject(err: unknown): void;
+}
+
 export class EventCommitter {
-    private pending: Pending[] = [];
     private draining: Promise<void> | undefined;
+    private again = false;
     /** A manifest text known to be valid (the last one validated or written): the next batch skips re-validating it. */
     private knownValid: string | undefined;
-    /** A batch with no delivery is due, to apply open intents again. */
-    private recoverDue = false;
     private recoverTimer: NodeJS.Timeout | undefined;
     private closed = false;
+    private index: ManifestIndex | undefined;
+    private invalidText: string | undefined;
+    /** Event ids accepted by this process and not applied yet: their digest and tenant (the index counts them as pending). */
+    private readonly inbox = new Map<string, { digest: string; tenantId: string }>();
+    private readonly waiters = new Map<string, Waiter[]>();
+    private readonly applier: BatchApplier;
 
     constructor(
         private readonly manifest: ManifestFile,
         private readonly store: Store,
         private readonly opts: CommitterOptions,
-    ) {}
-
-    /** Queues a delivery for the next batch; resolves once its batch is committed (or refused). */
-    submit(delivery: Delivery): Promise<CommitOutcome> {
-        return new Promise<CommitOutcome>((resolve, reject) => {
-            this.pending.push({ ...delivery, digest: eventDigest(delivery.event), resolve, reject });
-            this.draining ??= this.drain();
-        });
+    ) {
+        this.applier = opts.applier ?? new InlineApplier();
     }
 
-    /** Applies the intents a crash or a locked store left open (at start, and on a timer after a failed batch); resolves when done. */
-    async recover(): Promise<void> {
-        this.recoverDue = true;
-        this.draining ??= this.drain();
-        await this.idle();
+    /**
+     * Builds the index from the manifest (at the git tip when there is a
+     * repository) and applies the intents a crash or a failed batch left
+     * open. Called once when the service starts; without it the index is
+     * built on the first delivery.
+     */
+    async start(): Promise<void> {
+        if (this.manifest.repo) await this.manifest.withLock(() => this.manifest.repo!.sync());
+        this.loadIndex();
+        await this.recover();
+    }
+
+    /** The index of the manifest as it is on disk; none while the file is invalid (the batch then refuses every event). */
+    private loadIndex(): ManifestIndex | undefined {
+        const text = this.manifest.read();
+        // An invalid file is validated again only once it has changed.
+        if (text === this.invalidText) return undefined;
+        const checked = validateManifest(text, this.opts.file);
+        this.index = checked.ok ? new ManifestIndex(checked.manifest.tenants, this.opts.file) : undefined;
+        this.invalidText = checked.ok ? undefined : text;
+        if (checked.ok) this.knownValid = text;
+        return this.index;
     }
 
     /** Whether `text` is a manifest the committer validated or wrote itself (then known valid). */
@@ -137,107 +177,139 @@ export class EventCommitter {
         return text === this.knownValid;
     }
 
-    /** Resolves when every submitted delivery has been answered. */
+    /** The index: tenant count and whether one is loaded (readiness, metrics). */
+    get indexed(): number | undefined {
+        return this.index?.size;
+    }
+
+    /**
+     * Decides a delivery now: a duplicate, a conflict, a refusal or a stale
+     * event are answered; an accepted one is recorded as an intent and
+     * queued for the next batch. Everything up to the store write runs in
+     * one turn of the event loop, so deliveries are decided in arrival order.
+     * Rejects with StoreBusy when the store stays locked.
+     */
+    accept(delivery: Delivery): Promise<Acceptance> {
+        const digest = eventDigest(delivery.event);
+        return this.store.attempt(() => this.decide(delivery, digest));
+    }
+
+    /** accept, then the outcome once applied (the unit tests, and callers that wait for the push). */
+    async submit(delivery: Delivery): Promise<CommitOutcome> {
+        const a = await this.accept(delivery);
+        return a.kind === "queued" ? a.applied : a;
+    }
+
+    private decide(d: Delivery, digest: string): Acceptance {
+        const store = this.store;
+        const record = store.getEvent(d.id);
+        if (record)
+            return record.digest === null || record.digest === digest ? { kind: "duplicate", record } : { kind: "conflict", receivedAt: record.receivedAt };
+        const waiting = this.inbox.get(d.id);
+        if (waiting) return waiting.digest === digest ? { kind: "duplicate" } : { kind: "conflict" };
+        const tenantId = d.event.data.tenantId;
+        const index = this.index ?? this.loadIndex();
+        const stored = store.getTenant(tenantId)?.lastEventCreated;
+        const verdict = index?.check(d.event, stored);
+        if (verdict?.kind === "rejected") return verdict;
+        if (verdict?.kind === "stale") {
+            const t = verdict.stale.tenant;
+            store.acceptEvents([], new Date(), {
+                stale: [{ id: d.id, type: d.event.type, tenantId, region: t?.region ?? "", websiteId: t?.websiteId ?? 0, digest }],
+            });
+            return verdict;
+        }
+        store.openIntent([{ eventId: d.id, tenantId, body: JSON.stringify({ type: d.event.type, created: d.event.created, data: d.event.data }), digest }]);
+        if (verdict) index!.accept(d.event, verdict.tenant);
+        this.inbox.set(d.id, { digest, tenantId });
+        const applied = new Promise<CommitOutcome>((resolve, reject) => {
+            const list = this.waiters.get(d.id) ?? [];
+            list.push({ resolve, reject });
+            this.waiters.set(d.id, list);
+        });
+        // Nobody has to wait for it (the route answers 202 at once): a failure is retried from the intent.
+        applied.catch(ignore);
+        this.kick();
+        // Without an index (the manifest on disk is invalid) the batch decides.
+        const tenant = verdict?.tenant ?? ({ id: tenantId } as TenantSpec);
+        return { kind: "queued", changed: verdict?.changed ?? true, tenant, applied };
+    }
+
+    /** Applies the open intents (at start, and on a timer after a failed batch); resolves when the inbox is empty or a batch failed. */
+    async recover(): Promise<void> {
+        this.kick();
+        await this.idle();
+    }
+
+    /** Resolves when no batch is running or due. */
     async idle(): Promise<void> {
         while (this.draining) await this.draining;
     }
 
-    /** Stops the recovery timer (the service is stopping). */
-    close(): void {
+    /** Stops the retry timer and the applier (the service is stopping). */
+    async close(): Promise<void> {
         this.closed = true;
         if (this.recoverTimer) clearTimeout(this.recoverTimer);
+        await this.idle();
+        await this.applier.close();
+    }
+
+    private kick(): void {
+        if (this.draining) {
+            this.again = true;
+            return;
+        }
+        this.draining = this.drain().finally(() => (this.draining = undefined));
     }
 
     private async drain(): Promise<void> {
-        // Let the deliveries parsed in this turn of the event loop join the first batch.
+        // Let the deliveries of this turn of the event loop join the first batch.
         await new Promise<void>((resolve) => setImmediate(resolve));
-        while (this.pending.length > 0 || this.recoverDue) {
+        for (;;) {
+            this.again = false;
+            let intents: IntentRecord[];
             try {
-                await this.manifest.withLock(() => this.session());
+                intents = await this.store.attempt(() => this.store.openIntents(this.opts.maxBatch ?? 2000));
+                if (intents.length === 0) {
+                    if (this.again) continue;
+                    return;
+                }
+                await this.manifest.withLock(() => this.commit(intents));
             } catch (err) {
-                // The lock could not be taken: the waiting deliveries fail (500) and their senders retry.
-                for (const p of this.pending.splice(0)) p.reject(err);
-                this.recoverDue = false;
-            }
-        }
-        this.draining = undefined;
-    }
-
-    /**
-     * Commits batches while deliveries keep arriving, holding the lock
-     * between them (up to a time budget, so other writers get their turn).
-     * Between two batches the event loop runs once: the answers go out and
-     * the deliveries that arrived meanwhile form the next batch.
-     */
-    private async session(): Promise<void> {
-        const started = performance.now();
-        while (this.pending.length > 0 || this.recoverDue) {
-            this.recoverDue = false;
-            const batch = this.pending.splice(0, this.opts.maxBatch ?? 256);
-            let outcomes: CommitOutcome[];
-            try {
-                outcomes = await this.commit(batch);
-            } catch (err) {
-                for (const p of batch) p.reject(err);
+                this.opts.onError?.(err);
+                for (const list of this.waiters.values()) for (const w of list) w.reject(err);
+                this.waiters.clear();
                 this.scheduleRecovery();
-                continue;
+                return;
             }
-            for (const [i, p] of batch.entries()) p.resolve(outcomes[i]);
-            if (performance.now() - started > (this.opts.maxLockMs ?? 250)) return;
-            await new Promise<void>((resolve) => setImmediate(resolve));
         }
     }
 
-    /** After a failed batch: apply the intents it may have left open once the store is free again, even if no delivery comes. */
+    /** After a failed batch: try the open intents again once the cause may be gone, even if no delivery comes. */
     private scheduleRecovery(): void {
         if (this.closed || this.recoverTimer) return;
         this.recoverTimer = setTimeout(() => {
             this.recoverTimer = undefined;
-            if (this.closed) return;
-            if (this.hasOpenIntents()) void this.recover();
+            if (!this.closed) this.kick();
         }, this.opts.recoverDelayMs ?? 1000);
         this.recoverTimer.unref();
     }
 
-    /** Whether the store holds open intents; a store still locked counts as yes (the recovery then waits for it). */
-    private hasOpenIntents(): boolean {
-        try {
-            return this.store.openIntents().length > 0;
-        } catch {
-            return true;
-        }
+    private settle(id: string, outcome: CommitOutcome): void {
+        const list = this.waiters.get(id);
+        this.waiters.delete(id);
+        for (const w of list ?? []) w.resolve(outcome);
     }
 
-    /** The deliveries of open intents, as pendings nobody waits for; their new jobs are announced by the committer. */
-    private replayed(intents: readonly IntentRecord[]): Pending[] {
-        return intents.map((intent) => {
-            const event = JSON.parse(intent.body) as TimedEvent;
-            return {
-                id: intent.eventId,
-                event,
-                digest: intent.digest,
-                resolve: (o: CommitOutcome) => {
-                    if (o.kind === "applied" && o.job && o.newJob) void this.opts.announce?.(o.job).catch(ignore);
-                },
-                reject: ignore,
-            };
-        });
-    }
-
-    /** One batch, under the lock: intents, read, apply in order, validate once, write once, record in one transaction. */
-    private async commit(batch: readonly Pending[]): Promise<CommitOutcome[]> {
+    /** One batch, under the lock: read at the tip, apply in order, validate once, commit and push, record in one transaction. */
+    private async commit(intents: readonly IntentRecord[]): Promise<void> {
         const store = this.store;
-        const intents = await store.attempt(() => store.openIntents());
-        const openBatches = [...new Set(intents.map((i) => i.batch))];
-        const replayed = this.replayed(intents);
-        const all = [...replayed, ...batch];
-        if (all.length === 0) return [];
-
-        const current = this.manifest.read();
+        const all = intents.map((i) => ({ id: i.eventId, digest: i.digest, event: JSON.parse(i.body) as TimedEvent, batch: i.batch }));
         const seen = await store.attempt(() => all.map((p) => store.getEvent(p.id)));
-        // An id recorded since the delivery's first check, or twice in this batch, is a duplicate (or a conflict, another body).
+        // An id already recorded (a crash after the record) or twice in this batch is a duplicate (or a conflict, another body).
         const firstIndex = new Map<string, { index: number; digest: string }>();
         const toApply: TimedEvent[] = [];
+        const toApplyIds: string[] = [];
         const slots = all.map((p, i): Slot => {
             const record = seen[i];
             if (record)
@@ -248,26 +320,56 @@ export class EventCommitter {
             if (first !== undefined) return first.digest === p.digest ? { kind: "same-as", index: first.index } : { kind: "conflict" };
             firstIndex.set(p.id, { index: toApply.length, digest: p.digest });
             toApply.push(p.event);
+            toApplyIds.push(p.id);
             return { kind: "apply", index: toApply.length - 1 };
         });
         const tenantIds = [...new Set(toApply.map((e) => e.data.tenantId))];
         const known = await store.attempt(() => tenantIds.map((id) => store.getTenant(id)));
-        const lastApplied = new Map<string, number>();
-        for (const t of known) if (t?.lastEventCreated !== null && t?.lastEventCreated !== undefined) lastApplied.set(t.id, t.lastEventCreated);
-        const applied =
-            toApply.length === 0
-                ? { source: current, valid: current === this.knownValid, results: [], validations: 0 }
-                : applyEvents(current, toApply, { file: this.opts.file, sourceIsValid: current === this.knownValid, lastApplied });
-        const written = applied.source !== current;
+        const lastApplied: [string, number][] = [];
+        for (const t of known) if (t?.lastEventCreated !== null && t?.lastEventCreated !== undefined) lastApplied.push([t.id, t.lastEventCreated]);
+
+        const message = commitMessage(
+            "billing",
+            toApply.map((e, i) => ({ id: toApplyIds[i], type: e.type, tenantId: e.data.tenantId })),
+        );
+        let written = false;
+        const pushed = await this.manifest.transact(async (current) => {
+            const out: ApplyOutcome =
+                toApply.length === 0
+                    ? { source: current, valid: true, results: [], validations: 0 }
+                    : await this.applier.apply(current, toApply, { file: this.opts.file, sourceIsValid: current === this.knownValid, lastApplied });
+            const text = out.valid ? out.source : current;
+            written = text !== current;
+            return { text, message, result: out };
+        });
+        const applied = pushed.result;
+        if (applied.valid) this.knownValid = applied.source;
 
         const records: AcceptedEvent[] = [];
         const recordIndex: number[] = [];
         const stale: StaleRecord[] = [];
+        const refused: RefusedRecord[] = [];
+        const now = new Date();
         for (const [i, slot] of slots.entries()) {
             if (slot.kind !== "apply") continue;
             const r = applied.results[slot.index];
-            if (r instanceof EditError) continue;
             const p = all[i];
+            if (r instanceof EditError) {
+                // Refused here although accepted at the door (someone else's change in between, or no index while the manifest
+                // on disk was invalid): recorded with its reason, and the sender's operators learn it from the outbox.
+                const t = this.index?.get(p.event.data.tenantId) ?? known.find((k) => k?.id === p.event.data.tenantId);
+                const region = t?.region ?? "";
+                const websiteId = t?.websiteId ?? 0;
+                const error = { status: r.status, code: r.code, message: r.message, ...(r.field ? { field: r.field } : {}) };
+                const env = envelope(
+                    "tenant.provisioning_failed",
+                    { id: p.event.data.tenantId, websiteId, region },
+                    { billing_event_id: p.id, billing_event: p.event.type, error: r.message, code: r.code },
+                    now,
+                );
+                refused.push({ id: p.id, type: p.event.type, tenantId: p.event.data.tenantId, region, websiteId, digest: p.digest, error, outbox: env });
+                continue;
+            }
             if (r instanceof StaleEvent) {
                 const t = r.tenant ?? known.find((k) => k?.id === r.tenantId);
                 stale.push({ id: p.id, type: p.event.type, tenantId: r.tenantId, region: t?.region ?? "", websiteId: t?.websiteId ?? 0, digest: p.digest });
@@ -290,34 +392,23 @@ export class EventCommitter {
             });
         }
 
-        // 1. The intent, durable before the manifest changes; 2. the manifest.
-        let intent: string | undefined;
-        if (written) {
-            const deliveries = records.map((r) => {
-                const p = all.find((x) => x.id === r.id)!;
-                return {
-                    eventId: r.id,
-                    tenantId: r.tenantId,
-                    body: JSON.stringify({ type: p.event.type, created: p.event.created, data: p.event.data }),
-                    digest: r.digest ?? p.digest,
-                };
-            });
-            intent = await store.attempt(() => store.openIntent(deliveries));
-            try {
-                this.manifest.write(applied.source);
-            } catch (err) {
-                const unwritten = intent;
-                await store.attempt(() => store.dropIntent(unwritten)).catch(ignore);
-                throw err;
-            }
-        }
-        if (applied.valid) this.knownValid = applied.source;
+        const closeIntents = [...new Set(all.map((p) => p.batch))];
+        const jobs = await store.attempt(() => store.acceptEvents(records, now, { stale, refused, closeIntents }));
+        this.opts.onBatch?.({
+            size: all.length,
+            validations: applied.validations,
+            written,
+            gitMs: pushed.gitMs,
+            attempts: pushed.attempts,
+            refusedLate: refused.length,
+        });
 
-        // 3. The events, jobs and tenant states, closing the intents this batch completes.
-        const closeIntents = intent ? [...openBatches, intent] : openBatches;
-        const nothing = records.length === 0 && stale.length === 0 && closeIntents.length === 0;
-        const jobs = nothing ? [] : await store.attempt(() => store.acceptEvents(records, new Date(), { stale, closeIntents }));
-        this.opts.onBatch?.({ size: all.length, validations: applied.validations, written });
+        // The index: the new manifest, without the overlay of the events just settled.
+        const settled = all.filter((p) => this.inbox.has(p.id)).map((p) => p.event.data.tenantId);
+        for (const p of all) this.inbox.delete(p.id);
+        if (this.index) this.index.rebase(applied.tenants, settled);
+        else if (applied.valid) this.loadIndex();
+
         const jobOf = new Map(recordIndex.map((index, k) => [index, jobs[k]]));
         const resultOf = (index: number): CommitOutcome => {
             const r = applied.results[index];
@@ -326,15 +417,17 @@ export class EventCommitter {
             const job = jobOf.get(index)!;
             return { kind: "applied", changed: r.changed, tenant: r.tenant, job: job.job, newJob: job.newJob };
         };
-        const outcomes = slots.map((slot, i): CommitOutcome => {
-            if (slot.kind === "duplicate" || slot.kind === "conflict") return slot;
-            if (slot.kind === "apply") return resultOf(slot.index);
-            // The same id twice in one batch: a duplicate of the first delivery, or refused (or stale) like it.
-            const first = resultOf(slot.index);
-            if (first.kind === "rejected" || first.kind === "stale") return first;
-            return { kind: "duplicate", record: store.getEvent(all[i].id)! };
-        });
-        for (const [i, p] of replayed.entries()) p.resolve(outcomes[i]);
-        return outcomes.slice(replayed.length);
+        for (const [i, slot] of slots.entries()) {
+            const id = all[i].id;
+            let outcome: CommitOutcome;
+            if (slot.kind === "duplicate" || slot.kind === "conflict") outcome = slot;
+            else if (slot.kind === "apply") outcome = resultOf(slot.index);
+            else {
+                const first = resultOf(slot.index);
+                outcome = first.kind === "rejected" || first.kind === "stale" ? first : { kind: "duplicate", record: store.getEvent(id) };
+            }
+            if (outcome.kind === "applied" && outcome.job && outcome.newJob) void this.opts.announce?.(outcome.job).catch(ignore);
+            this.settle(id, outcome);
+        }
     }
 }

@@ -18,7 +18,13 @@ export class Metrics {
     readonly commitBatch = new Histogram({
         name: "billing_commit_batch_size",
         help: "Deliveries applied to the manifest together in one group commit (one lock, write and transaction).",
-        buckets: [1, 2, 5, 10, 20, 50, 100, 256],
+        buckets: [1, 2, 5, 10, 20, 50, 100, 256, 500, 1000, 2000],
+        registers: [this.registry],
+    });
+    readonly gitSeconds = new Histogram({
+        name: "billing_commit_git_seconds",
+        help: "git time of one group commit: commit and push (and fetch and re-apply on a newer tip when the push was refused).",
+        buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
         registers: [this.registry],
     });
     readonly validations = new Counter({

@@ -91,15 +91,41 @@ const errorShape = z.object({
 export type ErrorBody = z.input<typeof errorShape>;
 export const errorBody = jsonSchema(errorShape);
 
+export const EVENT_STATES = ["queued", "accepted", "unchanged", "stale", "refused"] as const;
+
 export const webhookAccepted = jsonSchema(
     z.object({
         eventId: z.string(),
         result: z
             .enum(["accepted", "duplicate", "ignored", "unchanged", "stale"])
-            .describe("stale: the event is older (`created`) than the last event applied to its tenant; acknowledged, not applied."),
+            .describe(
+                "accepted / unchanged (202): checked against the manifest and stored durably; applied, committed and pushed to git afterwards (status queued; follow GET /events/:id). " +
+                    "stale: the event is older (`created`) than the last event applied to its tenant; acknowledged, not applied.",
+            ),
+        status: z
+            .enum(EVENT_STATES)
+            .optional()
+            .describe("Where the event stands: queued (stored, not pushed yet), or its outcome once pushed (see GET /events/:id)."),
         tenantId: z.string().optional(),
-        jobId: z.string().nullable().optional(),
+        jobId: z.string().nullable().optional().describe("The deployment job; null while the event is queued."),
         message: z.string().optional().describe("Why a stale event was not applied."),
+    }),
+);
+
+export const eventBody = jsonSchema(
+    z.object({
+        eventId: z.string(),
+        state: z
+            .enum(EVENT_STATES)
+            .describe(
+                "queued: stored, not applied yet; accepted / unchanged: applied, committed and pushed (its deployment: jobId); stale: acknowledged, not applied; " +
+                    "refused: the manifest at the git tip refused it (error; a tenant.provisioning_failed event was published).",
+            ),
+        type: z.string().optional(),
+        tenantId: z.string(),
+        jobId: z.string().nullable(),
+        receivedAt: z.string().nullable().optional(),
+        error: errorShape.extend({ status: z.int() }).nullable().optional(),
     }),
 );
 

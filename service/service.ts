@@ -8,9 +8,11 @@ import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import type { Deployer } from "../core/deployer";
 import { ManifestFile } from "../core/manifestFile";
+import { GitError, ManifestRepo, type ManifestRepoOptions } from "../core/manifestRepo";
 import { formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { REGIONS } from "../lib/regions";
 import { buildApp, type HttpLimits, type ServiceApp } from "./app";
+import { InlineApplier, WorkerApplier } from "./applier";
 import { EventCommitter } from "./commit";
 import { AmqpPublisher } from "./events";
 import { Metrics } from "./metrics";
@@ -49,6 +51,14 @@ export interface ServiceOptions {
     readonly logger?: Logger;
     /** Interval of the outbox flush in ms. Default 5000. */
     readonly outboxIntervalMs?: number;
+    /**
+     * Commit every applied batch to the git repository the manifest sits in
+     * and push it to this remote and branch (core/manifestRepo.ts). Unset: the
+     * manifest file alone is written.
+     */
+    readonly git?: ManifestRepoOptions;
+    /** Apply batches in a worker thread (the event loop keeps answering meanwhile). Default true. */
+    readonly applyInWorker?: boolean;
 }
 
 export interface Service {
@@ -58,8 +68,11 @@ export interface Service {
     readonly metrics: Metrics;
     readonly runner: JobRunner;
     readonly manifest: ManifestFile;
+    readonly committer: EventCommitter;
     /** Publishes what the outbox holds; resolves when done. */
     flushOutbox(): Promise<void>;
+    /** Resolves when every accepted event is applied and pushed and every job has run. */
+    settled(): Promise<void>;
     close(): Promise<void>;
 }
 
@@ -68,13 +81,24 @@ export class ManifestUnusable extends Error {
     override readonly name = "ManifestUnusable";
 }
 
-function openManifest(manifestPath: string): ManifestFile {
+async function openManifest(manifestPath: string, git: ManifestRepoOptions | undefined): Promise<ManifestFile> {
     let manifest: ManifestFile;
     try {
-        manifest = new ManifestFile(manifestPath);
+        let repo: ManifestRepo | undefined;
+        try {
+            repo = git ? await ManifestRepo.open(manifestPath, git) : undefined;
+        } catch (err) {
+            if (!(err instanceof GitError)) throw err;
+            throw new ManifestUnusable(
+                `the manifest ${manifestPath} is not in a git clone with the remote "${git?.remote ?? "origin"}" (${err.message}); clone the manifest's repository and point --manifest into it, or drop --git-remote`,
+            );
+        }
+        if (repo) await repo.sync();
+        manifest = new ManifestFile(manifestPath, { repo });
     } catch (err) {
+        if (err instanceof ManifestUnusable) throw err;
         throw new ManifestUnusable(
-            `cannot open the manifest ${manifestPath} (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path (--manifest)`,
+            `cannot open the manifest ${manifestPath} (${err instanceof GitError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err))}); fix the path (--manifest)`,
         );
     }
     const initial = validateManifest(manifest.read(), path.basename(manifestPath));
@@ -85,7 +109,7 @@ function openManifest(manifestPath: string): ManifestFile {
 export async function createService(opts: ServiceOptions): Promise<Service> {
     const logger = opts.logger ?? pino({ level: "info" });
     const manifestPath = path.resolve(opts.manifestPath);
-    const manifest = openManifest(manifestPath);
+    const manifest = await openManifest(manifestPath, opts.git);
     const manifestName = path.basename(manifestPath);
 
     const store = new Store(opts.storePath, { busyTimeoutMs: opts.storeBusyTimeoutMs });
@@ -104,11 +128,16 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const committer = new EventCommitter(manifest, store, {
         file: manifestName,
         stackOf,
-        onBatch: ({ size, validations }) => {
+        onBatch: ({ size, validations, gitMs, attempts, refusedLate }) => {
             metrics.commitBatch.observe(size);
             metrics.validations.inc(validations);
+            if (manifest.repo) metrics.gitSeconds.observe(gitMs / 1000);
+            if (attempts > 1 || refusedLate > 0) logger.info({ size, attempts, refusedLate }, "batch applied again on a newer git tip");
         },
+        onError: (err) =>
+            logger.error({ err: err instanceof Error ? err.message : String(err) }, "batch not applied; its events stay queued and are tried again"),
         announce: (job) => queue.announce(job),
+        applier: opts.applyInWorker === false ? new InlineApplier() : new WorkerApplier(),
     });
 
     const app = await buildApp({
@@ -127,8 +156,8 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         limits: opts.limits,
     });
     await queue.start();
-    // A batch a crash left between its manifest write and its record: applied again (its change is already in the manifest).
-    await committer.recover();
+    // The index of the manifest, and the events a crash or a failed batch left queued: applied now.
+    await committer.start();
     outbox.start(opts.outboxIntervalMs ?? 5000);
 
     return {
@@ -138,12 +167,16 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         metrics,
         runner,
         manifest,
+        committer,
         flushOutbox: () => outbox.flush(),
+        async settled() {
+            await committer.idle();
+            await queue.idle();
+        },
         async close() {
             await app.close();
             // Deliveries still waiting for their batch (their client may be gone) are committed before the store closes.
-            await committer.idle();
-            committer.close();
+            await committer.close();
             await queue.stop();
             await outbox.close();
             store.close();

@@ -27,12 +27,25 @@ export interface EventRecord {
     readonly tenantId: string;
     readonly region: string;
     readonly websiteId: number;
-    /** accepted, unchanged, or stale (older than the tenant's last applied event: acknowledged, not applied). */
+    /**
+     * accepted, unchanged, stale (older than the tenant's last applied event: acknowledged, not applied), or refused (accepted at
+     * the door, then refused by the group commit at the git tip: `error` says why).
+     */
     readonly outcome: string;
     readonly jobId: string | null;
     readonly receivedAt: string;
     /** SHA-256 of the delivery's body (canonical JSON); null for events recorded before digests were kept. */
     readonly digest: string | null;
+    /** Why a refused event was not applied. */
+    readonly error: EventError | null;
+}
+
+/** The reason of a refusal, as the webhook answer would have said it. */
+export interface EventError {
+    readonly status: number;
+    readonly code: string;
+    readonly message: string;
+    readonly field?: string;
 }
 
 export interface JobRecord {
@@ -136,12 +149,14 @@ CREATE TABLE IF NOT EXISTS intents (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS intents_tenant ON intents (tenant_id);
+CREATE INDEX IF NOT EXISTS intents_event ON intents (event_id);
 `;
 
 /** Columns added after the first release: added to an existing store when it opens. */
 const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: string])[] = [
     ["events", "body_sha256", "TEXT"],
     ["tenants", "last_event_created", "INTEGER"],
+    ["events", "error", "TEXT"],
 ];
 
 /** SQLITE_BUSY (5), whatever its extended code. */
@@ -230,9 +245,18 @@ export interface StaleRecord {
     readonly digest?: string;
 }
 
+/** An event accepted at the door and refused by the group commit (the manifest at the git tip refuses it): recorded with its reason and its outbox event. */
+export interface RefusedRecord extends StaleRecord {
+    readonly error: EventError;
+    /** The `tenant.provisioning_failed` envelope to publish. */
+    readonly outbox: { readonly event: string };
+}
+
 export interface AcceptOptions {
     /** Events acknowledged without being applied, recorded in the same transaction. */
     readonly stale?: readonly StaleRecord[];
+    /** Events refused by the group commit, recorded (outcome refused) with their outbox events in the same transaction. */
+    readonly refused?: readonly RefusedRecord[];
     /** Intent batches this transaction completes: deleted in it. */
     readonly closeIntents?: readonly string[];
 }
@@ -324,6 +348,7 @@ export class Store {
             jobId: (row.job_id as string | null) ?? null,
             receivedAt: String(row.received_at),
             digest: (row.body_sha256 as string | null) ?? null,
+            error: typeof row.error === "string" ? (JSON.parse(row.error) as EventError) : null,
         };
     }
 
@@ -346,8 +371,9 @@ export class Store {
      */
     acceptEvents(events: readonly AcceptedEvent[], now = new Date(), opts: AcceptOptions = {}): { job: JobRecord | null; newJob: boolean }[] {
         const stale = opts.stale ?? [];
+        const refused = opts.refused ?? [];
         const intents = opts.closeIntents ?? [];
-        if (events.length === 0 && stale.length === 0 && intents.length === 0) return [];
+        if (events.length === 0 && stale.length === 0 && refused.length === 0 && intents.length === 0) return [];
         const ts = now.toISOString();
         return this.tx(() => {
             const out = events.map((e) => this.recordEvent(e, ts));
@@ -355,6 +381,12 @@ export class Store {
                 this.stmt(
                     "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, 'stale', NULL, ?, ?)",
                 ).run(e.id, e.type, e.tenantId, e.region, e.websiteId, ts, e.digest ?? null);
+            }
+            for (const e of refused) {
+                this.stmt(
+                    "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256, error) VALUES (?, ?, ?, ?, ?, 'refused', NULL, ?, ?, ?)",
+                ).run(e.id, e.type, e.tenantId, e.region, e.websiteId, ts, e.digest ?? null, JSON.stringify(e.error));
+                this.stmt("INSERT INTO outbox (routing_key, body) VALUES (?, ?)").run(e.outbox.event, JSON.stringify(e.outbox));
             }
             for (const batch of intents) this.stmt("DELETE FROM intents WHERE batch = ?").run(batch);
             return out;
@@ -385,15 +417,21 @@ export class Store {
         return batch;
     }
 
-    /** The deliveries of the batches left open, oldest first. */
-    openIntents(): IntentRecord[] {
-        return (this.stmt("SELECT batch, event_id, tenant_id, body, digest FROM intents ORDER BY seq").all() as Row[]).map((r) => ({
+    /** The deliveries waiting to be applied (the inbox), oldest first; at most `limit`. */
+    openIntents(limit = -1): IntentRecord[] {
+        return (this.stmt("SELECT batch, event_id, tenant_id, body, digest FROM intents ORDER BY seq LIMIT ?").all(limit) as Row[]).map((r) => ({
             batch: String(r.batch),
             eventId: String(r.event_id),
             tenantId: String(r.tenant_id),
             body: String(r.body),
             digest: String(r.digest),
         }));
+    }
+
+    /** An event waiting in the inbox (accepted, not applied yet): its tenant and when it was stored. */
+    queuedEvent(eventId: string): { tenantId: string; receivedAt: string } | undefined {
+        const row = this.stmt("SELECT tenant_id, created_at FROM intents WHERE event_id = ? ORDER BY seq LIMIT 1").get(eventId) as Row | undefined;
+        return row ? { tenantId: String(row.tenant_id), receivedAt: String(row.created_at) } : undefined;
     }
 
     /** Whether a batch being written (or left open) changes this tenant: its state is then pending, whatever the manifest says. */

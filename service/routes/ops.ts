@@ -95,8 +95,7 @@ export const opsRoutes: FastifyPluginCallback<OpsRoutesOptions> = (fastify, opts
                         ? { ok: true, detail: "connected" }
                         : { ok: false, detail: "not connected to RabbitMQ (BROKER_URL)" }
                     : { ok: true, detail: "not configured (in-process queue)" },
-            // The service does not push the manifest to a git remote yet; that check goes here once it does.
-            git: { ok: true, detail: "not configured" },
+            git: opts.manifest.repo ? await opts.manifest.repo.reachable() : { ok: true, detail: "not configured (the manifest file alone)" },
         };
         return { ready: Object.values(checks).every((c) => c.ok), checks };
     };

@@ -1,18 +1,26 @@
 /**
  * POST /webhooks/billing: verify the signature (on the raw bytes, before the
- * body is parsed: an unsigned request learns nothing), apply the event to
- * the manifest through the group commit, queue the region's deployment and
- * acknowledge. One log line and one metric per delivery.
+ * body is parsed: an unsigned request learns nothing) and the schema, decide
+ * the event on the in-memory index of the manifest (service/commit.ts
+ * `accept`: a refusal is answered at once), store it durably and answer 202;
+ * the group commit applies, commits and pushes it afterwards.
+ * GET /events/:id: where an event stands (queued, applied once pushed, stale
+ * or refused). One log line and one metric per delivery.
  */
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { checkEventData, isBillingEvent, isKnownEventType } from "../../lib/billingEvent";
-import { eventDigest, type EventCommitter } from "../commit";
+import type { EventCommitter } from "../commit";
 import { errorReply, HttpError } from "../errors";
 import type { Metrics } from "../metrics";
 import type { JobQueue } from "../queue";
-import { errorBody, signatureHeaders, webhookAccepted, webhookBody, type SchemaTypes } from "../schemas";
+import { errorBody, eventBody, idParam, signatureHeaders, webhookAccepted, webhookBody, type SchemaTypes } from "../schemas";
 import { precheckSignature, SIGNATURE_HEADER, verifySignature } from "../signature";
-import type { Store } from "../store";
+import type { EventRecord, Store } from "../store";
+
+/** A recorded event's state for the API. */
+function stateOf(record: EventRecord): "accepted" | "unchanged" | "stale" | "refused" {
+    return record.outcome === "unchanged" || record.outcome === "stale" || record.outcome === "refused" ? record.outcome : "accepted";
+}
 
 export interface WebhookRoutesOptions {
     readonly committer: EventCommitter;
@@ -26,7 +34,7 @@ export interface WebhookRoutesOptions {
 }
 
 export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fastify, opts, done) => {
-    const { committer, store, queue, metrics } = opts;
+    const { committer, store, metrics } = opts;
     const app = fastify.withTypeProvider<SchemaTypes>();
 
     const headerOf = (req: FastifyRequest) => {
@@ -107,19 +115,20 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
                     field: "id",
                 });
             };
-            const seen = await store.attempt(() => store.getEvent(body.id));
-            if (seen) {
-                if (seen.digest !== null && seen.digest !== eventDigest(body)) return reused(seen.receivedAt);
-                rlog.info({ jobId: seen.jobId }, "duplicate delivery; nothing to do");
-                done("duplicate");
-                return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: seen.tenantId, jobId: seen.jobId });
-            }
-            const outcome = await committer.submit({ id: body.id, event: body });
+            const outcome = await committer.accept({ id: body.id, event: body });
             switch (outcome.kind) {
-                case "duplicate":
-                    rlog.info({ jobId: outcome.record.jobId }, "duplicate delivery; nothing to do");
+                case "duplicate": {
+                    const record = outcome.record;
+                    rlog.info({ jobId: record?.jobId }, "duplicate delivery; nothing to do");
                     done("duplicate");
-                    return reply.code(200).send({ eventId: body.id, result: "duplicate", tenantId: outcome.record.tenantId, jobId: outcome.record.jobId });
+                    return reply.code(200).send({
+                        eventId: body.id,
+                        result: "duplicate",
+                        status: record ? stateOf(record) : "queued",
+                        tenantId: record?.tenantId ?? body.data.tenantId,
+                        jobId: record?.jobId ?? null,
+                    });
+                }
                 case "conflict":
                     return reused(outcome.receivedAt);
                 case "stale":
@@ -128,28 +137,71 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
                         "event older than the tenant's last applied event; acknowledged, not applied",
                     );
                     done("stale");
-                    return reply
-                        .code(200)
-                        .send({ eventId: body.id, result: "stale", tenantId: outcome.stale.tenantId, jobId: null, message: outcome.stale.message });
+                    return reply.code(200).send({
+                        eventId: body.id,
+                        result: "stale",
+                        status: "stale",
+                        tenantId: outcome.stale.tenantId,
+                        jobId: null,
+                        message: outcome.stale.message,
+                    });
                 case "rejected": {
                     const err = outcome.error;
                     rlog.info({ status: err.status, code: err.code }, "event rejected; nothing written");
                     done("rejected");
                     return reply.code(err.status).send({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) });
                 }
-                case "applied": {
-                    const job = outcome.job;
-                    if (job && outcome.newJob) await queue.announce(job);
-                    rlog.info(
-                        { jobId: job?.id, manifestChanged: outcome.changed, coalesced: !outcome.newJob },
-                        "event applied to the manifest; deployment queued",
-                    );
+                case "queued": {
+                    rlog.info({ manifestChanged: outcome.changed }, "event accepted and stored; applied, committed and pushed next");
                     done("accepted");
-                    return reply
-                        .code(202)
-                        .send({ eventId: body.id, result: outcome.changed ? "accepted" : "unchanged", tenantId: body.data.tenantId, jobId: job?.id ?? null });
+                    return reply.code(202).send({
+                        eventId: body.id,
+                        result: outcome.changed ? "accepted" : "unchanged",
+                        status: "queued",
+                        tenantId: body.data.tenantId,
+                        jobId: null,
+                    });
                 }
             }
+        },
+    );
+
+    app.get(
+        "/events/:id",
+        {
+            schema: {
+                summary: "A billing event's state: queued, then applied (pushed to git), stale or refused",
+                params: idParam,
+                security: [{ statusToken: [] }],
+                response: { 200: eventBody, 400: errorBody, 401: errorBody, 404: errorBody },
+            },
+            config: { statusToken: true },
+        },
+        async (req, reply) => {
+            const { id } = req.params;
+            const { record, queued } = await store.attempt(() => ({ record: store.getEvent(id), queued: store.queuedEvent(id) }));
+            if (record) {
+                return {
+                    eventId: id,
+                    state: stateOf(record),
+                    type: record.type,
+                    tenantId: record.tenantId,
+                    jobId: record.jobId,
+                    receivedAt: record.receivedAt,
+                    error: record.error
+                        ? {
+                              status: record.error.status,
+                              error: record.error.code,
+                              message: record.error.message,
+                              ...(record.error.field ? { field: record.error.field } : {}),
+                          }
+                        : null,
+                };
+            }
+            if (queued) return { eventId: id, state: "queued" as const, tenantId: queued.tenantId, jobId: null, receivedAt: queued.receivedAt };
+            return reply
+                .code(404)
+                .send({ error: "event-not-found", message: `no event "${id}" was received (or it was refused at once: refusals are not stored)` });
         },
     );
     done();

@@ -1,8 +1,10 @@
 /**
- * The group commit (service/commit.ts) on its own: deliveries submitted
- * in one turn of the event loop form one batch, so what a batch does can be
- * stated exactly: one read, one validation, one write, one transaction, and
- * per event the same answer as if the events had been applied one by one.
+ * The group commit (service/commit.ts) on its own: each delivery is decided
+ * at the door on the manifest's index (a refusal, a duplicate or a stale
+ * event never reaches a batch), the accepted ones submitted in one turn of
+ * the event loop form one batch, so what a batch does can be stated exactly:
+ * one read, one validation, one write, one transaction, and per event the
+ * same answer as if the events had been applied one by one.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -16,7 +18,13 @@ interface Batch {
     size: number;
     validations: number;
     written: boolean;
+    gitMs: number;
+    attempts: number;
+    refusedLate: number;
 }
+
+/** A batch without git, every event accepted at the door applied. */
+const batch = (size: number, validations: number, written = true): Batch => ({ size, validations, written, gitMs: 0, attempts: 1, refusedLate: 0 });
 
 function setup() {
     const file = tempManifest();
@@ -48,7 +56,7 @@ function kinds(outcomes: readonly CommitOutcome[]): string[] {
 }
 
 describe("EventCommitter", () => {
-    it("commits the deliveries of one turn as one batch: one validation, one write, one transaction, arrival order", async () => {
+    it("commits the deliveries of one turn as one batch: one validation, one write, one transaction, arrival order; refusals and duplicates decided at the door", async () => {
         const { file, store, batches, committer } = setup();
         const before = fs.readFileSync(file, "utf8");
         const seq = created("seq");
@@ -60,12 +68,12 @@ describe("EventCommitter", () => {
             committer.submit({ id: "e4", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "premium" } } }),
         ]);
         expect(kinds(outcomes)).toEqual(["applied", "applied", "duplicate", "rejected 404", "applied"]);
-        // The second created of the same id is answered like a redelivery, with the first one's job.
-        const first = outcomes[0] as Extract<CommitOutcome, { kind: "applied" }>;
-        expect(outcomes[2]).toMatchObject({ kind: "duplicate", record: { id: "e1", jobId: first.job!.id } });
+        // The second created of the same id is a redelivery of an event still waiting for its batch: no record yet.
+        expect(outcomes[2]).toEqual({ kind: "duplicate" });
         // The update saw the tenant created just before it in the same batch.
         expect(outcomes[1]).toMatchObject({ kind: "applied", changed: true, tenant: { id: "seq", tier: "business" } });
-        expect(batches).toEqual([{ size: 5, validations: 2, written: true }]);
+        // The duplicate and the 404 never reach the batch; the file was validated when the index was loaded.
+        expect(batches).toEqual([batch(3, 1)]);
         const after = fs.readFileSync(file, "utf8");
         expect(after.split("\n").filter((line, i) => line !== before.split("\n")[i])[0]).toBe("    tier: premium");
         expect(after).toMatch(/- id: seq\n(?:\s+.*\n)*?\s+tier: business\n/);
@@ -79,16 +87,16 @@ describe("EventCommitter", () => {
         ]);
     });
 
-    it("validates a manifest it has already validated or written only once: the next batch costs one validation", async () => {
+    it("validates a manifest it has already validated or written only once: each batch costs one validation", async () => {
         const { batches, committer } = setup();
         await Promise.all([committer.submit({ id: "a1", event: created("one") }), committer.submit({ id: "a2", event: created("two") })]);
         await Promise.all([committer.submit({ id: "a3", event: created("three") }), committer.submit({ id: "a4", event: created("four") })]);
-        // The first batch checks the file it read (unknown to it) and the result; the second only its result.
-        expect(batches.map((b) => b.validations)).toEqual([2, 1]);
+        // Loading the index validated the file; each batch validates only its result.
+        expect(batches.map((b) => b.validations)).toEqual([1, 1]);
         expect(batches.map((b) => b.size)).toEqual([2, 2]);
     });
 
-    it("falls back to one event at a time when the batch result is invalid: only the bad events are refused", async () => {
+    it("refuses at the door the events the validator would refuse in the batch: only the bad events are refused, the batch needs no fallback", async () => {
         const { file, store, batches, committer } = setup();
         await committer.submit({ id: "warm", event: created("warm") });
         const outcomes = await Promise.all([
@@ -102,8 +110,8 @@ describe("EventCommitter", () => {
         expect(kinds(outcomes)).toEqual(["applied", "rejected 422", "applied", "rejected 422", "applied"]);
         expect(outcomes[1]).toMatchObject({ error: { code: "manifest-invalid", field: "data.domain" } });
         expect((outcomes[3] as { error: Error }).error.message).toContain('already served for tenant "good-two"');
-        // One validation of the combined result, then one per event in the fallback.
-        expect(batches[1]).toEqual({ size: 5, validations: 6, written: true });
+        // The two refusals were answered at the door: the batch holds the three good events, validated once.
+        expect(batches[1]).toEqual(batch(3, 1));
         const manifest = fs.readFileSync(file, "utf8");
         expect(manifest).toContain("id: good-one\n");
         expect(manifest).toContain("id: good-two\n");
@@ -168,20 +176,55 @@ describe("EventCommitter", () => {
             committer.submit({ id: "x2", event: { type: "subscription.reactivated", data: { tenantId: "ghost" } } }),
         ]);
         expect(kinds(outcomes)).toEqual(["rejected 422", "rejected 404"]);
-        expect(batches).toEqual([{ size: 2, validations: 2, written: false }]);
+        expect(batches).toEqual([]);
         expect(fs.readFileSync(file, "utf8")).toBe(before);
         expect(fs.statSync(file).mtimeMs).toBe(mtime);
         expect(store.eventCount()).toBe(0);
         expect(store.jobs()).toEqual([]);
     });
 
-    it("refuses every event while the manifest on disk is invalid, and writes nothing", async () => {
+    it("refuses every event while the manifest on disk is invalid, writes nothing, and records the refusal with a provisioning_failed event", async () => {
         const { file, store, committer } = setup();
         fs.writeFileSync(file, "tenants:\n  - id: Broken\n");
-        const outcome = await committer.submit({ id: "y1", event: created("fine") });
+        // No index of an invalid file: the event is queued (202 at the door) and refused by its batch.
+        const accepted = await committer.accept({ id: "y1", event: created("fine") });
+        expect(accepted.kind).toBe("queued");
+        const outcome = await (accepted as Extract<typeof accepted, { kind: "queued" }>).applied;
         expect(outcome).toMatchObject({ kind: "rejected", error: { status: 422, code: "manifest-invalid" } });
         expect((outcome as { error: Error }).error.message).toContain("invalid before the change");
         expect(fs.readFileSync(file, "utf8")).toBe("tenants:\n  - id: Broken\n");
-        expect(store.eventCount()).toBe(0);
+        expect(store.getEvent("y1")).toMatchObject({ outcome: "refused", jobId: null, error: { status: 422, code: "manifest-invalid" } });
+        expect(store.jobs()).toEqual([]);
+        const [failed] = store.unpublished();
+        expect(failed.routingKey).toBe("tenant.provisioning_failed");
+        expect(JSON.parse(failed.body)).toMatchObject({
+            event: "tenant.provisioning_failed",
+            tenant_id: "client-fine",
+            payload: { billing_event_id: "y1", billing_event: "subscription.created", code: "manifest-invalid" },
+        });
+        expect(store.openIntents()).toEqual([]);
+    });
+
+    it("an event accepted at the door that a change made meanwhile refuses is recorded refused, with its reason, and nothing of it is written", async () => {
+        const { file, store, committer } = setup();
+        const manifest = new ManifestFile(file);
+        // Another writer holds the lock: the batch waits, and that writer gives the event's domain to a tenant of its own.
+        let release: (() => void) | undefined;
+        const held = manifest.withLock(() => new Promise<void>((r) => (release = r)));
+        while (release === undefined) await new Promise((r) => setTimeout(r, 5));
+        const accepted = await committer.accept({ id: "late1", event: created("latecomer") });
+        expect(accepted).toMatchObject({ kind: "queued", changed: true, tenant: { id: "latecomer" } });
+        const before = fs.readFileSync(file, "utf8");
+        const other = before.replace("customDomains: [shop.client-abc.com]", "customDomains: [shop.client-abc.com, client-latecomer.collectverything.com]");
+        expect(other).not.toBe(before);
+        fs.writeFileSync(file, other);
+        release?.();
+        await held;
+        const outcome = await (accepted as Extract<typeof accepted, { kind: "queued" }>).applied;
+        expect(outcome).toMatchObject({ kind: "rejected", error: { status: 422, code: "manifest-invalid", field: "data.domain" } });
+        expect(fs.readFileSync(file, "utf8")).not.toContain("id: latecomer");
+        expect(store.getEvent("late1")).toMatchObject({ outcome: "refused", error: { status: 422, field: "data.domain" } });
+        expect(store.getEvent("late1")!.error!.message).toContain('duplicate domain: already served for tenant "abc"');
+        expect(store.unpublished().map((o) => o.routingKey)).toEqual(["tenant.provisioning_failed"]);
     });
 });

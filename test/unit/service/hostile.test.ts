@@ -15,6 +15,11 @@ jest.setTimeout(30_000);
 
 const now = () => Math.floor(Date.now() / 1000);
 const manifestOf = (svc: TestService) => fs.readFileSync(svc.manifestPath, "utf8");
+/** The manifest once every event accepted so far is applied (the answer, 202 queued, comes before). */
+const appliedManifest = async (svc: TestService) => {
+    await svc.committer.idle();
+    return manifestOf(svc);
+};
 /** The YAML entry of one tenant in the manifest text. */
 const entryOf = (text: string, id: string) => new RegExp(`- id: ${id}\\n(?:    .*\\n)*`).exec(text)?.[0] ?? "";
 
@@ -36,7 +41,7 @@ describe("4.2 a late older event does not overwrite newer state", () => {
         expect(late.statusCode).toBe(200);
         expect(late.json()).toMatchObject({ eventId: older.id, result: "stale", tenantId: "nordic", jobId: null });
         expect(late.json().message).toContain('is older than the last event applied to tenant "nordic"');
-        expect(entryOf(manifestOf(svc), "nordic")).toContain("tier: business\n");
+        expect(entryOf(await appliedManifest(svc), "nordic")).toContain("tier: business\n");
         // Recorded: its redelivery is a plain duplicate.
         expect((await post(svc, older)).json()).toMatchObject({ result: "duplicate" });
     });
@@ -46,7 +51,7 @@ describe("4.2 a late older event does not overwrite newer state", () => {
         expect((await post(svc, { ...event("subscription.cancelled", { tenantId: "kiwi" }), created: t })).statusCode).toBe(202);
         const late = await post(svc, { ...event("subscription.reactivated", { tenantId: "kiwi" }), created: t - 5 });
         expect([late.statusCode, late.json().result]).toEqual([200, "stale"]);
-        expect(entryOf(manifestOf(svc), "kiwi")).toContain("status: cancelled\n");
+        expect(entryOf(await appliedManifest(svc), "kiwi")).toContain("status: cancelled\n");
     });
 
     it("events of the same second, and events without `created`, are applied in arrival order", async () => {
@@ -55,7 +60,7 @@ describe("4.2 a late older event does not overwrite newer state", () => {
         expect((await post(svc, { ...event("subscription.updated", { tenantId: "maple", tier: "business" }), created: t })).statusCode).toBe(202);
         const { created: _c, ...undated } = event("subscription.updated", { tenantId: "maple", tier: "standard" });
         expect((await post(svc, undated)).statusCode).toBe(202);
-        expect(entryOf(manifestOf(svc), "maple")).toContain("tier: standard\n");
+        expect(entryOf(await appliedManifest(svc), "maple")).toContain("tier: standard\n");
     });
 });
 
@@ -123,7 +128,7 @@ describe("4.4 an event id reused with another body", () => {
         expect(res.statusCode).toBe(409);
         expect(res.json()).toMatchObject({ error: "event-id-reused", field: "id" });
         expect(res.json().message).toContain(`event id "${first.id}" was already received with another body`);
-        expect(entryOf(manifestOf(svc), "sakura")).toContain("tier: business\n");
+        expect(entryOf(await appliedManifest(svc), "sakura")).toContain("tier: business\n");
         // The same body again is still a duplicate, whatever its key order.
         const reordered = { data: first.data, created: first.created, type: first.type, id: first.id };
         expect((await post(svc, reordered)).json()).toMatchObject({ result: "duplicate" });
@@ -135,7 +140,7 @@ describe("4.4 an event id reused with another body", () => {
         const [ra, rb] = await Promise.all([post(svc, a), post(svc, b)]);
         expect([ra.statusCode, rb.statusCode].sort()).toEqual([202, 409]);
         const winner = ra.statusCode === 202 ? "business" : "standard";
-        expect(entryOf(manifestOf(svc), "lumiere")).toContain(`tier: ${winner}\n`);
+        expect(entryOf(await appliedManifest(svc), "lumiere")).toContain(`tier: ${winner}\n`);
     });
 });
 
@@ -191,10 +196,14 @@ describe("4.5 a locked store", () => {
         };
         try {
             const ev = createdEvent("halfway");
+            // Stored durably and answered at once; the batch then writes the manifest and fails to record the event.
             const res = await post(svc, ev);
-            expect(res.statusCode).toBe(503);
+            expect(res.statusCode).toBe(202);
+            expect(res.json()).toMatchObject({ status: "queued", jobId: null });
+            await svc.committer.idle();
             expect(manifestOf(svc)).toContain("- id: halfway\n");
             expect((await request(svc, { url: "/tenants/halfway" })).json()).toMatchObject({ id: "halfway", state: "pending" });
+            expect((await request(svc, { url: `/events/${ev.id}` })).json()).toMatchObject({ eventId: ev.id, state: "queued", jobId: null });
             locked = false;
             // No redelivery needed: the open intent is applied again on a timer.
             const end = Date.now() + 10_000;
@@ -331,7 +340,7 @@ describe("4.9 readiness", () => {
                     manifest: { ok: true, detail: expect.stringMatching(/^valid/) },
                     store: { ok: true, detail: "open" },
                     broker: { ok: true, detail: "not configured (in-process queue)" },
-                    git: { ok: true, detail: "not configured" },
+                    git: { ok: true, detail: "not configured (the manifest file alone)" },
                 },
             });
             fs.rmSync(svc.manifestPath);

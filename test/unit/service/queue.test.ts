@@ -105,9 +105,11 @@ describe("the service's queues, 2 shards", () => {
             // The other shard's whole update runs while shard 0's is held.
             await until(() => deployer.completed.some((c) => c.tenants.includes(SHARD1)), `${SHARD1}'s update`);
             expect(deployer.completed.map((c) => [c.stack, c.tenants])).toEqual([["local-s01", [SHARD1]]]);
+            // The 202 comes before the event is applied (service/commit.ts): its job exists once the batch is committed.
+            await svc.committer.idle();
             expect(jobOf(svc, SHARD0_TOO).state).toBe("queued");
             release();
-            await svc.queue.idle();
+            await svc.settled();
             expect(svc.store.jobs().map((j) => [j.stack, j.tenants, j.state])).toEqual([
                 ["local-s00", [SHARD0], "succeeded"],
                 ["local-s01", [SHARD1], "succeeded"],
@@ -132,11 +134,12 @@ describe("the service's queues, 2 shards", () => {
             expect((await post(svc, createdEvent(SHARD0))).statusCode).toBe(202);
             await started(SHARD0);
             expect((await post(svc, createdEvent(SHARD1))).statusCode).toBe(202);
+            await svc.committer.idle();
             await new Promise((r) => setTimeout(r, 50));
             expect(deployer.calls.map((c) => c.stack)).toEqual(["local-s00"]);
             expect(jobOf(svc, SHARD1).state).toBe("queued");
             release();
-            await svc.queue.idle();
+            await svc.settled();
             expect(deployer.calls.map((c) => [c.stack, c.tenants])).toEqual([
                 ["local-s00", [SHARD0]],
                 ["local-s01", [SHARD1]],
@@ -152,7 +155,7 @@ describe("the service's queues, 2 shards", () => {
         const svc = await startService(deployer, { stacks: { "eu-west": "local" } });
         try {
             for (const id of [SHARD0, SHARD1]) expect((await post(svc, createdEvent(id))).statusCode).toBe(202);
-            await svc.queue.idle();
+            await svc.settled();
             expect(svc.store.jobs().every((j) => j.stack === "local" && j.state === "succeeded")).toBe(true);
             expect(svc.store.jobs().flatMap((j) => j.tenants)).toEqual([SHARD0, SHARD1]);
             expect(deployer.maxActivePerStack).toBe(1);

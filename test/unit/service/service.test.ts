@@ -7,8 +7,14 @@ import { createdEvent, event, post, request, startService, type TestService } fr
 const lockError = (): Error =>
     Object.assign(Object.create(ConcurrentUpdateError.prototype) as Error, { message: "error: [409] Conflict: Another update is currently in progress." });
 
+/** Every accepted event applied and pushed, every job run. */
 async function settle(svc: TestService) {
-    await svc.queue.idle();
+    await svc.settled();
+}
+
+/** The job of an event answered 202, once applied (the answer itself says queued, jobId null). */
+function jobOf(svc: TestService, res: { json(): { eventId: string } }): string | null | undefined {
+    return svc.store.getEvent(res.json().eventId)?.jobId;
 }
 
 describe("malformed bodies", () => {
@@ -87,8 +93,12 @@ describe("idempotency", () => {
             const codes = results.map((r) => r.statusCode);
             expect(codes.filter((c) => c === 202)).toHaveLength(1);
             expect(codes.filter((c) => c === 200)).toHaveLength(99);
-            expect(new Set(results.map((r) => r.json().jobId)).size).toBe(1);
+            // Answered before the batch: queued, no job yet.
+            const first = results.find((r) => r.statusCode === 202)!;
+            expect(first.json()).toEqual({ eventId: ev.id, result: "accepted", status: "queued", tenantId: "hundred", jobId: null });
+            expect(new Set(results.filter((r) => r.statusCode === 200).map((r) => r.json().result))).toEqual(new Set(["duplicate"]));
             await settle(svc);
+            expect(jobOf(svc, first)).toBe(svc.store.jobs()[0].id);
             const after = fs.readFileSync(svc.manifestPath, "utf8");
             expect(after.split("\n").length - before.split("\n").length).toBe(13);
             expect(after.match(/id: hundred$/gm)).toHaveLength(1);
@@ -108,20 +118,23 @@ describe("idempotency", () => {
 describe("group commit", () => {
     const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 
-    it("applies concurrent deliveries in batches: one validation per batch, every event recorded once", async () => {
+    it("acknowledges while another writer holds the manifest lock, then applies the deliveries in batches: one validation per batch, every event recorded once", async () => {
         const svc = await startService(new FakeDeployer({ delayMs: 50 }));
         try {
             const events = Array.from({ length: 60 }, (_, i) => createdEvent(`batch-${i}`));
-            // Another writer holds the manifest lock while the deliveries arrive: they wait together and form few batches
-            // (without it, deliveries sent from this same process arrive one per turn of the event loop).
-            let release!: () => void;
+            // Another writer holds the manifest lock while the deliveries arrive: they are answered all the same (the
+            // acknowledgement never waits for the manifest), wait together and form few batches.
+            let release: (() => void) | undefined;
             const held = svc.manifest.withLock(() => new Promise<void>((r) => (release = r)));
-            const answers = Promise.all(events.map((e) => post(svc, e)));
-            await new Promise((r) => setTimeout(r, 1000));
+            while (release === undefined) await new Promise((r) => setTimeout(r, 5));
+            const results = await Promise.all(events.map((e) => post(svc, e)));
+            expect(results.map((r) => r.statusCode)).toEqual(events.map(() => 202));
+            expect(results.map((r) => r.json().status)).toEqual(events.map(() => "queued"));
+            expect(svc.store.eventCount()).toBe(0);
+            expect(svc.store.openIntents()).toHaveLength(60);
             release();
             await held;
-            const results = await answers;
-            expect(results.map((r) => r.statusCode)).toEqual(events.map(() => 202));
+            await svc.committer.idle();
             const metrics = (await request(svc, { url: "/metrics" })).body;
             const batches = metric(metrics, "billing_commit_batch_size_count");
             expect(metric(metrics, "billing_commit_batch_size_sum")).toBe(60);
@@ -148,6 +161,7 @@ describe("group commit", () => {
             const all = [good[0], bad[0], ...good.slice(1, 5), bad[1], ...good.slice(5)];
             const results = await Promise.all(all.map((e) => post(svc, e)));
             const byTenant = new Map(all.map((e, i) => [e.data.tenantId, results[i]]));
+            await svc.committer.idle();
             for (const e of good) expect(byTenant.get(e.data.tenantId)!.statusCode).toBe(202);
             const domain = byTenant.get("bad-domain")!;
             expect(domain.statusCode).toBe(422);
@@ -189,8 +203,9 @@ describe("ordering per region", () => {
             const third = await post(svc, event("subscription.cancelled", { tenantId: "abc" }));
             const us = await post(svc, createdEvent("order-us", { region: "us-east" }));
             expect([first, second, third, us].map((r) => r.statusCode)).toEqual([202, 202, 202, 202]);
-            expect(second.json().jobId).toBe(third.json().jobId);
-            expect(second.json().jobId).not.toBe(first.json().jobId);
+            await svc.committer.idle();
+            expect(jobOf(svc, second)).toBe(jobOf(svc, third));
+            expect(jobOf(svc, second)).not.toBe(jobOf(svc, first));
             release();
             await settle(svc);
             const jobs = svc.store.jobs();
@@ -214,7 +229,7 @@ describe("ordering per region", () => {
             const res = await post(svc, createdEvent("locked"));
             expect(res.statusCode).toBe(202);
             await settle(svc);
-            const job = (await request(svc, { url: `/jobs/${res.json().jobId}` })).json();
+            const job = (await request(svc, { url: `/jobs/${jobOf(svc, res)}` })).json();
             expect(job).toMatchObject({ state: "succeeded", error: null });
             expect(deployer.calls).toHaveLength(4);
             expect((await request(svc, { url: "/metrics" })).body).toContain('deploy_lock_retries_total{stack="eu-west"} 3');
@@ -235,7 +250,7 @@ describe("failures", () => {
             const tenant = (await request(svc, { url: "/tenants/doomed" })).json();
             expect(tenant).toMatchObject({
                 state: "failed",
-                lastJob: { id: res.json().jobId, state: "failed", error: "Error: kubernetes: the server is unreachable" },
+                lastJob: { id: jobOf(svc, res), state: "failed", error: "Error: kubernetes: the server is unreachable" },
             });
             const metrics = (await request(svc, { url: "/metrics" })).body;
             expect(metrics).toContain('deploy_job_failures_total{stack="eu-west",state="failed"} 1');
@@ -244,7 +259,7 @@ describe("failures", () => {
             expect(JSON.parse(outbox[0].body)).toMatchObject({
                 event: "tenant.provisioning_failed",
                 tenant_id: "client-doomed",
-                payload: { job_id: res.json().jobId },
+                payload: { job_id: jobOf(svc, res) },
             });
         } finally {
             await svc.close();
@@ -259,7 +274,7 @@ describe("failures", () => {
             const t0 = Date.now();
             await settle(svc);
             expect(Date.now() - t0).toBeLessThan(5_000);
-            expect((await request(svc, { url: `/jobs/${res.json().jobId}` })).json()).toMatchObject({
+            expect((await request(svc, { url: `/jobs/${jobOf(svc, res)}` })).json()).toMatchObject({
                 state: "cancelled",
                 error: expect.stringContaining("longer than 200 ms"),
             });
@@ -287,7 +302,7 @@ describe("events out", () => {
                     namespace: "e-commerce-client-announce",
                     region: "eu-west",
                     tier: "standard",
-                    job_id: res.json().jobId,
+                    job_id: jobOf(svc, res),
                     billing_event: "subscription.created",
                 },
             });
@@ -305,7 +320,15 @@ describe("operations endpoints", () => {
             expect((await request(svc, { url: "/healthz" })).json()).toEqual({ status: "ok", ready: true, queue: "in-process", running: 0 });
             const doc = (await request(svc, { url: "/openapi.json" })).json();
             expect(doc.openapi).toBe("3.1.0");
-            expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/jobs/{id}", "/metrics", "/readyz", "/tenants/{id}", "/webhooks/billing"]);
+            expect(Object.keys(doc.paths).sort()).toEqual([
+                "/events/{id}",
+                "/healthz",
+                "/jobs/{id}",
+                "/metrics",
+                "/readyz",
+                "/tenants/{id}",
+                "/webhooks/billing",
+            ]);
             // The status endpoints declare the status token; the probes do not.
             expect(doc.components.securitySchemes.statusToken).toMatchObject({ type: "http", scheme: "bearer" });
             for (const p of ["/jobs/{id}", "/metrics", "/tenants/{id}"]) expect(doc.paths[p].get.security).toEqual([{ statusToken: [] }]);

@@ -67,7 +67,8 @@ describe("POST /webhooks/billing signatures", () => {
     it("valid: 202 and the event is applied", async () => {
         const res = await post(svc, createdEvent("sigok"));
         expect(res.statusCode).toBe(202);
-        expect(res.json()).toMatchObject({ result: "accepted", tenantId: "sigok" });
+        expect(res.json()).toMatchObject({ result: "accepted", status: "queued", tenantId: "sigok" });
+        await svc.committer.idle();
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toContain("id: sigok");
     });
 
@@ -107,6 +108,7 @@ describe("POST /webhooks/billing signatures", () => {
         const ts = Math.floor(Date.now() / 1000);
         const first = await post(svc, ev, { timestamp: ts });
         expect(first.statusCode).toBe(202);
+        await svc.committer.idle();
         const afterFirst = fs.readFileSync(svc.manifestPath, "utf8");
         // The same bytes and header six minutes later (an attacker's replay).
         const s = signed(ev, { timestamp: ts });
@@ -121,7 +123,7 @@ describe("POST /webhooks/billing signatures", () => {
         // A legitimate redelivery (fresh signature, same event id).
         const again = await post(svc, ev);
         expect(again.statusCode).toBe(200);
-        expect(again.json()).toMatchObject({ result: "duplicate", jobId: first.json().jobId });
+        expect(again.json()).toMatchObject({ result: "duplicate", status: "accepted", jobId: svc.store.getEvent(ev.id)!.jobId });
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(afterFirst);
         expect(svc.store.jobs()).toHaveLength(1);
     });
