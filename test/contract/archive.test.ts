@@ -174,7 +174,7 @@ describe("backup, damage, restore", () => {
             expect(stored.length).toBe(d.bytes);
             const text = zlib.gunzipSync(stored);
             expect(text.length).toBe(d.sqlBytes);
-            expect(text.toString("utf8")).toContain("-- Dump completed");
+            expect(text.subarray(-200).toString("utf8")).toContain("-- Dump completed"); // the dump's last line: not truncated
         }
         expect(await listSets(ctx, TENANT)).toEqual([stamp]);
     });
