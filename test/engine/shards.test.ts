@@ -222,7 +222,7 @@ test("reshard 3 -> 2: tenants move between shards, local-s02 is removed; nothing
     expect(await namespaceUids(IDS)).toEqual(uids);
 });
 
-test("the webhook service onboards two tenants of different shards at the same time: both targeted updates overlap, each in its shard's stack", async () => {
+test("the webhook service onboards two tenants of different shards at the same time: both updates overlap, each in its shard's stack", async () => {
     const deployer = new PulumiDeployer({
         projectDir: REPO_ROOT,
         manifestPath: manifestFile,
@@ -265,9 +265,10 @@ test("the webhook service onboards two tenants of different shards at the same t
         });
         expect(answers.codes).toEqual([202, 202]);
         const [a, b] = answers.jobs;
+        // Full updates, not targeted: reshard made these stacks with `state move`, so their history holds no update yet (the deployer's "existing" rule).
         expect(answers.jobs.map((j) => [j.stack, j.tenants, j.state, j.error, j.targeted])).toEqual([
-            ["local-s01", ["hook01"], "succeeded", null, true],
-            ["local-s00", ["hook02"], "succeeded", null, true],
+            ["local-s01", ["hook01"], "succeeded", null, false],
+            ["local-s00", ["hook02"], "succeeded", null, false],
         ]);
         // Each update started before the other finished: they ran at the same time.
         expect(Date.parse(a.startedAt!)).toBeLessThan(Date.parse(b.finishedAt!));
