@@ -101,7 +101,7 @@ beforeAll(async () => {
             await admin.query(`GRANT ${privileges.join(", ")} ON \`${input(grant, "database")}\`.* TO ${account(userName, input(grant, "host"))}`);
             const dbName = ofType(resources, DATABASE, tenant)
                 .map((d) => input(d, "name"))
-                .find((name) => name.replace(/_db$/, "_user") === userName);
+                .find((name) => name.replace(/_db$/, "") === userName.replace(/_(user|usrb)$/, ""));
             if (!dbName) throw new Error(`${grant.urn}: no declared database belongs to ${userName}`);
             accounts.push({
                 tenant,
@@ -132,17 +132,17 @@ const ownAccounts = (tenant: string) => accounts.filter((a) => a.tenant === tena
 const otherTenant = (tenant: string) => (tenant === TENANT_A ? TENANT_B : TENANT_A);
 
 describe("declarations (synth of the contract manifest, stack eu-west)", () => {
-    test("each tenant declares one database, one user and one grant per service (auth, products, orders)", () => {
+    test("each tenant declares one database per service (auth, products, orders), and two users with a grant each (rotation slots a and b)", () => {
         for (const tenant of TENANTS) {
             const slug = tenant.replace(/-/g, "_");
             expect(ofType(resources, DATABASE, tenant).map((d) => input(d, "name"))).toEqual(
                 expect.arrayContaining(["auth", "products", "orders"].map((s) => `client_${slug}_${s}_db`)),
             );
             expect(ofType(resources, DATABASE, tenant)).toHaveLength(3);
-            expect(ofType(resources, USER, tenant)).toHaveLength(3);
-            expect(ofType(resources, GRANT, tenant)).toHaveLength(3);
+            expect(ofType(resources, USER, tenant)).toHaveLength(6);
+            expect(ofType(resources, GRANT, tenant)).toHaveLength(6);
         }
-        expect(accounts).toHaveLength(6);
+        expect(accounts).toHaveLength(12);
     });
 
     test("the a-b and a1b database names collide as unescaped LIKE patterns (the pair is a real test of the escaping)", () => {
@@ -249,7 +249,8 @@ describe.each(TENANTS)("tenant %s, with its own service credentials", (tenant) =
         const mine = ownAccounts(tenant);
         for (const a of mine) {
             await withConnection(a, async (c) => {
-                for (const other of mine.filter((x) => x !== a)) {
+                // Other services' accounts (the same service's rotation partner shares its database).
+                for (const other of mine.filter((x) => x.database !== a.database)) {
                     const err = await rejection(c.query(`CREATE TABLE ${quoteIdent(other.database)}.intruder (id INT)`));
                     expect({ user: a.user, db: other.database, code: err.code }).toEqual({
                         user: a.user,

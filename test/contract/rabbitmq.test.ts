@@ -130,8 +130,9 @@ beforeAll(async () => {
 
     for (const tenant of TENANTS) {
         const [vhost] = ofType(resources, VHOST, tenant);
-        const [user] = ofType(resources, USER, tenant);
-        const [permission] = ofType(resources, PERMISSIONS, tenant);
+        // Both rotation slots' users exist, each with its permissions; the clients here use slot a's (the active one at generation 0).
+        const [user, ...others] = ofType(resources, USER, tenant);
+        const [permission, ...otherPermissions] = ofType(resources, PERMISSIONS, tenant);
         const [exchange] = ofType(resources, EXCHANGE, tenant);
         const vhostName = input(vhost, "name");
         await apply("PUT", `/api/vhosts/${enc(vhostName)}`, { tracing: false }, vhost.urn);
@@ -144,6 +145,10 @@ beforeAll(async () => {
             permission.inputs.permissions,
             permission.urn,
         );
+        for (const u of others) await apply("PUT", `/api/users/${enc(input(u, "name"))}`, { password: testPassword(), tags: "" }, u.urn);
+        for (const p of otherPermissions) {
+            await apply("PUT", `/api/permissions/${enc(input(p, "vhost"))}/${enc(input(p, "user"))}`, p.inputs.permissions, p.urn);
+        }
 
         const xs = exchange.inputs.settings as { type: string; durable: boolean; autoDelete: boolean };
         await apply(
@@ -193,9 +198,12 @@ describe("declarations (synth of the contract manifest, stack eu-west)", () => {
         for (const tenant of TENANTS) {
             const slug = `client-${tenant}`;
             expect(ofType(resources, VHOST, tenant).map((r) => input(r, "name"))).toEqual([`/${slug}`]);
-            expect(ofType(resources, USER, tenant).map((r) => input(r, "name"))).toEqual([`${slug}-app`]);
+            expect(ofType(resources, USER, tenant).map((r) => input(r, "name"))).toEqual([`${slug}-app`, `${slug}-app-b`]);
             const perms = ofType(resources, PERMISSIONS, tenant);
-            expect(perms.map((r) => ({ user: r.inputs.user, vhost: r.inputs.vhost }))).toEqual([{ user: `${slug}-app`, vhost: `/${slug}` }]);
+            expect(perms.map((r) => ({ user: r.inputs.user, vhost: r.inputs.vhost }))).toEqual([
+                { user: `${slug}-app`, vhost: `/${slug}` },
+                { user: `${slug}-app-b`, vhost: `/${slug}` },
+            ]);
             expect(ofType(resources, EXCHANGE, tenant).map((r) => input(r, "vhost"))).toEqual([`/${slug}`]);
             expect(
                 ofType(resources, QUEUE, tenant)
