@@ -36,6 +36,7 @@ import {
 } from "../lib/rotation";
 import { KubeError, kubeAccess, kubeGet, kubeRequest, type KubeAccess } from "./kube";
 import { ManifestFile } from "./manifestFile";
+import { gitOptionsFromEnv, ManifestRepo, type ManifestRepoOptions } from "./manifestRepo";
 import { PROJECT_DIR } from "./project";
 import { loadStackConfig, stackRole, type StackRole } from "./stackFile";
 
@@ -53,6 +54,8 @@ export interface RotateOptions {
     readonly projectDir?: string;
     readonly configFile?: string;
     readonly log?: (line: string) => void;
+    /** Commit and push the manifest's change, as purge and the billing service do (core/manifestRepo.ts). Default: from TENANTCTL_GIT_*; unset: the file alone. */
+    readonly git?: ManifestRepoOptions;
 }
 
 export { RotationRefused };
@@ -154,24 +157,34 @@ const describe = (s: RotationStep) =>
  * read again there, and each step must still start from the state it was
  * planned from (a rotation that ran in between wins: RotationRefused).
  */
-export async function recordSteps(manifestPath: string, steps: readonly RotationStep[], services: readonly string[]): Promise<void> {
-    await new ManifestFile(manifestPath).update((current) => {
-        const checked = validateManifest(current, manifestPath, { services });
-        if (!checked.ok) throw new RotationRefused(formatIssues(checked.issues));
-        for (const s of steps) {
-            const tenant = checked.manifest.tenants.find((t) => t.id === s.tenant);
-            const state = tenant ? stateOf(checked.manifest.rotations, tenant, s.credential) : undefined;
-            if (JSON.stringify(state) !== JSON.stringify(s.from)) {
-                throw new RotationRefused(
-                    `${s.tenant} ${s.credential}: its rotation state changed since this run read it (another rotation ran). Fix: run tenantctl rotate again`,
-                );
+export async function recordSteps(
+    manifestPath: string,
+    steps: readonly RotationStep[],
+    services: readonly string[],
+    repo?: ManifestRepo,
+): Promise<{ commit?: string }> {
+    // With a repository, `current` is the remote tip's text, again on every retry after a refused push.
+    const { commit } = await new ManifestFile(manifestPath, { repo }).update(
+        (current) => {
+            const checked = validateManifest(current, manifestPath, { services });
+            if (!checked.ok) throw new RotationRefused(formatIssues(checked.issues));
+            for (const s of steps) {
+                const tenant = checked.manifest.tenants.find((t) => t.id === s.tenant);
+                const state = tenant ? stateOf(checked.manifest.rotations, tenant, s.credential) : undefined;
+                if (JSON.stringify(state) !== JSON.stringify(s.from)) {
+                    throw new RotationRefused(
+                        `${s.tenant} ${s.credential}: its rotation state changed since this run read it (another rotation ran). Fix: run tenantctl rotate again`,
+                    );
+                }
             }
-        }
-        const next = applySteps(current, steps);
-        const after = validateManifest(next, manifestPath, { services });
-        if (!after.ok) throw new RotationRefused(formatIssues(after.issues));
-        return next;
-    });
+            const next = applySteps(current, steps);
+            const after = validateManifest(next, manifestPath, { services });
+            if (!after.ok) throw new RotationRefused(formatIssues(after.issues));
+            return next;
+        },
+        `tenantctl rotate: ${steps.map((s) => `${s.kind} ${s.tenant} ${s.credential} (generation ${s.to.generation})`).join(", ")}`,
+    );
+    return { commit };
 }
 
 export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep[]; refused: string[]; applied: boolean }> {
@@ -180,6 +193,10 @@ export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep
     const projectDir = opts.projectDir ?? PROJECT_DIR;
     const config = loadStackConfig(opts.stack, { projectDir, configFile: opts.configFile });
     const manifestPath = path.resolve(projectDir, config.manifest);
+    const git = opts.git ?? gitOptionsFromEnv(process.env);
+    const repo = git ? await ManifestRepo.open(manifestPath, git) : undefined;
+    // The plan is made on the remote tip; the record re-reads it under the lock.
+    if (repo) await repo.sync();
     const result = validateManifest(fs.readFileSync(manifestPath, "utf8"), manifestPath, { services: config.services });
     if (!result.ok) throw new RotationRefused(formatIssues(result.issues));
     const tenants = stackHeldTenants(
@@ -216,8 +233,8 @@ export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep
         return { steps, refused, applied: false };
     }
 
-    await recordSteps(manifestPath, steps, config.services);
-    log(`recorded in ${manifestPath}; running up`);
+    const { commit } = await recordSteps(manifestPath, steps, config.services, repo);
+    log(`recorded in ${manifestPath}${commit ? `, pushed ${commit.slice(0, 12)} to ${repo!.remote}/${repo!.branch}` : ""}; running up`);
     const stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir });
     const up = await stack.up({ onOutput: (o) => process.stdout.write(o), configFile: opts.configFile });
     log(`up done: ${JSON.stringify(up.summary.resourceChanges ?? {})}`);

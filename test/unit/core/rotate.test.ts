@@ -3,8 +3,10 @@
  * and their record in the manifest through its lock (a rotation that ran in
  * between wins).
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { ManifestRepo } from "../../../core/manifestRepo";
 import { plannedSteps, recordSteps, stackHeldTenants } from "../../../core/rotate";
 import { validateManifest } from "../../../lib/manifest";
 import { RotationRefused } from "../../../lib/rotation";
@@ -70,5 +72,31 @@ describe("stackHeldTenants: a run applies the states of the tenants its stack ho
         expect(() => stackHeldTenants(tenants, 2, { kind: "region", stack: "eu-west" })).toThrow(
             "stack eu-west has 2 shards and holds no tenant itself. Fix: rotate on its shard stacks (tenantctl shards --stack eu-west lists them)",
         );
+    });
+});
+
+describe("recordSteps through git (core/manifestRepo.ts), as purge and the billing service commit", () => {
+    const dir = tempDir("rotate-git");
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const git = (cwd: string, ...args: string[]) =>
+        execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
+
+    test("the new states are committed on the remote tip and pushed, with the steps in the message", async () => {
+        const remote = path.join(dir, "remote.git");
+        const clone = path.join(dir, "clone");
+        git(dir, "init", "--quiet", "--bare", "-b", "main", remote);
+        git(dir, "clone", "--quiet", remote, clone);
+        fs.writeFileSync(path.join(clone, "tenants.yaml"), manifestYaml([{ ...abc, customDomains: [] }]));
+        git(clone, "add", "tenants.yaml");
+        git(clone, "-c", "user.name=Seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "seed");
+        git(clone, "push", "--quiet", "origin", "HEAD:main");
+        const manifest = path.join(clone, "tenants.yaml");
+        const repo = await ManifestRepo.open(manifest);
+        const steps = plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "rabbitmq" }, NOW);
+        const { commit } = await recordSteps(manifest, steps, SERVICES, repo);
+        expect(commit).toMatch(/^[0-9a-f]{40}$/);
+        expect(git(remote, "log", "-1", "--format=%s", "main").trim()).toBe("tenantctl rotate: switch abc rabbitmq (generation 1)");
+        const pushed = validateManifest(git(remote, "show", "main:tenants.yaml"), "tenants.yaml");
+        expect(pushed.ok && pushed.manifest.rotations).toEqual({ abc: { rabbitmq: { generation: 1, rotatedAt: "2026-12-01T10:00:00Z", retired: false } } });
     });
 });
