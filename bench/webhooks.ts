@@ -3,9 +3,13 @@
  * 1. Acknowledgement latency: autocannon at a fixed rate on loopback against
  *    the service in its own process (`tenantctl serve --fake-deployer`,
  *    service/launch.ts: the deployment is asynchronous and not part of the
- *    acknowledgement, so a fake deployer stands in). Every request is a distinct, signed `subscription.updated`
- *    that really changes tenants.yaml (tier toggled). Also reports the group
- *    commit's batch sizes and validator runs, from the service's /metrics.
+ *    acknowledgement, so a fake deployer stands in), once per manifest size
+ *    (`--ack-tenants`, synthetic manifests, bench/syntheticManifest.ts).
+ *    Every request is a distinct, signed `subscription.updated` that really
+ *    changes tenants.yaml (tier toggled). Also reports the group commit's
+ *    batch sizes and validator runs, how long after the last acknowledgement
+ *    every event was applied, and with `--git` (a local bare repository as
+ *    the remote) the git commit + push time per batch, from /metrics.
  * 2. On the real engine (local stack, a temp file:// backend), in a region
  *    that already holds N tenants (bench/syntheticManifest.ts): webhook
  *    `subscription.created` to namespace Active and to job end, with a
@@ -13,6 +17,7 @@
  *    (the targeted update must leave nothing behind).
  */
 import autocannon from "autocannon";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -34,6 +39,10 @@ const WARMUP_SECONDS = 2;
 
 export interface WebhookBenchOptions {
     readonly rate: number;
+    /** Manifest sizes of the acknowledgement runs. */
+    readonly ackTenants: readonly number[];
+    /** Commit and push every batch to a local bare repository. */
+    readonly git?: boolean;
     readonly duration: number;
     /** Concurrent connections of the load generator. */
     readonly connections: number;
@@ -47,14 +56,19 @@ export interface WebhookBenchOptions {
 
 export async function runWebhookBench(opts: WebhookBenchOptions): Promise<void> {
     if (!opts.skipAck) {
-        const ack = await ackLatency(opts.rate, opts.duration, opts.connections);
-        process.stdout.write(
-            `ack latency at ${opts.rate} req/s for ${opts.duration}s over ${opts.connections} connections: p50 ${ack.raw.p50} ms, p90 ${ack.raw.p90} ms, p99 ${ack.raw.p99} ms, max ${ack.max} ms ` +
-                `(target: p99 < 100 ms); ${ack.requests} requests, ${ack.non2xx} non-2xx, ${ack.errors} errors\n` +
-                `  autocannon's histogram (with its 1 ms coordinated-omission correction): p50 ${ack.p50} ms, p90 ${ack.p90} ms, p99 ${ack.p99} ms\n` +
-                `  group commit: ${ack.batches} batches, ${(ack.accepted / Math.max(ack.batches, 1)).toFixed(1)} deliveries per batch on average, ` +
-                `${ack.validations} manifest validations for ${ack.accepted} accepted events; service event-loop delay p99 ${ack.loopLag.p99.toFixed(0)} ms, max ${ack.loopLag.max.toFixed(0)} ms; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs\n`,
-        );
+        for (const tenants of opts.ackTenants) {
+            const ack = await ackLatency(opts.rate, opts.duration, opts.connections, tenants, opts.git ?? false);
+            process.stdout.write(
+                `ack latency with ${tenants} tenants${opts.git ? " (git: commit + push per batch)" : ""} at ${opts.rate} req/s for ${opts.duration}s over ${opts.connections} connections: ` +
+                    `p50 ${ack.raw.p50} ms, p90 ${ack.raw.p90} ms, p99 ${ack.raw.p99} ms, max ${ack.max} ms ` +
+                    `(target: p99 < 100 ms); ${ack.requests} requests, ${ack.non2xx} non-2xx, ${ack.errors} errors\n` +
+                    `  autocannon's histogram (with its 1 ms coordinated-omission correction): p50 ${ack.p50} ms, p90 ${ack.p90} ms, p99 ${ack.p99} ms\n` +
+                    `  group commit: ${ack.batches} batches, ${(ack.accepted / Math.max(ack.batches, 1)).toFixed(1)} deliveries per batch on average, ` +
+                    `${ack.validations} manifest validations for ${ack.accepted} events; every event applied ${(ack.drainMs / 1000).toFixed(1)} s after the last acknowledgement` +
+                    `${ack.git ? `; git commit + push ${ack.git.meanMs.toFixed(0)} ms per batch on average (${ack.git.batches} batches)` : ""}\n` +
+                    `  service event-loop delay p99 ${ack.loopLag.p99.toFixed(0)} ms, max ${ack.loopLag.max.toFixed(0)} ms; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs\n`,
+            );
+        }
     }
     if (opts.skipEngine) return;
     await engineBench(opts);
@@ -80,24 +94,57 @@ interface AckFigures {
     validations: number;
     /** The service's event-loop delay over the run, ms. */
     loopLag: { p99: number; max: number };
+    /** From the end of the load to every accepted event applied (and pushed), ms. */
+    drainMs: number;
+    /** git time per batch (with --git). */
+    git?: { meanMs: number; batches: number };
 }
 
-/** The service in its own process on a fake deployer, editing a copy of tenants.yaml in `dir`. */
-function startFakeService(dir: string): Promise<ServiceProcess> {
-    const manifest = path.join(dir, "tenants.yaml");
-    fs.copyFileSync(path.join(PROJECT_DIR, "tenants.yaml"), manifest);
-    return launchFakeService({ manifest, store: path.join(dir, "service.db"), secret: SECRET });
+function git(cwd: string, ...args: string[]): void {
+    execFileSync("git", args, { cwd, stdio: "ignore" });
+}
+
+/**
+ * The service in its own process on a fake deployer, editing a synthetic
+ * manifest of `tenants` tenants in `dir`; with `withGit`, in a clone of a
+ * local bare repository it pushes every batch to.
+ */
+function startFakeService(dir: string, tenants: number, withGit: boolean): Promise<ServiceProcess> {
+    const text = `# bench-webhooks: ${tenants} synthetic tenants\n${stringify(syntheticManifest(tenants, "eu-west"))}`;
+    let manifest = path.join(dir, "tenants.yaml");
+    if (withGit) {
+        const remote = path.join(dir, "remote.git");
+        const clone = path.join(dir, "clone");
+        git(dir, "init", "--quiet", "--bare", "-b", "main", remote);
+        git(dir, "init", "--quiet", "-b", "main", clone);
+        manifest = path.join(clone, "tenants.yaml");
+        fs.writeFileSync(manifest, text);
+        git(clone, "add", "tenants.yaml");
+        git(clone, "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "--quiet", "-m", "bench manifest");
+        git(clone, "remote", "add", "origin", remote);
+        git(clone, "push", "--quiet", "origin", "main");
+    } else fs.writeFileSync(manifest, text);
+    return launchFakeService({
+        manifest,
+        store: path.join(dir, "service.db"),
+        secret: SECRET,
+        timeoutMs: 180_000,
+        ...(withGit ? { gitRemote: "origin" } : {}),
+    });
 }
 
 function metricValue(text: string, name: string): number {
-    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+    const m = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} (\\S+)$`, "m").exec(text);
     return m ? Number(m[1]) : 0;
 }
 
-async function ackLatency(rate: number, duration: number, connections: number): Promise<AckFigures> {
+async function ackLatency(rate: number, duration: number, connections: number, size: number, withGit: boolean): Promise<AckFigures> {
     const dir = tempDir();
-    const svc = await startFakeService(dir);
-    const tenants = ["abc", "nordic", "xyz"];
+    const svc = await startFakeService(dir, size, withGit);
+    // Active tenants of the synthetic manifest spread over it (every 50th is suspended, every 100th cancelled: skipped).
+    const tenants = Array.from({ length: 97 }, (_, i) => Math.floor((i * size) / 97))
+        .filter((i) => i % 50 !== 49)
+        .map((i) => `t${String(i).padStart(6, "0")}`);
     const tiers = ["standard", "premium", "business"];
     let n = 0;
     const request: autocannon.Request = {
@@ -123,7 +170,7 @@ async function ackLatency(rate: number, duration: number, connections: number): 
             requests: [request],
         });
         // Also resets the service's event-loop delay histogram (prom-client resets it on every scrape).
-        const before = await (await fetch(`http://127.0.0.1:${svc.port}/metrics`)).text();
+        const before = await (await fetch(`http://127.0.0.1:${svc.port}/metrics`, { headers: { authorization: `Bearer ${svc.statusToken}` } })).text();
         const run = autocannon({
             url: `http://127.0.0.1:${svc.port}/webhooks/billing`,
             method: "POST",
@@ -141,8 +188,23 @@ async function ackLatency(rate: number, duration: number, connections: number): 
         const result = await run;
         raw.sort((x, y) => x - y);
         const pct = (p: number) => Math.round(raw[Math.min(raw.length - 1, Math.floor((p / 100) * raw.length))] ?? 0);
-        const metrics = await (await fetch(`http://127.0.0.1:${svc.port}/metrics`)).text();
+        const ended = performance.now();
+        const auth = { headers: { authorization: `Bearer ${svc.statusToken}` } };
+        const scrape = async () => (await fetch(`http://127.0.0.1:${svc.port}/metrics`, auth)).text();
+        // Every accepted event applied: the batches' deliveries add up to what was acknowledged 202 (warm-up included).
+        let metrics = await scrape();
+        const accepted202 = (text: string) => metricValue(text, 'billing_webhooks_total{type="subscription.updated",result="accepted"}');
+        const deadline = Date.now() + 600_000;
+        while (metricValue(metrics, "billing_commit_batch_size_sum") < accepted202(metrics) && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 100));
+            metrics = await scrape();
+        }
+        const drainMs = performance.now() - ended;
+        const gitCount = metricValue(metrics, "billing_commit_git_seconds_count") - metricValue(before, "billing_commit_git_seconds_count");
+        const gitSum = metricValue(metrics, "billing_commit_git_seconds_sum") - metricValue(before, "billing_commit_git_seconds_sum");
         return {
+            drainMs,
+            ...(withGit ? { git: { meanMs: (gitSum / Math.max(gitCount, 1)) * 1000, batches: gitCount } } : {}),
             p50: result.latency.p50,
             p90: result.latency.p90,
             p99: result.latency.p99,

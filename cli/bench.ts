@@ -8,6 +8,8 @@ import { countList, positiveInt } from "./args";
 
 interface BenchFlags {
     rate: number;
+    ackTenants: number[];
+    git?: boolean;
     duration: number;
     connections: number;
     tenants: number;
@@ -37,6 +39,8 @@ export function register(program: Command): void {
         .option("--rate <n>", "requests per second", positiveInt, 200)
         .option("--duration <s>", "seconds of load", positiveInt, 15)
         .option("--connections <n>", "concurrent connections of the load generator", positiveInt, 40)
+        .option("--ack-tenants <list>", "manifest sizes of the acknowledgement runs (synthetic manifests), comma-separated", countList, [1000, 5000])
+        .option("--git", "acknowledgement runs: commit and push every batch to a local bare repository (git time per batch)")
         .option("--tenants <n>", "tenants already in the region before the measured webhook", positiveInt, 100)
         .option("--repeat <n>", "onboardings measured per update mode (targeted, full)", positiveInt, 1)
         .option("--skip-engine", "only measure acknowledgement latency")

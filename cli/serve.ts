@@ -21,6 +21,9 @@ interface ServeFlags {
     fakeDeployer?: boolean;
     fakeDelayMs: number;
     fakeJournal?: string;
+    gitRemote?: string;
+    gitBranch: string;
+    gitAuthor?: string;
 }
 
 /** Registers `tenantctl serve`. */
@@ -45,6 +48,21 @@ export function register(program: Command): void {
         )
         .option("--max-attempts <n>", "attempts of a failing update before the job is failed", positiveInt, 3)
         .option("--timeout-minutes <n>", "cancel an update that runs longer than this", positiveInt, 30)
+        .option(
+            "--git-remote <name>",
+            "commit every applied batch to the git clone --manifest sits in and push it to this remote (or TENANTCTL_GIT_REMOTE); unset: the file alone",
+            process.env.TENANTCTL_GIT_REMOTE || undefined,
+        )
+        .option(
+            "--git-branch <branch>",
+            "with --git-remote: the branch the deploy workflow deploys (or TENANTCTL_GIT_BRANCH)",
+            process.env.TENANTCTL_GIT_BRANCH || "main",
+        )
+        .option(
+            "--git-author <author>",
+            'with --git-remote: the commits\' author, "Name <email>" (or TENANTCTL_GIT_AUTHOR)',
+            process.env.TENANTCTL_GIT_AUTHOR || undefined,
+        )
         .option("--fake-deployer", "deploy nothing: every update succeeds after --fake-delay-ms (the target of bench-webhooks and of the API fuzzer)")
         .option("--fake-delay-ms <ms>", "with --fake-deployer: duration of a fake update", milliseconds, 1000)
         .option("--fake-journal <file>", "with --fake-deployer: append a JSON line to this file when a fake update starts and ends")
@@ -53,9 +71,10 @@ export function register(program: Command): void {
             if (!flags.fakeDeployer && fakeOnly.length > 0)
                 throw new CliError("tenantctl serve: --fake-delay-ms and --fake-journal need --fake-deployer", EXIT.usage);
             const { serve, StartupError } = await import("../service/main");
-            const { fakeDeployer, fakeDelayMs, fakeJournal, ...opts } = flags;
+            const { fakeDeployer, fakeDelayMs, fakeJournal, gitRemote, gitBranch, gitAuthor, ...opts } = flags;
+            const git = gitRemote ? { remote: gitRemote, branch: gitBranch, author: gitAuthor } : undefined;
             try {
-                await serve({ ...opts, fake: fakeDeployer ? { delayMs: fakeDelayMs, journal: fakeJournal } : undefined });
+                await serve({ ...opts, git, fake: fakeDeployer ? { delayMs: fakeDelayMs, journal: fakeJournal } : undefined });
             } catch (err) {
                 if (err instanceof StartupError) throw new CliError(`tenantctl serve: ${err.message}`, EXIT.failed);
                 throw err;

@@ -314,9 +314,10 @@ export class ManifestFile {
      */
     async transact<T>(compute: (current: string, attempt: number) => Promise<Change<T>> | Change<T>): Promise<PushResult<T>> {
         if (this.repo) return this.repo.change(compute);
-        const current = this.read();
+        // Asynchronous I/O: the service's event loop keeps answering while a large manifest is read, written and synced.
+        const current = await fs.promises.readFile(this.file, "utf8");
         const c = await compute(current, 1);
-        if (c.text !== current) this.write(c.text);
+        if (c.text !== current) await writeAtomicAsync(this.file, c.text);
         return { result: c.result, attempts: 1, gitMs: 0 };
     }
 
@@ -338,6 +339,25 @@ export class ManifestFile {
             });
             return { ...out.result, commit: out.commit };
         });
+    }
+}
+
+/** writeAtomic on the libuv thread pool (the caller's event loop is not blocked by the write and the fsync). */
+export async function writeAtomicAsync(file: string, content: string): Promise<void> {
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+    const fh = await fs.promises.open(tmp, "w", 0o644);
+    try {
+        await fh.writeFile(content);
+        await fh.sync();
+    } finally {
+        await fh.close();
+    }
+    try {
+        await fs.promises.rename(tmp, file);
+    } catch (err) {
+        await fs.promises.rm(tmp, { recursive: true, force: true });
+        throw err;
     }
 }
 

@@ -20,7 +20,7 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { writeAtomic } from "./manifestFile";
+import { writeAtomicAsync } from "./manifestFile";
 
 export interface ManifestRepoOptions {
     /** The remote to push to. Default "origin". */
@@ -181,11 +181,11 @@ export class ManifestRepo {
             if (attempt > 1) await this.sync();
             else await this.resetToTracking();
             gitMs += performance.now() - t0;
-            const current = fs.readFileSync(abs, "utf8");
+            const current = await fs.promises.readFile(abs, "utf8");
             const c = await compute(current, attempt);
             if (c.text === current) return { result: c.result, attempts: attempt, gitMs };
             t0 = performance.now();
-            writeAtomic(abs, c.text);
+            await writeAtomicAsync(abs, c.text);
             await this.git(["add", "--", this.file]);
             await this.git([
                 "-c",

@@ -13,8 +13,7 @@
  */
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import { parse } from "yaml";
-import { tenantSchema, type TenantSpec } from "../lib/manifest";
+import { validateManifest, type TenantSpec } from "../lib/manifest";
 import { applyEvents, EditError, StaleEvent, type EditOptions, type EditResult, type TimedEvent } from "../lib/manifestEdit";
 
 export interface ApplyOptions {
@@ -22,6 +21,8 @@ export interface ApplyOptions {
     readonly sourceIsValid: boolean;
     readonly lastApplied: readonly (readonly [string, number])[];
     readonly today?: string;
+    /** Send back the tenants of the result (the index is rebuilt from them: the text was not the one the index knows). */
+    readonly tenants?: boolean;
 }
 
 export interface ApplyRequest {
@@ -48,7 +49,7 @@ export interface WireOutcome {
     readonly valid: boolean;
     readonly validations: number;
     readonly results: readonly WireResult[];
-    /** The tenants of `source` when it differs from the input and is valid. */
+    /** The tenants of `source` when asked for (opts.tenants) and valid. */
     readonly tenants?: readonly TenantSpec[];
 }
 
@@ -60,10 +61,10 @@ export interface ApplyOutcome {
     readonly tenants?: readonly TenantSpec[];
 }
 
-/** The tenants of a manifest text already validated. */
-export function tenantsOf(source: string): TenantSpec[] {
-    const doc = parse(source) as { tenants?: unknown[] } | null;
-    return (doc?.tenants ?? []).map((t) => tenantSchema.parse(t));
+/** The tenants of a manifest text (validated again: the text came from elsewhere). */
+export function tenantsOf(source: string, file: string): readonly TenantSpec[] | undefined {
+    const v = validateManifest(source, file);
+    return v.ok ? v.manifest.tenants : undefined;
 }
 
 /** applyEvents, its results as plain objects (what the worker sends back). */
@@ -80,7 +81,7 @@ export function applyInline(source: string, events: readonly TimedEvent[], opts:
         valid: r.valid,
         validations: r.validations,
         results,
-        ...(r.valid && r.source !== source ? { tenants: tenantsOf(r.source) } : {}),
+        ...(r.valid && opts.tenants ? { tenants: tenantsOf(r.source, opts.file) } : {}),
     };
 }
 

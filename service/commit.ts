@@ -113,6 +113,13 @@ export function eventDigest(event: TimedEvent): string {
         .digest("hex");
 }
 
+interface GroupItem {
+    readonly row: Omit<IntentRecord, "batch">;
+    readonly undo: (() => void) | undefined;
+    readonly written: () => void;
+    readonly failed: (err: unknown) => void;
+}
+
 type Slot =
     | { kind: "duplicate"; record: EventRecord }
     | { kind: "conflict"; receivedAt?: string }
@@ -136,7 +143,10 @@ export class EventCommitter {
     private index: ManifestIndex | undefined;
     private invalidText: string | undefined;
     /** Event ids accepted by this process and not applied yet: their digest and tenant (the index counts them as pending). */
-    private readonly inbox = new Map<string, { digest: string; tenantId: string }>();
+    private readonly inbox = new Map<string, { digest: string; tenantId: string; durable: Promise<void> }>();
+    /** Accepted deliveries whose intent is not written yet: written together, one transaction (one fsync) per turn of the event loop. */
+    private group: GroupItem[] = [];
+    private flushing = false;
     private readonly waiters = new Map<string, Waiter[]>();
     private readonly applier: BatchApplier;
 
@@ -185,11 +195,14 @@ export class EventCommitter {
     /**
      * Decides a delivery now: a duplicate, a conflict, a refusal or a stale
      * event are answered; an accepted one is recorded as an intent and
-     * queued for the next batch. Everything up to the store write runs in
-     * one turn of the event loop, so deliveries are decided in arrival order.
-     * Rejects with StoreBusy when the store stays locked.
+     * queued for the next batch. The decision runs in one turn of the event
+     * loop, so deliveries are decided in arrival order, each seeing the ones
+     * accepted before it. The intents of the deliveries accepted in one turn
+     * are written in one transaction (one fsync), and each answer waits for
+     * it. Rejects with StoreBusy when the store stays locked (the deliveries
+     * of that transaction are then undone in the index: nothing is accepted).
      */
-    accept(delivery: Delivery): Promise<Acceptance> {
+    async accept(delivery: Delivery): Promise<Acceptance> {
         const digest = eventDigest(delivery.event);
         return this.store.attempt(() => this.decide(delivery, digest));
     }
@@ -200,13 +213,14 @@ export class EventCommitter {
         return a.kind === "queued" ? a.applied : a;
     }
 
-    private decide(d: Delivery, digest: string): Acceptance {
+    private decide(d: Delivery, digest: string): Acceptance | Promise<Acceptance> {
         const store = this.store;
         const record = store.getEvent(d.id);
         if (record)
             return record.digest === null || record.digest === digest ? { kind: "duplicate", record } : { kind: "conflict", receivedAt: record.receivedAt };
         const waiting = this.inbox.get(d.id);
-        if (waiting) return waiting.digest === digest ? { kind: "duplicate" } : { kind: "conflict" };
+        // A duplicate of a delivery whose intent is being written is answered once it is written (or fails with it).
+        if (waiting) return waiting.durable.then((): Acceptance => (waiting.digest === digest ? { kind: "duplicate" } : { kind: "conflict" }));
         const tenantId = d.event.data.tenantId;
         const index = this.index ?? this.loadIndex();
         const stored = store.getTenant(tenantId)?.lastEventCreated;
@@ -219,9 +233,18 @@ export class EventCommitter {
             });
             return verdict;
         }
-        store.openIntent([{ eventId: d.id, tenantId, body: JSON.stringify({ type: d.event.type, created: d.event.created, data: d.event.data }), digest }]);
-        if (verdict) index!.accept(d.event, verdict.tenant);
-        this.inbox.set(d.id, { digest, tenantId });
+        const undo = verdict ? index!.accept(d.event, verdict.tenant) : undefined;
+        let written!: () => void;
+        let failed!: (err: unknown) => void;
+        const durable = new Promise<void>((resolve, reject) => {
+            written = resolve;
+            failed = reject;
+        });
+        durable.catch(ignore);
+        this.inbox.set(d.id, { digest, tenantId, durable });
+        const row = { eventId: d.id, tenantId, body: JSON.stringify({ type: d.event.type, created: d.event.created, data: d.event.data }), digest };
+        this.group.push({ row, undo, written, failed });
+        if (this.group.length === 1 && !this.flushing) setImmediate(() => void this.flush());
         const applied = new Promise<CommitOutcome>((resolve, reject) => {
             const list = this.waiters.get(d.id) ?? [];
             list.push({ resolve, reject });
@@ -229,10 +252,44 @@ export class EventCommitter {
         });
         // Nobody has to wait for it (the route answers 202 at once): a failure is retried from the intent.
         applied.catch(ignore);
-        this.kick();
         // Without an index (the manifest on disk is invalid) the batch decides.
         const tenant = verdict?.tenant ?? ({ id: tenantId } as TenantSpec);
-        return { kind: "queued", changed: verdict?.changed ?? true, tenant, applied };
+        return durable.then((): Acceptance => ({ kind: "queued", changed: verdict?.changed ?? true, tenant, applied }));
+    }
+
+    /**
+     * Writes the intents of the deliveries accepted since the last write, in
+     * one transaction, then lets their answers go and the group commit run.
+     * When the store stays locked, those deliveries and every one accepted
+     * after them (decided on their effect) are undone and refused (503).
+     */
+    private async flush(): Promise<void> {
+        if (this.flushing) return;
+        this.flushing = true;
+        try {
+            while (this.group.length > 0) {
+                const items = this.group.splice(0);
+                try {
+                    await this.store.attempt(() => this.store.openIntent(items.map((i) => i.row)));
+                } catch (err) {
+                    const all = [...items, ...this.group.splice(0)];
+                    for (const item of [...all].reverse()) {
+                        item.undo?.();
+                        this.inbox.delete(item.row.eventId);
+                        const list = this.waiters.get(item.row.eventId);
+                        this.waiters.delete(item.row.eventId);
+                        for (const w of list ?? []) w.reject(err);
+                        item.failed(err);
+                    }
+                    this.index?.reindex();
+                    continue;
+                }
+                for (const item of items) item.written();
+                this.kick();
+            }
+        } finally {
+            this.flushing = false;
+        }
     }
 
     /** Applies the open intents (at start, and on a timer after a failed batch); resolves when the inbox is empty or a batch failed. */
@@ -337,7 +394,13 @@ export class EventCommitter {
             const out: ApplyOutcome =
                 toApply.length === 0
                     ? { source: current, valid: true, results: [], validations: 0 }
-                    : await this.applier.apply(current, toApply, { file: this.opts.file, sourceIsValid: current === this.knownValid, lastApplied });
+                    : await this.applier.apply(current, toApply, {
+                          file: this.opts.file,
+                          sourceIsValid: current === this.knownValid,
+                          lastApplied,
+                          // Someone else changed the file (a newer git tip, another writer): the index is rebuilt from the result.
+                          tenants: current !== this.knownValid,
+                      });
             const text = out.valid ? out.source : current;
             written = text !== current;
             return { text, message, result: out };
@@ -392,8 +455,9 @@ export class EventCommitter {
             });
         }
 
-        const closeIntents = [...new Set(all.map((p) => p.batch))];
-        const jobs = await store.attempt(() => store.acceptEvents(records, now, { stale, refused, closeIntents }));
+        // Closed by event id: one write of intents (one batch id) may be split over two batches.
+        const closeEvents = [...new Set(all.map((p) => p.id))];
+        const jobs = await store.attempt(() => store.acceptEvents(records, now, { stale, refused, closeEvents }));
         this.opts.onBatch?.({
             size: all.length,
             validations: applied.validations,
@@ -406,7 +470,8 @@ export class EventCommitter {
         // The index: the new manifest, without the overlay of the events just settled.
         const settled = all.filter((p) => this.inbox.has(p.id)).map((p) => p.event.data.tenantId);
         for (const p of all) this.inbox.delete(p.id);
-        if (this.index) this.index.rebase(applied.tenants, settled);
+        const updated = applied.results.flatMap((r) => (r instanceof EditError || r instanceof StaleEvent ? [] : [r.tenant]));
+        if (this.index) this.index.rebase(applied.tenants, settled, updated);
         else if (applied.valid) this.loadIndex();
 
         const jobOf = new Map(recordIndex.map((index, k) => [index, jobs[k]]));

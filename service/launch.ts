@@ -43,6 +43,8 @@ export interface FakeServiceOptions {
     readonly stacks?: Readonly<Record<string, string>>;
     /** RabbitMQ job queues and events (BROKER_URL). Default: none, whatever the caller's environment says. */
     readonly brokerUrl?: string;
+    /** Commit and push every batch to this remote of the clone the manifest sits in (`--git-remote`). Default: off. */
+    readonly gitRemote?: string;
     /** The service's LOG_LEVEL. Default "error". */
     readonly logLevel?: string;
     /** Receives the service's stdout lines after the ready line (its log). Default: dropped. */
@@ -70,6 +72,7 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
     if (opts.delayMs !== undefined) args.push("--fake-delay-ms", String(opts.delayMs));
     if (opts.journal !== undefined) args.push("--fake-journal", opts.journal);
     if (opts.statusTokenFile !== undefined) args.push("--status-token-file", opts.statusTokenFile);
+    if (opts.gitRemote !== undefined) args.push("--git-remote", opts.gitRemote);
     for (const [region, stack] of Object.entries(opts.stacks ?? {})) args.push("--stack", `${region}=${stack}`);
     const statusToken = opts.statusToken ?? randomBytes(24).toString("hex");
     const child = spawn(path.join(PROJECT_DIR, "tenantctl"), args, {

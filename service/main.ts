@@ -11,6 +11,7 @@
 import * as path from "node:path";
 import pino from "pino";
 import { PulumiDeployer, type Deployer, type TargetMode } from "../core/deployer";
+import type { ManifestRepoOptions } from "../core/manifestRepo";
 import { PROJECT_DIR } from "../core/project";
 import { FakeDeployer, type FakeDeployerOptions } from "./fakeDeployer";
 import { readyLine } from "./launch";
@@ -34,6 +35,8 @@ export interface ServeOptions {
     readonly statusTokenFile?: string;
     readonly maxAttempts: number;
     readonly timeoutMinutes: number;
+    /** Commit and push every applied batch (`--git-remote`, `--git-branch`, `--git-author`); unset: the file alone. */
+    readonly git?: ManifestRepoOptions;
     /** Deploy nothing: every update succeeds after `delayMs` (`--fake-deployer`). */
     readonly fake?: Pick<FakeDeployerOptions, "delayMs" | "journal">;
 }
@@ -108,6 +111,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
             eventsUrl: env.EVENTS_URL || undefined,
             logger: log,
             runner: { maxAttempts: opts.maxAttempts, timeoutMs: opts.timeoutMinutes * 60_000 },
+            git: opts.git,
         });
     } catch (err) {
         if (err instanceof ManifestUnusable) throw new StartupError(err.message);
@@ -139,6 +143,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
             statusTokens: statusTokens.length,
             deployer: opts.fake ? "fake" : "pulumi",
             target: opts.target,
+            git: svc.manifest.repo ? `${svc.manifest.repo.remote}/${svc.manifest.repo.branch}` : "off",
         },
         "billing-webhook service listening",
     );

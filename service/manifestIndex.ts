@@ -129,24 +129,47 @@ export class ManifestIndex {
         };
     }
 
-    /** Records an accepted event (after its durable record): the next checks see its effect. */
-    accept(event: TimedEvent, tenant: TenantSpec): void {
+    /**
+     * Records an accepted event: the next checks see its effect. Returns its
+     * undo (its intent could not be written); call `reindex` after undoing.
+     */
+    accept(event: TimedEvent, tenant: TenantSpec): () => void {
         const id = tenant.id;
         if (!this.order.has(id)) this.order.set(id, this.next++);
+        const hadOverlay = this.overlay.has(id);
+        const prevOverlay = this.overlay.get(id);
+        const prevCreated = this.lastCreated.get(id);
         const before = this.get(id);
         if (before) this.disown(before);
         this.overlay.set(id, tenant);
         this.own(tenant);
         this.pending.set(id, (this.pending.get(id) ?? 0) + 1);
         if (event.created !== undefined) this.lastCreated.set(id, Math.max(event.created, this.lastCreated.get(id) ?? event.created));
+        return () => {
+            if (hadOverlay) this.overlay.set(id, prevOverlay ?? null);
+            else this.overlay.delete(id);
+            if (prevCreated === undefined) this.lastCreated.delete(id);
+            else this.lastCreated.set(id, prevCreated);
+            const n = (this.pending.get(id) ?? 1) - 1;
+            if (n > 0) this.pending.set(id, n);
+            else this.pending.delete(id);
+        };
+    }
+
+    /** Rebuilds the uniqueness indexes (after undoing accepts). */
+    reindex(): void {
+        this.reset([...this.base.values()]);
     }
 
     /**
-     * After a batch is committed: `tenants` is the new manifest (undefined
-     * when unchanged), `settled` the tenant ids of the batch's events, one
-     * per event. The overlay keeps only tenants with events still pending.
+     * After a batch is committed: `tenants` is the whole new manifest when
+     * the batch was applied to a text the index did not know (else
+     * undefined, and `updated`, the entries the batch's events left, are
+     * laid over the known base); `settled` the tenant ids of the batch's
+     * events, one per event. The overlay keeps only tenants with events
+     * still pending.
      */
-    rebase(tenants: readonly TenantSpec[] | undefined, settled: readonly string[]): void {
+    rebase(tenants: readonly TenantSpec[] | undefined, settled: readonly string[], updated: readonly TenantSpec[] = []): void {
         for (const id of settled) {
             const n = (this.pending.get(id) ?? 1) - 1;
             if (n > 0) this.pending.set(id, n);
@@ -155,6 +178,9 @@ export class ManifestIndex {
                 this.overlay.delete(id);
             }
         }
-        this.reset(tenants ?? [...this.base.values()]);
+        if (tenants) return this.reset(tenants);
+        const base = new Map(this.base);
+        for (const t of updated) base.set(t.id, t);
+        this.reset([...base.values()]);
     }
 }

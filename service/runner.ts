@@ -186,20 +186,39 @@ export class JobRunner {
         // The status each tenant had before this job, as the last successful one deployed it (undefined: none known).
         const previous = new Map<string, string | undefined>();
         if (state === "succeeded") {
-            for (const id of job.tenants) {
-                try {
-                    previous.set(id, this.deployedStatus.get(id));
-                    const status = tenants.get(id)?.manifestStatus;
-                    if (status) this.deployedStatus.put(id, status, now);
-                } catch (err) {
-                    log.warn({ err: errorText(err) }, "deployed status not recorded");
+            // The rows of the whole job in one transaction: one fsync instead of two per tenant, each a stall of the event loop
+            // that answers webhooks (a job coalescing 500 tenants stalled it for seconds). A busy store: the rows are written one by one.
+            let inTx = false;
+            try {
+                this.store.db.exec("BEGIN");
+                inTx = true;
+            } catch {
+                // Written row by row below.
+            }
+            try {
+                for (const id of job.tenants) {
+                    try {
+                        previous.set(id, this.deployedStatus.get(id));
+                        const status = tenants.get(id)?.manifestStatus;
+                        if (status) this.deployedStatus.put(id, status, now);
+                    } catch (err) {
+                        log.warn({ err: errorText(err) }, "deployed status not recorded");
+                    }
+                    try {
+                        const found = this.resolveCredentials(job.stack, id, outputs);
+                        credentials.set(id, found === null ? null : this.credentialsTable.put(id, found, now));
+                    } catch (err) {
+                        log.warn({ err: errorText(err) }, "credential locations not recorded");
+                        credentials.set(id, null);
+                    }
                 }
-                try {
-                    const found = this.resolveCredentials(job.stack, id, outputs);
-                    credentials.set(id, found === null ? null : this.credentialsTable.put(id, found, now));
-                } catch (err) {
-                    log.warn({ err: errorText(err) }, "credential locations not recorded");
-                    credentials.set(id, null);
+            } finally {
+                if (inTx) {
+                    try {
+                        this.store.db.exec("COMMIT");
+                    } catch {
+                        this.store.db.exec("ROLLBACK");
+                    }
                 }
             }
         }

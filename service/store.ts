@@ -259,6 +259,8 @@ export interface AcceptOptions {
     readonly refused?: readonly RefusedRecord[];
     /** Intent batches this transaction completes: deleted in it. */
     readonly closeIntents?: readonly string[];
+    /** Event ids whose intents this transaction completes: deleted in it. */
+    readonly closeEvents?: readonly string[];
 }
 
 export class Store {
@@ -373,7 +375,8 @@ export class Store {
         const stale = opts.stale ?? [];
         const refused = opts.refused ?? [];
         const intents = opts.closeIntents ?? [];
-        if (events.length === 0 && stale.length === 0 && refused.length === 0 && intents.length === 0) return [];
+        const closeEvents = opts.closeEvents ?? [];
+        if (events.length === 0 && stale.length === 0 && refused.length === 0 && intents.length === 0 && closeEvents.length === 0) return [];
         const ts = now.toISOString();
         return this.tx(() => {
             const out = events.map((e) => this.recordEvent(e, ts));
@@ -389,6 +392,7 @@ export class Store {
                 this.stmt("INSERT INTO outbox (routing_key, body) VALUES (?, ?)").run(e.outbox.event, JSON.stringify(e.outbox));
             }
             for (const batch of intents) this.stmt("DELETE FROM intents WHERE batch = ?").run(batch);
+            for (const id of closeEvents) this.stmt("DELETE FROM intents WHERE event_id = ?").run(id);
             return out;
         });
     }
