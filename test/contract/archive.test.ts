@@ -11,6 +11,10 @@
  * the dry-run plan of `tenantctl restore` and the export are checked the same
  * way. The size of the timed restore is CV_ARCHIVE_BENCH_MB (default 40 MB of
  * rows); its figures are printed and written to .work/archive-bench.json.
+ * The tests run in order and build on each other (one tenant, one archive
+ * bucket per run): the retention test adds the object the later ones list.
+ * The final backup's locked objects stay in the run's archive bucket (the
+ * S3 API cannot delete them); `local-down --purge` removes the store's files.
  */
 import { DeleteObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { execFileSync } from "node:child_process";
