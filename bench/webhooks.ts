@@ -66,12 +66,17 @@ export async function runWebhookBench(opts: WebhookBenchOptions): Promise<void> 
                     `  group commit: ${ack.batches} batches, ${(ack.accepted / Math.max(ack.batches, 1)).toFixed(1)} deliveries per batch on average, ` +
                     `${ack.validations} manifest validations for ${ack.accepted} events; every event applied ${(ack.drainMs / 1000).toFixed(1)} s after the last acknowledgement` +
                     `${ack.git ? `; git commit + push ${ack.git.meanMs.toFixed(0)} ms per batch on average (${ack.git.batches} batches)` : ""}\n` +
+                    `  the service's own time per answer: ${pctText(ack.server.under10)} under 10 ms, ${pctText(ack.server.under25)} under 25 ms, ${pctText(ack.server.under100)} under 100 ms\n` +
                     `  service event-loop delay p99 ${ack.loopLag.p99.toFixed(0)} ms, max ${ack.loopLag.max.toFixed(0)} ms; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs\n`,
             );
         }
     }
     if (opts.skipEngine) return;
     await engineBench(opts);
+}
+
+function pctText(share: number): string {
+    return `${(share * 100).toFixed(1)} %`;
 }
 
 function tempDir(): string {
@@ -98,6 +103,8 @@ interface AckFigures {
     drainMs: number;
     /** git time per batch (with --git). */
     git?: { meanMs: number; batches: number };
+    /** The service's own measure of each answer (billing_webhook_ack_seconds, from parsed body to reply): share under 10, 25, 100 ms. */
+    server: { under10: number; under25: number; under100: number };
 }
 
 function git(cwd: string, ...args: string[]): void {
@@ -200,10 +207,15 @@ async function ackLatency(rate: number, duration: number, connections: number, s
             metrics = await scrape();
         }
         const drainMs = performance.now() - ended;
+        const bucket = (text: string, le: string) => metricValue(text, `billing_webhook_ack_seconds_bucket{le="${le}"}`);
+        const inRun = (le: string) => bucket(metrics, le) - bucket(before, le);
+        const total = Math.max(inRun("+Inf"), 1);
+        const server = { under10: inRun("0.01") / total, under25: inRun("0.025") / total, under100: inRun("0.1") / total };
         const gitCount = metricValue(metrics, "billing_commit_git_seconds_count") - metricValue(before, "billing_commit_git_seconds_count");
         const gitSum = metricValue(metrics, "billing_commit_git_seconds_sum") - metricValue(before, "billing_commit_git_seconds_sum");
         return {
             drainMs,
+            server,
             ...(withGit ? { git: { meanMs: (gitSum / Math.max(gitCount, 1)) * 1000, batches: gitCount } } : {}),
             p50: result.latency.p50,
             p90: result.latency.p90,
