@@ -326,9 +326,8 @@ export function pruneLocal(localDir: string, capacityBytes?: number): string[] {
     return [...keep].sort();
 }
 
-/** Stamps of the tenant's complete daily sets (those with a manifest), oldest first. */
-export async function listSets(ctx: ArchiveContext, tenantId: string): Promise<string[]> {
-    const prefix = setsPrefix(tenantId);
+/** Stamps (`YYYYMMDD-HHMMSS`) of the complete sets under `prefix` (those with a manifest, written last), oldest first. */
+async function completeStamps(ctx: ArchiveContext, prefix: string): Promise<string[]> {
     const keys = await listAll(ctx.archive, ctx.archiveBucket, prefix);
     return keys
         .map((o) => o.key.slice(prefix.length))
@@ -337,15 +336,14 @@ export async function listSets(ctx: ArchiveContext, tenantId: string): Promise<s
         .sort();
 }
 
+/** Stamps of the tenant's complete daily sets (those with a manifest), oldest first. */
+export function listSets(ctx: ArchiveContext, tenantId: string): Promise<string[]> {
+    return completeStamps(ctx, setsPrefix(tenantId));
+}
+
 /** Stamps of the tenant's final backups, oldest first. */
-export async function listFinals(ctx: ArchiveContext, tenantId: string): Promise<string[]> {
-    const prefix = finalPrefix(tenantId);
-    const keys = await listAll(ctx.archive, ctx.archiveBucket, prefix);
-    return keys
-        .map((o) => o.key.slice(prefix.length))
-        .filter((k) => /^[0-9]{8}-[0-9]{6}\/manifest\.json$/.test(k))
-        .map((k) => k.slice(0, 15))
-        .sort();
+export function listFinals(ctx: ArchiveContext, tenantId: string): Promise<string[]> {
+    return completeStamps(ctx, finalPrefix(tenantId));
 }
 
 export interface PruneReport {
