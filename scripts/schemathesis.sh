@@ -129,7 +129,7 @@ fi
 echo "==> status endpoints: 401 without the status token, with a wrong one, with the webhook secret; probes open"
 # HTTP status of a GET, with an optional Authorization header.
 code() { curl -s -o /dev/null -w '%{http_code}' ${2:+-H "Authorization: $2"} "$BASE$1"; }
-for path in /tenants/abc /jobs/job_nope /metrics; do
+for path in /tenants/abc /jobs/job_nope /events/evt_nope /metrics; do
   for auth in "" "Bearer wrong" "Bearer $SECRET"; do
     got="$(code "$path" "$auth")"
     if [ "$got" != "401" ]; then echo "GET $path with '${auth%% *}' credentials answered $got, not 401" >&2; status=1; fi

@@ -1,5 +1,5 @@
 """Schemathesis hooks: sign every POST /webhooks/billing like the billing provider does, and send the status
-token to the status endpoints (GET /tenants/{id}, /jobs/{id}, /metrics).
+token to the status endpoints (GET /tenants/{id}, /jobs/{id}, /events/{id}, /metrics).
 
 The webhook is authenticated by `Billing-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + raw body)>`,
 so a static header cannot authenticate a generated body. An auth provider marks the requests that should
@@ -36,7 +36,7 @@ MARKER = "sign-me"
 SECRET = os.environ.get("WEBHOOK_SECRET", "")
 STATUS_TOKEN = os.environ.get("STATUS_TOKEN", "")
 # The operations behind the status token, by their OpenAPI path.
-STATUS_PATHS = r"^/(tenants|jobs)/\{id\}$|^/metrics$"
+STATUS_PATHS = r"^/(tenants|jobs|events)/\{id\}$|^/metrics$"
 
 
 def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
