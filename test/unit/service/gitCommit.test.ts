@@ -213,6 +213,41 @@ describe("the group commit pushes every batch to git", () => {
         await committer.close();
     });
 
+    it("a push that fails (the remote unreachable): nothing is recorded, nothing unpushed is kept, and the queued event lands once the remote is back", async () => {
+        const { remote, service } = setup();
+        const file = path.join(service, "tenants.yaml");
+        const repo = await ManifestRepo.open(file);
+        const store = new Store(":memory:");
+        const errors: unknown[] = [];
+        const committer = new EventCommitter(new ManifestFile(file, { repo }), store, {
+            file: "tenants.yaml",
+            stackOf: (r) => r,
+            recoverDelayMs: 100,
+            onError: (e) => errors.push(e),
+        });
+        await committer.start();
+        const moved = `${remote}.away`;
+        fs.renameSync(remote, moved);
+        const accepted = await committer.accept({ id: "evt_offline", event: tier("nordic", "business") });
+        expect(accepted.kind).toBe("queued");
+        await expect((accepted as Extract<typeof accepted, { kind: "queued" }>).applied).rejects.toThrow(
+            "git push --porcelain origin HEAD:refs/heads/main failed",
+        );
+        // Not applied: no record, still queued, and the clone back on the last pushed commit (no local commit left to push later).
+        expect(store.getEvent("evt_offline")).toBeUndefined();
+        expect(store.queuedEvent("evt_offline")).toMatchObject({ tenantId: "nordic" });
+        expect(git(service, "rev-parse", "HEAD").trim()).toBe(git(service, "rev-parse", "origin/main").trim());
+        expect(tierOf(fs.readFileSync(file, "utf8"), "nordic")).toBe("standard");
+        fs.renameSync(moved, remote);
+        // Retried on the timer: pushed, then recorded.
+        const end = Date.now() + 10_000;
+        while (!store.getEvent("evt_offline") && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        expect(store.getEvent("evt_offline")).toMatchObject({ outcome: "accepted" });
+        expect(tierOf(remoteManifest(remote), "nordic")).toBe("business");
+        expect(errors.length).toBeGreaterThanOrEqual(1);
+        await committer.close();
+    });
+
     it("refuses a clone with other local changes: every change is built on the remote tip", async () => {
         const { service } = setup();
         fs.writeFileSync(path.join(service, "README"), "local work\n");
