@@ -16,7 +16,7 @@ import { PROJECT_DIR } from "../core/project";
 import { FakeDeployer, type FakeDeployerOptions } from "./fakeDeployer";
 import { readyLine } from "./launch";
 import { readSecrets, readStatusTokens } from "./secrets";
-import { createService, ManifestUnusable } from "./service";
+import { createService, ManifestUnusable, StoreInUse } from "./service";
 
 export interface ServeOptions {
     /** The manifest the service edits, absolute or relative to the project directory. */
@@ -114,7 +114,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
             git: opts.git,
         });
     } catch (err) {
-        if (err instanceof ManifestUnusable) throw new StartupError(err.message);
+        if (err instanceof ManifestUnusable || err instanceof StoreInUse) throw new StartupError(err.message);
         throw err;
     }
     try {

@@ -7,7 +7,7 @@
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import type { Deployer } from "../core/deployer";
-import { ManifestFile } from "../core/manifestFile";
+import { FileLock, ManifestFile, ManifestLocked } from "../core/manifestFile";
 import { GitError, ManifestRepo, type ManifestRepoOptions } from "../core/manifestRepo";
 import { formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { REGIONS } from "../lib/regions";
@@ -81,6 +81,32 @@ export class ManifestUnusable extends Error {
     override readonly name = "ManifestUnusable";
 }
 
+/** The SQLite store is already the store of another live service process. */
+export class StoreInUse extends Error {
+    override readonly name = "StoreInUse";
+}
+
+/**
+ * Makes this process the one owner of a SQLite store file for its lifetime:
+ * two service processes on one store would claim and run the same jobs (they
+ * did, overlapping by 2.4 s). The owner lock is `<store>.lock` (the manifest
+ * lock's kind: a dead owner, e.g. after kill -9, is detected at once on this
+ * host, by its silent heartbeat on another). ":memory:" is private anyway.
+ */
+async function ownStore(storePath: string): Promise<() => void> {
+    if (storePath === ":memory:") return () => undefined;
+    try {
+        return await new FileLock(path.resolve(storePath), { waitMs: 0 }).acquire();
+    } catch (err) {
+        if (!(err instanceof ManifestLocked)) throw err;
+        const owner = err.owner ? `process ${err.owner.pid} on ${err.owner.host}` : "another process";
+        throw new StoreInUse(
+            `the store ${storePath} is in use by ${owner}: a SQLite store serves one service process. ` +
+                "Fix: stop that process, or give this replica a store of its own (--store); several replicas sharing jobs need a shared store.",
+        );
+    }
+}
+
 async function openManifest(manifestPath: string, git: ManifestRepoOptions | undefined): Promise<ManifestFile> {
     let manifest: ManifestFile;
     try {
@@ -112,6 +138,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const manifest = await openManifest(manifestPath, opts.git);
     const manifestName = path.basename(manifestPath);
 
+    const releaseStore = await ownStore(opts.storePath);
     const store = new Store(opts.storePath, { busyTimeoutMs: opts.storeBusyTimeoutMs });
     const metrics = new Metrics();
     const regionStackOf = (region: string) => opts.stacks?.[region] ?? region;
@@ -180,6 +207,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
             await queue.stop();
             await outbox.close();
             store.close();
+            releaseStore();
         },
     };
 }

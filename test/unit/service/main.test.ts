@@ -4,6 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { PROJECT_DIR } from "../../../core/project";
 import { launchFakeService } from "../../../service/launch";
@@ -15,7 +16,7 @@ jest.setTimeout(60_000);
 function tenantctl(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const clean: NodeJS.ProcessEnv = { ...process.env, WEBHOOK_SECRET: "", WEBHOOK_SECRETS: "", WEBHOOK_SECRET_PREVIOUS: "", BROKER_URL: "", ...env };
     return new Promise((resolve) => {
-        execFile(path.join(PROJECT_DIR, "tenantctl"), args, { cwd: PROJECT_DIR, env: clean }, (err, stdout, stderr) => {
+        execFile(path.join(PROJECT_DIR, "tenantctl"), args, { cwd: PROJECT_DIR, env: clean, timeout: 30_000, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
             resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr });
         });
     });
@@ -107,6 +108,32 @@ describe("tenantctl serve --fake-deployer", () => {
             expect((await request(svc, { url: "/tenants/abc", headers: { authorization: "Bearer third" } })).statusCode).toBe(401);
         } finally {
             await svc.stop();
+        }
+    });
+
+    it("refuses a second process on the same SQLite store (exit 1, naming the owner and the fix); once the owner stops, the store is free", async () => {
+        const dir = tempDir();
+        const manifest = tempManifest(dir);
+        const store = path.join(dir, "service.db");
+        const first = await launchFakeService({ manifest, store, secret: SECRET });
+        let stopped = false;
+        try {
+            const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--manifest", manifest, "--store", store], {
+                WEBHOOK_SECRET: SECRET,
+                STATUS_TOKENS: "t",
+            });
+            expect(r.code).toBe(1);
+            expect(r.stdout).toBe("");
+            expect(r.stderr).toBe(
+                `tenantctl serve: the store ${store} is in use by process ${first.pid} on ${os.hostname()}: a SQLite store serves one service process. ` +
+                    "Fix: stop that process, or give this replica a store of its own (--store); several replicas sharing jobs need a shared store.\n",
+            );
+            expect(await first.stop()).toBe(0);
+            stopped = true;
+            const second = await launchFakeService({ manifest, store, secret: SECRET });
+            expect(await second.stop()).toBe(0);
+        } finally {
+            if (!stopped) await first.stop();
         }
     });
 
