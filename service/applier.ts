@@ -62,9 +62,10 @@ export interface ApplyOutcome {
 }
 
 /** The tenants of a manifest text (validated again: the text came from elsewhere). */
+/** The entries of a valid manifest, tombstones included (the index decides reuse of a purged tenant's id, websiteId and domains). */
 export function tenantsOf(source: string, file: string): readonly TenantSpec[] | undefined {
     const v = validateManifest(source, file);
-    return v.ok ? v.manifest.tenants : undefined;
+    return v.ok ? [...v.manifest.tenants, ...(v.manifest.tombstones ?? [])] : undefined;
 }
 
 /** applyEvents, its results as plain objects (what the worker sends back). */

@@ -176,7 +176,7 @@ export class EventCommitter {
         // An invalid file is validated again only once it has changed.
         if (text === this.invalidText) return undefined;
         const checked = validateManifest(text, this.opts.file);
-        this.index = checked.ok ? new ManifestIndex(checked.manifest.tenants, this.opts.file) : undefined;
+        this.index = checked.ok ? new ManifestIndex([...checked.manifest.tenants, ...(checked.manifest.tombstones ?? [])], this.opts.file) : undefined;
         this.invalidText = checked.ok ? undefined : text;
         if (checked.ok) this.knownValid = text;
         return this.index;

@@ -13,12 +13,17 @@
  * the state the accepted ones before it leave, so the answers are those of
  * applying them one at a time.
  *
+ * Tombstones (purged tenants, `status: deleted`) are entries of the index
+ * like the others: an event about one, or a create reusing its id, websiteId
+ * or domains, is decided with the tombstone in the tiny manifest, so it is
+ * refused at the door as the whole manifest would refuse it.
+ *
  * The group commit later applies the accepted events to the real manifest
  * (at the git tip: someone else's change may refuse one there) and `rebase`s
  * the view on the result.
  */
 import { stringify } from "yaml";
-import type { TenantSpec } from "../lib/manifest";
+import { isTombstone, type TenantSpec } from "../lib/manifest";
 import { applyEvents, EditError, StaleEvent, type TimedEvent } from "../lib/manifestEdit";
 
 export type IndexVerdict =
@@ -51,8 +56,11 @@ export class ManifestIndex {
         this.reset(tenants);
     }
 
+    /** Live tenants of the last committed manifest (tombstones not counted). */
     get size(): number {
-        return this.base.size;
+        let n = 0;
+        for (const t of this.base.values()) if (!isTombstone(t)) n++;
+        return n;
     }
 
     private reset(tenants: readonly TenantSpec[]): void {
@@ -122,11 +130,9 @@ export class ManifestIndex {
         if (others.size === 0) return { kind: "ok", changed: alone.changed, tenant: t };
         const together = this.applyTo([id, ...others], event, today);
         if (together instanceof EditError) return { kind: "rejected", error: together };
-        // Unreachable while the index agrees with the validator; refused all the same rather than accepted wrongly.
-        return {
-            kind: "rejected",
-            error: new EditError(422, "manifest-invalid", `tenant "${id}" would share a websiteId or domain with tenant "${[...others][0]}"`, "data"),
-        };
+        if (together instanceof StaleEvent) return { kind: "stale", stale: together };
+        // Accepted beside every tenant it shares a value with: a tombstone whose reservation has ended.
+        return { kind: "ok", changed: together.changed, tenant: together.tenant };
     }
 
     /**
