@@ -87,9 +87,10 @@ export class StoreInUse extends Error {
 }
 
 /**
- * Makes this process the one owner of a SQLite store file for its lifetime:
- * two service processes on one store would claim and run the same jobs (they
- * did, overlapping by 2.4 s). The owner lock is `<store>.lock` (the manifest
+ * Makes this process the one owner of a SQLite store file for its lifetime
+ * (without a broker): two service processes with in-process queues on one
+ * store would claim and run the same jobs (they did, overlapping by 2.4 s).
+ * The owner lock is `<store>.lock` (the manifest
  * lock's kind: a dead owner, e.g. after kill -9, is detected at once on this
  * host, by its silent heartbeat on another). ":memory:" is private anyway.
  */
@@ -138,7 +139,9 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const manifest = await openManifest(manifestPath, opts.git);
     const manifestName = path.basename(manifestPath);
 
-    const releaseStore = await ownStore(opts.storePath);
+    // With a broker, the stacks' single-active-consumer queues decide who runs a job, and replicas on one host may share
+    // the SQLite file; without one, each process's own queue would claim the same jobs: the store is owned.
+    const releaseStore = opts.brokerUrl ? () => undefined : await ownStore(opts.storePath);
     const store = new Store(opts.storePath, { busyTimeoutMs: opts.storeBusyTimeoutMs });
     const metrics = new Metrics();
     const regionStackOf = (region: string) => opts.stacks?.[region] ?? region;

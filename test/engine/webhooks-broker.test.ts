@@ -72,13 +72,20 @@ describe("RabbitMQ job queues", () => {
         const r2 = await startFakeProcess(dir, env);
         procs.push(r1, r2);
 
-        const a = await post(r1, createdEvent("brk-a"));
+        const evA = createdEvent("brk-a");
+        const a = await post(r1, evA);
         await waitFor(() => fs.readFileSync(env.CV_FAKE_LOG, "utf8").includes('"start"'));
         // Sent to the other replica: it must not start a second update on the same stack.
-        const b = await post(r2, event("subscription.updated", { tenantId: "nordic", tier: "premium" }));
-        const c = await post(r2, createdEvent("brk-b"));
-        expect([a.statusCode, b.statusCode, c.statusCode]).toEqual([202, 202, 202]);
-        expect(b.json().jobId).toBe(c.json().jobId); // coalesced while waiting
+        const evB = event("subscription.updated", { tenantId: "nordic", tier: "premium" });
+        const evC = createdEvent("brk-b");
+        const b = await post(r2, evB);
+        const c = await post(r2, evC);
+        // Answered before their batch: queued, no job yet (the store names each event's job once applied).
+        expect([a, b, c].map((r) => [r.statusCode, r.json().status])).toEqual([
+            [202, "queued"],
+            [202, "queued"],
+            [202, "queued"],
+        ]);
 
         // Kill whichever replica runs the first job.
         const log = () =>
@@ -101,10 +108,23 @@ describe("RabbitMQ job queues", () => {
                 s.close();
             }
         }, 60_000);
+        const jobOf = (id: string) => {
+            const s = new Store(env.CV_STORE);
+            try {
+                return s.getEvent(id)?.jobId;
+            } finally {
+                s.close();
+            }
+        };
+        const [jobA, jobB, jobC] = [jobOf(evA.id), jobOf(evB.id), jobOf(evC.id)];
+        expect(jobA).toMatch(/^job_/);
+        expect(jobB).toMatch(/^job_/);
+        expect(jobC).toBe(jobB); // coalesced while waiting
+        expect(jobB).not.toBe(jobA);
         const entries = log();
         const done = entries.filter((l) => l.event === "done");
-        expect(done.filter((l) => l.jobId === a.json().jobId)).toHaveLength(1);
-        expect(done.filter((l) => l.jobId === b.json().jobId)).toHaveLength(1);
+        expect(done.filter((l) => l.jobId === jobA)).toHaveLength(1);
+        expect(done.filter((l) => l.jobId === jobB)).toHaveLength(1);
         expect(done.every((l) => l.pid !== victim.pid)).toBe(true);
         // No overlap of two updates on one stack: every start follows the previous done.
         const onStack = entries.filter((l) => l.stack === stacks["eu-west"]);

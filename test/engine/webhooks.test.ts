@@ -13,7 +13,7 @@ import * as path from "node:path";
 import pino from "pino";
 import { PulumiDeployer } from "../../core/deployer";
 import { EVENTS_EXCHANGE } from "../../service/events";
-import { createdEvent, event, post, request, SECRET, tempDir, type TestService } from "../support/service";
+import { createdEvent, event, post, request, SECRET, STATUS_TOKEN, tempDir, type TestService } from "../support/service";
 import { createService } from "../../service/service";
 
 jest.setTimeout(900_000);
@@ -90,6 +90,7 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
         const service = await createService({
             manifestPath,
             storePath: path.join(dir, "service.db"),
+            statusTokens: [STATUS_TOKEN],
             deployer,
             secrets: [SECRET],
             stacks: { "eu-west": "local" },
@@ -110,7 +111,12 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    async function settled(jobId: string) {
+    /** The job of an event the service answered 202 queued (no job yet): applied (committed), then run. */
+    async function settled(eventId: string) {
+        await svc.settled();
+        const applied = (await request(svc, { url: `/events/${eventId}` })).json();
+        const jobId = applied.jobId as string | null;
+        if (!jobId) throw new Error(`event ${eventId} has no job: ${JSON.stringify(applied)}`);
         await svc.queue.idle();
         const job = (await request(svc, { url: `/jobs/${jobId}` })).json();
         if (job.state !== "succeeded") throw new Error(`job ${jobId} ${job.state}: ${job.error}\n${(job.logTail as string[]).join("\n")}`);
@@ -118,9 +124,10 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
     }
 
     it("subscription.created: the namespace exists, the state is active, tenant.provisioned is published", async () => {
-        const res = await post(svc, createdEvent(tenant, { tier: "standard", websiteId: 777001 }));
+        const created = createdEvent(tenant, { tier: "standard", websiteId: 777001 });
+        const res = await post(svc, created);
         expect(res.statusCode).toBe(202);
-        await settled(res.json().jobId);
+        await settled(created.id);
         const namespace = kubectlJson(env, `/api/v1/namespaces/${ns}`);
         expect(namespace.metadata.labels).toMatchObject({ tenant: `client-${tenant}`, tier: "standard" });
         expect((await request(svc, { url: `/tenants/${tenant}` })).json()).toMatchObject({ state: "active" });
@@ -136,9 +143,10 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
     it("subscription.updated to a higher tier raises the quota", async () => {
         const before = kubectlJson(env, `/api/v1/namespaces/${ns}/resourcequotas/client-quota`);
         expect(before.spec.hard["requests.cpu"]).toBe("1");
-        const res = await post(svc, event("subscription.updated", { tenantId: tenant, tier: "premium" }));
+        const upgrade = event("subscription.updated", { tenantId: tenant, tier: "premium" });
+        const res = await post(svc, upgrade);
         expect(res.statusCode).toBe(202);
-        const job = await settled(res.json().jobId);
+        const job = await settled(upgrade.id);
         expect(job.targeted).toBe(true);
         const after = kubectlJson(env, `/api/v1/namespaces/${ns}/resourcequotas/client-quota`);
         expect(after.spec.hard).toMatchObject({ "requests.cpu": "4", "requests.memory": "8Gi", pods: "50" });
@@ -147,9 +155,10 @@ describe("webhooks on the real engine (stack local = eu-west)", () => {
     it("subscription.cancelled removes the Ingress and labels the namespace", async () => {
         const ingresses = kubectlJson(env, `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`);
         expect(ingresses.items.length).toBe(1);
-        const res = await post(svc, event("subscription.cancelled", { tenantId: tenant }));
+        const cancel = event("subscription.cancelled", { tenantId: tenant });
+        const res = await post(svc, cancel);
         expect(res.statusCode).toBe(202);
-        await settled(res.json().jobId);
+        await settled(cancel.id);
         expect(kubectlJson(env, `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`).items).toHaveLength(0);
         const namespace = kubectlJson(env, `/api/v1/namespaces/${ns}`);
         expect(namespace.metadata.labels["collectverything.com/lifecycle"]).toBe("cancelled");
