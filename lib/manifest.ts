@@ -574,30 +574,24 @@ function checkTenant(t: TenantSpec, base: Path, file: string, locate: Locator, s
             fix: "a purged tenant cannot come back: restore the tombstone's status: deleted, or remove deletedAt if the tenant was never purged",
         });
     }
-    if (t.deletedAt !== undefined && t.cancelledAt !== undefined && t.deletedAt < t.cancelledAt) {
+    // The lifecycle's dates in order: created, then cancelled, then deleted.
+    const notBefore = (field: "deletedAt" | "cancelledAt", earlier: "cancelledAt" | "createdDate") => {
+        const date = t[field];
+        const bound = t[earlier];
+        if (date === undefined || bound === undefined || date >= bound) return;
         issues.push({
             file,
-            line: locate.line([...base, "deletedAt"]),
+            line: locate.line([...base, field]),
             tenant: t.id,
-            field: "deletedAt",
-            value: render(t.deletedAt),
-            problem: `deletedAt is before cancelledAt ${t.cancelledAt}`,
-            allowed: `a date on or after ${t.cancelledAt}`,
+            field,
+            value: render(date),
+            problem: `${field} is before ${earlier} ${bound}`,
+            allowed: `a date on or after ${bound}`,
             fix: "correct one of the two dates",
         });
-    }
-    if (t.cancelledAt !== undefined && t.cancelledAt < t.createdDate) {
-        issues.push({
-            file,
-            line: locate.line([...base, "cancelledAt"]),
-            tenant: t.id,
-            field: "cancelledAt",
-            value: render(t.cancelledAt),
-            problem: `cancelledAt is before createdDate ${t.createdDate}`,
-            allowed: `a date on or after ${t.createdDate}`,
-            fix: "correct one of the two dates",
-        });
-    }
+    };
+    notBefore("deletedAt", "cancelledAt");
+    notBefore("cancelledAt", "createdDate");
     return issues;
 }
 
