@@ -27,7 +27,7 @@ import { objectStoreEnv, s3Client } from "../core/objectStore";
 import { coverageProblem, emptyBuckets, finalBackupCoverage, type BucketStores } from "../core/purgeBuckets";
 import { KubeError, kubeAccess, kubeGet } from "../core/kube";
 import { ManifestFile } from "../core/manifestFile";
-import { gitOptionsFromEnv, ManifestRepo, type ManifestRepoOptions } from "../core/manifestRepo";
+import { ManifestRepo, openStackManifest, type ManifestRepoOptions } from "../core/manifestRepo";
 import { PROJECT_DIR } from "../core/project";
 import { loadStackConfig } from "../core/stackFile";
 
@@ -279,13 +279,8 @@ export async function purgeDue(opts: Omit<PurgeOptions, "tenant">): Promise<{ pu
 export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; applied: boolean }> {
     const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const projectDir = opts.projectDir ?? PROJECT_DIR;
-    const config = loadStackConfig(opts.stack, { projectDir, configFile: opts.configFile });
-    const manifestPath = path.resolve(projectDir, config.manifest);
-    const git = opts.git ?? gitOptionsFromEnv(process.env);
-    const repo = git ? await ManifestRepo.open(manifestPath, git) : undefined;
     // The plan is made on the remote tip; the write re-reads it under the lock.
-    if (repo) await repo.sync();
-    const source = fs.readFileSync(manifestPath, "utf8");
+    const { config, manifestPath, repo, source } = await openStackManifest(opts.stack, { projectDir, configFile: opts.configFile, git: opts.git });
     const result = validateManifest(source, manifestPath, { services: config.services });
     if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
     const today = opts.today ?? new Date().toISOString().slice(0, 10);

@@ -20,7 +20,10 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { StackConfig } from "../stacks/config";
 import { writeAtomicAsync } from "./manifestFile";
+import { PROJECT_DIR } from "./project";
+import { loadStackConfig, type StackFileOptions } from "./stackFile";
 
 export interface ManifestRepoOptions {
     /** The remote to push to. Default "origin". */
@@ -251,4 +254,30 @@ export function commitMessage(writer: string, events: readonly { id: string; typ
             ? `${writer}: ${events[0].type} ${events[0].tenantId} (${events[0].id})`
             : `${writer}: ${events.length} events (${[...new Set(events.map((e) => e.type))].join(", ")})`;
     return [subject, "", ...events.map((e) => `Event: ${e.id} ${e.type} ${e.tenantId}`)].join("\n");
+}
+
+/** A stack's settings and its manifest as a CLI writer of the manifest (purge, rotate) starts from. */
+export interface StackManifest {
+    readonly config: StackConfig;
+    readonly manifestPath: string;
+    /** The manifest's git clone, when git is configured. */
+    readonly repo?: ManifestRepo;
+    /** The manifest's text, at the remote tip when git is configured. */
+    readonly source: string;
+}
+
+/**
+ * Opens a stack's manifest for a writer that plans on it and writes later
+ * under the lock: the stack's settings, the manifest's path, its git clone
+ * (`git`, else the TENANTCTL_GIT_* variables; none: the plain file) synced to
+ * the remote tip, and the text read there.
+ */
+export async function openStackManifest(stack: string, opts: StackFileOptions & { readonly git?: ManifestRepoOptions }): Promise<StackManifest> {
+    const projectDir = opts.projectDir ?? PROJECT_DIR;
+    const config = loadStackConfig(stack, { projectDir, configFile: opts.configFile });
+    const manifestPath = path.resolve(projectDir, config.manifest);
+    const git = opts.git ?? gitOptionsFromEnv(process.env);
+    const repo = git ? await ManifestRepo.open(manifestPath, git) : undefined;
+    if (repo) await repo.sync();
+    return { config, manifestPath, repo, source: fs.readFileSync(manifestPath, "utf8") };
 }

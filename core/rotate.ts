@@ -14,7 +14,6 @@
  * Passwords never appear: they are Pulumi secrets from RandomPassword.
  */
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatIssues, validateManifest, type TenantSpec } from "../lib/manifest";
 import { namespaceName } from "../lib/naming";
@@ -36,9 +35,9 @@ import {
 } from "../lib/rotation";
 import { KubeError, kubeAccess, kubeGet, kubeRequest, type KubeAccess } from "./kube";
 import { ManifestFile } from "./manifestFile";
-import { gitOptionsFromEnv, ManifestRepo, type ManifestRepoOptions } from "./manifestRepo";
+import { ManifestRepo, openStackManifest, type ManifestRepoOptions } from "./manifestRepo";
 import { PROJECT_DIR } from "./project";
-import { loadStackConfig, stackRole, type StackRole } from "./stackFile";
+import { stackRole, type StackRole } from "./stackFile";
 
 export interface RotateOptions {
     readonly stack: string;
@@ -191,13 +190,9 @@ export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep
     const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
     const now = opts.now ?? new Date();
     const projectDir = opts.projectDir ?? PROJECT_DIR;
-    const config = loadStackConfig(opts.stack, { projectDir, configFile: opts.configFile });
-    const manifestPath = path.resolve(projectDir, config.manifest);
-    const git = opts.git ?? gitOptionsFromEnv(process.env);
-    const repo = git ? await ManifestRepo.open(manifestPath, git) : undefined;
     // The plan is made on the remote tip; the record re-reads it under the lock.
-    if (repo) await repo.sync();
-    const result = validateManifest(fs.readFileSync(manifestPath, "utf8"), manifestPath, { services: config.services });
+    const { config, manifestPath, repo, source } = await openStackManifest(opts.stack, { projectDir, configFile: opts.configFile, git: opts.git });
+    const result = validateManifest(source, manifestPath, { services: config.services });
     if (!result.ok) throw new RotationRefused(formatIssues(result.issues));
     const tenants = stackHeldTenants(
         result.manifest.tenants.filter((t) => t.region === config.region),
