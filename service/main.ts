@@ -131,6 +131,14 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     }
     const address = svc.app.server.address();
     const port = typeof address === "object" && address ? address.port : opts.port;
+    // The handlers are in place before the ready line: a SIGTERM sent as soon as it is read is a clean shutdown, not
+    // the default disposition's kill.
+    const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+        // Later signals are ignored while the service stops.
+        const handler = (s: NodeJS.Signals) => resolve(s);
+        process.on("SIGINT", handler);
+        process.on("SIGTERM", handler);
+    });
     process.stdout.write(`${readyLine(port, process.pid)}\n`);
     log.info(
         {
@@ -149,12 +157,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     );
     if (statusTokens.length === 0) log.warn("no status token: GET /tenants/:id, /jobs/:id and /metrics answer 401 (set STATUS_TOKENS or --status-token-file)");
 
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        // Later signals are ignored while the service stops.
-        const handler = (s: NodeJS.Signals) => resolve(s);
-        process.on("SIGINT", handler);
-        process.on("SIGTERM", handler);
-    });
+    const signal = await stopSignal;
     log.info({ signal }, "stopping: running updates are interrupted and resume on restart");
     await svc.close();
     log.info("stopped");
