@@ -32,6 +32,8 @@ export function summaryTable(outcomes: readonly StackOutcome[]): string {
     const out = [line(rows[0]), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)];
     const failed = outcomes.filter((o) => o.result === "failed");
     out.push("", `${outcomes.length - failed.length} of ${outcomes.length} stack(s) succeeded`);
+    for (const o of outcomes.filter((x) => x.recovered.length > 0))
+        out.push("", `${o.stack} recovered from a crashed update:`, ...o.recovered.map((l) => `  ${l}`));
     for (const f of failed)
         out.push(
             "",
@@ -51,7 +53,15 @@ export interface RegionSummary {
     /** Whether every stack succeeded (the exit code is 0 exactly then). */
     readonly succeeded: boolean;
     readonly failed: string[];
-    readonly stacks: { stack: string; result: StackOutcome["result"]; changes: Record<string, number>; seconds: number; error?: string }[];
+    readonly stacks: {
+        stack: string;
+        result: StackOutcome["result"];
+        changes: Record<string, number>;
+        seconds: number;
+        error?: string;
+        /** What was repaired after a crashed update (StackOutcome.recovered); absent when nothing was. */
+        recovered?: string[];
+    }[];
 }
 
 export function regionSummary(regionStack: string, op: RegionOp, outcomes: readonly StackOutcome[]): RegionSummary {
@@ -67,6 +77,7 @@ export function regionSummary(regionStack: string, op: RegionOp, outcomes: reado
             changes: { ...o.changes },
             seconds: Math.round(o.seconds * 10) / 10,
             ...(o.error !== undefined ? { error: o.error } : {}),
+            ...(o.recovered.length > 0 ? { recovered: [...o.recovered] } : {}),
         })),
     };
 }

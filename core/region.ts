@@ -34,6 +34,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from "yaml";
 import type { TenantSpec } from "../lib/manifest";
+import { allStale, needsRepair, parseLocks, pendingRepair, refreshRepairArgs, repairLines, type PendingOperation } from "../lib/crashRecovery";
 import { parseShardStack, reshardPlan, stackOfShard, shardStackName, type ShardMove } from "../lib/shards";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE, type StackConfig } from "../stacks/config";
@@ -92,6 +93,13 @@ export interface StackOutcome {
     readonly error?: string;
     /** URN -> operations of every step that is not `same`, except the root stack's (its outputs). */
     readonly changed: Readonly<Record<string, string[]>>;
+    /**
+     * What the run repaired before the stack's operation succeeded, one line
+     * each: a lock left by a crashed update removed with `pulumi cancel`,
+     * pending operations resolved with `pulumi refresh` (lib/crashRecovery.ts).
+     * Empty when nothing needed repair.
+     */
+    readonly recovered: readonly string[];
 }
 
 export interface RunOptions {
@@ -148,7 +156,7 @@ export interface StateResource {
 
 interface DeploymentBody {
     resources?: StateResource[];
-    pending_operations?: { resource: { urn: string } }[];
+    pending_operations?: PendingOperation[];
 }
 
 function body(d: Deployment): DeploymentBody {
@@ -244,6 +252,21 @@ function secureEntries(settings: Record<string, unknown>): Record<string, unknow
 
 function lastLines(text: string, n = 15): string {
     return text.trim().split("\n").slice(-n).join("\n");
+}
+
+/** Whether a process of this host runs: signal 0 reaches it and, where /proc tells, it is not a zombie (killed, not yet reaped). */
+export function processAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+    } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "EPERM";
+    }
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+        return true;
+    }
 }
 
 interface StackHandle {
@@ -454,8 +477,10 @@ export class Region {
     private async runStack(stack: string, op: RegionOp, total: number | undefined, onProgress?: (p: StackProgress) => void): Promise<StackOutcome> {
         const started = Date.now();
         const done = new Set<string>();
-        const changed: Record<string, string[]> = {};
-        const errors: string[] = [];
+        let changed: Record<string, string[]> = {};
+        let errors: string[] = [];
+        let pendingWarning = false;
+        const recovered: string[] = [];
         let summary: Record<string, number> | undefined;
         const report = (state: StackProgress["state"], error?: string) => onProgress?.({ stack, state, done: done.size, total, error });
         const onEvent = (e: EngineEvent) => {
@@ -469,6 +494,8 @@ export class Region {
                 report("running");
             }
             if (e.diagnosticEvent?.severity === "error") errors.push(e.diagnosticEvent.message.trim());
+            if (e.diagnosticEvent?.severity === "warning" && /pending operations from previous deployment/.test(e.diagnosticEvent.message))
+                pendingWarning = true;
             if (e.summaryEvent) summary = { ...e.summaryEvent.resourceChanges };
         };
         const outcome = (result: StackOutcome["result"], error?: string): StackOutcome => ({
@@ -478,23 +505,87 @@ export class Region {
             seconds: (Date.now() - started) / 1000,
             error,
             changed,
+            recovered,
         });
         try {
             report("running");
             const h = await this.handle(stack);
             this.writeRunFile(h);
             const common = { configFile: h.runFile, color: "never" as const, onEvent };
-            if (op === "up") await h.program.up({ ...common, showSecrets: false });
-            else if (op === "preview") await h.program.preview(common);
-            else await h.program.refresh({ ...common, showSecrets: false });
+            const attempt = async () => {
+                done.clear();
+                changed = {};
+                errors = [];
+                summary = undefined;
+                if (op === "up") await h.program.up({ ...common, showSecrets: false });
+                else if (op === "preview") await h.program.preview(common);
+                else await h.program.refresh({ ...common, showSecrets: false });
+            };
+            // A refresh settles pending operations first, the documented way (lib/crashRecovery.ts).
+            if (op === "refresh") recovered.push(...(await this.repairPending(h)));
+            try {
+                await attempt();
+            } catch (err) {
+                // A lock left by a crashed update: removed with `pulumi cancel` when its process is gone, then the state is repaired and the operation run again.
+                // A preview stays read-only: it reports the lock and the fix.
+                const locks = parseLocks(err instanceof Error ? err.message : String(err));
+                if (op === "preview" || !allStale(locks, os.hostname(), processAlive)) throw err;
+                await this.pulumi(["cancel", "--yes", "--stack", stack], h.dir);
+                recovered.push(
+                    `removed the lock of ${locks.map((l) => `pid ${l.pid} on ${l.host} (since ${l.at})`).join(", ")}, a process that no longer runs, with pulumi cancel`,
+                );
+                recovered.push(...(await this.repairPending(h)));
+                report("running");
+                await attempt();
+            }
+            // An update that ran over pending operations (a lock removed by hand) keeps them in the state: settle them now.
+            if (op === "up" && pendingWarning) recovered.push(...(await this.repairPending(h)));
             report("succeeded");
             return outcome("succeeded");
         } catch (err) {
             const text = err instanceof Error ? err.message : String(err);
-            const why = errors.length > 0 ? errors.join("\n") : lastLines(text);
+            const locks = parseLocks(text);
+            const lockFix =
+                locks.length > 0
+                    ? `\nThe stack is locked by ${locks.map((l) => `pid ${l.pid} on ${l.host}`).join(", ")}. ` +
+                      (allStale(locks, os.hostname(), processAlive)
+                          ? `That process no longer runs. Fix: tenantctl up --region ${this.regionStack} (or refresh) removes the lock and repairs the state.`
+                          : `Fix: wait for that update to finish; once you are sure no update runs, \`pulumi cancel --stack ${stack}\` then tenantctl refresh --region ${this.regionStack}.`)
+                    : "";
+            const why = (errors.length > 0 ? errors.join("\n") : lastLines(text)) + lockFix;
             report("failed", why);
             return outcome("failed", why);
         }
+    }
+
+    /**
+     * Resolves the pending operations a crashed update left in the stack's
+     * checkpoint, with the documented commands: `pulumi refresh
+     * --import-pending-creates URN ID … [--clear-pending-creates]` (the plan of
+     * lib/crashRecovery.ts), run over the project directory as the Automation
+     * API runs its refresh. Whatever the refresh left pending (it reads every
+     * resource, so their state is current) is removed from the checkpoint with
+     * `pulumi stack export` / `import`. Returns what it did, one line each;
+     * nothing when the checkpoint has no pending operation.
+     */
+    private async repairPending(h: StackHandle): Promise<string[]> {
+        const before = body(await h.scratch.exportStack());
+        const pending = before.pending_operations ?? [];
+        if (pending.length === 0) return [];
+        const repair = pendingRepair(pending, new Set((before.resources ?? []).map((r) => r.urn)));
+        if (!needsRepair(repair)) return [];
+        this.writeRunFile(h);
+        await this.pulumi(["refresh", "--yes", "--skip-preview", "--stack", h.name, "--config-file", h.runFile, ...refreshRepairArgs(repair)], this.projectDir);
+        const lines = repairLines(repair).map((l) => `${l} (pulumi refresh)`);
+        const after = await h.scratch.exportStack();
+        const left = body(after).pending_operations ?? [];
+        if (left.length > 0) {
+            await h.scratch.importStack({ ...after, deployment: { ...body(after), pending_operations: [] } });
+            lines.push(
+                `removed ${left.length} pending operation(s) the refresh left (${left.map((p) => `${p.type} ${p.resource.urn}`).join(", ")}) with pulumi stack export/import`,
+            );
+        }
+        return lines;
     }
 
     /**
@@ -659,6 +750,7 @@ export class Region {
                     changes: { ...(result.summary.resourceChanges ?? {}) },
                     seconds: (Date.now() - started) / 1000,
                     changed: {},
+                    recovered: [],
                 });
             } catch (err) {
                 outcomes.push({
@@ -668,6 +760,7 @@ export class Region {
                     seconds: (Date.now() - started) / 1000,
                     error: lastLines(err instanceof Error ? err.message : String(err)),
                     changed: {},
+                    recovered: [],
                 });
             }
         }

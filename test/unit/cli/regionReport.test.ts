@@ -5,11 +5,18 @@
 import { plainProgress, regionSummary } from "../../../cli/regionReport";
 
 describe("regionSummary", () => {
-    test("every stack in run order, the failed ones named, seconds to a tenth, no error key on a success", () => {
+    test("every stack in run order, the failed ones named, seconds to a tenth, no error key on a success, recovered only where something was repaired", () => {
         const summary = regionSummary("local", "up", [
-            { stack: "local", result: "succeeded", changes: { same: 3 }, seconds: 2.04, changed: {} },
-            { stack: "local-s00", result: "succeeded", changes: { create: 17, same: 120 }, seconds: 31.25, changed: { u: ["create"] } },
-            { stack: "local-s01", result: "failed", changes: { create: 1 }, seconds: 9, error: "namespace refused\nsecond line", changed: {} },
+            { stack: "local", result: "succeeded", changes: { same: 3 }, seconds: 2.04, changed: {}, recovered: [] },
+            {
+                stack: "local-s00",
+                result: "succeeded",
+                changes: { create: 17, same: 120 },
+                seconds: 31.25,
+                changed: { u: ["create"] },
+                recovered: ["removed the lock of pid 41 on vm (since 2026-12-01T16:54:39Z), a process that no longer runs, with pulumi cancel"],
+            },
+            { stack: "local-s01", result: "failed", changes: { create: 1 }, seconds: 9, error: "namespace refused\nsecond line", changed: {}, recovered: [] },
         ]);
         expect(JSON.parse(JSON.stringify(summary))).toEqual({
             region: "local",
@@ -18,14 +25,22 @@ describe("regionSummary", () => {
             failed: ["local-s01"],
             stacks: [
                 { stack: "local", result: "succeeded", changes: { same: 3 }, seconds: 2 },
-                { stack: "local-s00", result: "succeeded", changes: { create: 17, same: 120 }, seconds: 31.3 },
+                {
+                    stack: "local-s00",
+                    result: "succeeded",
+                    changes: { create: 17, same: 120 },
+                    seconds: 31.3,
+                    recovered: ["removed the lock of pid 41 on vm (since 2026-12-01T16:54:39Z), a process that no longer runs, with pulumi cancel"],
+                },
                 { stack: "local-s01", result: "failed", changes: { create: 1 }, seconds: 9, error: "namespace refused\nsecond line" },
             ],
         });
     });
 
     test("all succeeded: succeeded true, failed empty", () => {
-        expect(regionSummary("eu-west", "preview", [{ stack: "eu-west", result: "succeeded", changes: { same: 70 }, seconds: 8, changed: {} }])).toEqual({
+        expect(
+            regionSummary("eu-west", "preview", [{ stack: "eu-west", result: "succeeded", changes: { same: 70 }, seconds: 8, changed: {}, recovered: [] }]),
+        ).toEqual({
             region: "eu-west",
             op: "preview",
             succeeded: true,

@@ -168,11 +168,18 @@ describe("region progress and summary", () => {
         expect(changesText({})).toBe("-");
     });
 
-    test("summaryTable: one row per stack, the count of successes, and each failure's reason", () => {
+    test("summaryTable: one row per stack, the count of successes, what was recovered, and each failure's reason", () => {
         const table = summaryTable([
-            { stack: "local", result: "succeeded", changes: { same: 3 }, seconds: 2.04, changed: {} },
-            { stack: "local-s00", result: "succeeded", changes: { create: 17, same: 120 }, seconds: 31.25, changed: {} },
-            { stack: "local-s01", result: "failed", changes: { create: 1 }, seconds: 9, error: "namespace refused\nsecond line", changed: {} },
+            { stack: "local", result: "succeeded", changes: { same: 3 }, seconds: 2.04, changed: {}, recovered: [] },
+            {
+                stack: "local-s00",
+                result: "succeeded",
+                changes: { create: 17, same: 120 },
+                seconds: 31.25,
+                changed: {},
+                recovered: ["removed the lock of pid 41", "imported 2 pending create(s): a, b/c (pulumi refresh)"],
+            },
+            { stack: "local-s01", result: "failed", changes: { create: 1 }, seconds: 9, error: "namespace refused\nsecond line", changed: {}, recovered: [] },
         ]);
         expect(table.split("\n")).toEqual([
             "stack      result     changes              seconds",
@@ -182,6 +189,10 @@ describe("region progress and summary", () => {
             "local-s01  failed     create 1                 9.0",
             "",
             "2 of 3 stack(s) succeeded",
+            "",
+            "local-s00 recovered from a crashed update:",
+            "  removed the lock of pid 41",
+            "  imported 2 pending create(s): a, b/c (pulumi refresh)",
             "",
             "local-s01 failed:",
             "  namespace refused",
