@@ -20,6 +20,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
 import { isMap, isScalar, isSeq, parseDocument } from "yaml";
+import { CANCELLED_AT_ANNOTATION } from "../lib/labels";
 import { removeTenantRotations } from "../lib/rotation";
 import { deletionDate, formatIssues, tenantsDue, utcDate, validateManifest, type TenantSpec } from "../lib/manifest";
 import { BACKUP_PVC, BUCKET_PURPOSES, bucketName, namespaceName } from "../lib/naming";
@@ -129,17 +130,38 @@ export function actor(env: NodeJS.ProcessEnv = process.env): string {
 /** Reads one Kubernetes object by API path; rejects with a KubeError (404 when absent). */
 export type KubeGetter = <T>(apiPath: string) => Promise<T>;
 
+interface FinalBackupJob {
+    metadata?: { annotations?: Record<string, string> };
+    status?: { succeeded?: number; completionTime?: string };
+}
+
 /**
- * Why no final backup is recorded in namespace `ns` (empty when one is): the
- * `final-backup` Job must have succeeded, and the backup PVC must be bound to
- * a PersistentVolume whose reclaim policy is Retain.
+ * Why no final backup is recorded in namespace `ns` for the cancellation of
+ * `cancelledAt` (empty when one is): the `final-backup` Job must have been
+ * created for that cancellation (its CANCELLED_AT_ANNOTATION; the program
+ * deletes the Job on a reactivation and creates a new one on the next
+ * cancellation) and have succeeded, completing on or after that day; and the
+ * backup PVC must be bound to a PersistentVolume whose reclaim policy is Retain.
  */
-export async function finalBackupProblems(get: KubeGetter, ns: string): Promise<string[]> {
+export async function finalBackupProblems(get: KubeGetter, ns: string, cancelledAt: string): Promise<string[]> {
     const problems: string[] = [];
     try {
-        const job = await get<{ status?: { succeeded?: number } }>(`/apis/batch/v1/namespaces/${ns}/jobs/final-backup`);
-        if ((job.status?.succeeded ?? 0) < 1)
+        const job = await get<FinalBackupJob>(`/apis/batch/v1/namespaces/${ns}/jobs/final-backup`);
+        const forCancellation = job.metadata?.annotations?.[CANCELLED_AT_ANNOTATION];
+        const completed = job.status?.completionTime;
+        if (forCancellation !== cancelledAt) {
+            problems.push(
+                `the final-backup Job in ${ns} was taken for ${forCancellation ? `the cancellation of ${forCancellation}` : `an earlier cancellation (it has no ${CANCELLED_AT_ANNOTATION} annotation)`}, not the last one (${cancelledAt}). ` +
+                    `Fix: delete it (kubectl -n ${ns} delete job final-backup) and run \`pulumi up\`, which takes a new final backup`,
+            );
+        } else if ((job.status?.succeeded ?? 0) < 1) {
             problems.push(`the final-backup Job in ${ns} has not succeeded yet; wait for it (kubectl -n ${ns} get job final-backup) or investigate its pods`);
+        } else if (!completed || completed < `${cancelledAt}T00:00:00Z`) {
+            problems.push(
+                `the final-backup Job in ${ns} completed ${completed ? `at ${completed}, before` : "at no recorded time, not after"} the cancellation of ${cancelledAt}. ` +
+                    `Fix: delete it (kubectl -n ${ns} delete job final-backup) and run \`pulumi up\`, which takes a new final backup`,
+            );
+        }
     } catch (err) {
         if (err instanceof KubeError && err.status === 404) problems.push(`no final-backup Job in ${ns}: run \`pulumi up\` with the tenant cancelled first`);
         else throw err;
@@ -187,7 +209,7 @@ export function purgeGate(
     tenants: readonly TenantSpec[],
     ctx: PurgeGateContext,
     tombstones: readonly TenantSpec[] = [],
-): { tenant: TenantSpec; deleteAfter: string } {
+): { tenant: TenantSpec; deleteAfter: string; cancelledAt: string } {
     const tomb = tombstones.find((t) => t.id === ctx.tenantId);
     if (tomb) throw new PurgeRefused(`tenant "${tomb.id}" was already purged on ${tomb.deletedAt ?? "?"}: its entry is a tombstone (status: deleted)`);
     const tenant = tenants.find((t) => t.id === ctx.tenantId);
@@ -202,7 +224,7 @@ export function purgeGate(
             `tenant "${tenant.id}" is in its grace period until ${deleteAfter} (cancelled ${tenant.cancelledAt}); it can still be reactivated`,
         );
     }
-    return { tenant, deleteAfter };
+    return { tenant, deleteAfter, cancelledAt: tenant.cancelledAt };
 }
 
 /**
@@ -285,12 +307,12 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
     const today = opts.today ?? new Date().toISOString().slice(0, 10);
     const gate: PurgeGateContext = { tenantId: opts.tenant, stack: opts.stack, region: config.region, today, manifestPath };
-    const { tenant, deleteAfter } = purgeGate(result.manifest.tenants, gate, result.manifest.tombstones);
+    const { tenant, deleteAfter, cancelledAt } = purgeGate(result.manifest.tenants, gate, result.manifest.tombstones);
     const kubeconfig = config.kubernetes.kubeconfig
         ? path.resolve(projectDir, config.kubernetes.kubeconfig)
         : (process.env.KUBECONFIG ?? path.join(process.env.HOME ?? "", ".kube", "config"));
     const access = kubeAccess(kubeconfig, config.kubernetes.context);
-    const problems = await finalBackupProblems((apiPath) => kubeGet(access, apiPath), namespaceName(tenant.id));
+    const problems = await finalBackupProblems((apiPath) => kubeGet(access, apiPath), namespaceName(tenant.id), cancelledAt);
     if (problems.length > 0) throw new PurgeRefused(`no final backup is recorded for tenant "${tenant.id}":\n${problems.map((p) => `  - ${p}`).join("\n")}`);
 
     const stack: Stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir });

@@ -18,7 +18,7 @@ import { RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL, type TenantRotations } from ".
 import { TenantBucket } from "./tenantBucket";
 import { TenantDatabase, type CredentialsBackend } from "./tenantDatabase";
 import { TenantIngress } from "./tenantIngress";
-import { TenantNamespace } from "./tenantNamespace";
+import { TenantNamespace, type RegionNetwork } from "./tenantNamespace";
 import { TenantVhost } from "./tenantVhost";
 
 /** Which data components a stack deploys: a per-region switch for staged rollouts. */
@@ -91,6 +91,8 @@ export interface TenantArgs {
 
 /** Whether a tenant in this status is served (has an Ingress). */
 export function isServed(t: TenantSpec): boolean {
+    /** The region's external egress allow-list and cluster ranges (stack config `network`). Default: no external destination. */
+    readonly network?: RegionNetwork;
     return t.status === "active";
 }
 
@@ -151,6 +153,7 @@ export class Tenant extends pulumi.ComponentResource {
             child,
         );
         this.namespaceName = ns.namespaceName;
+                network: args.network,
         const namespace = ns.namespaceName;
         if (features.monitoring) {
             const dashboard = dashboardConfigMapArgs(t.id, labels);

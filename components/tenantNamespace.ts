@@ -1,10 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
-import { namespaceAnnotations, namespaceLabels, podLabels, tenantLabels } from "../lib/labels";
+import { CANCELLED_AT_ANNOTATION, namespaceAnnotations, namespaceLabels, podLabels, tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
 import { OTEL_COLLECTOR, OTEL_CONFIGMAP, otelConfigMapData } from "../lib/monitoring";
-import { ARCHIVE_CREDENTIALS_SECRET, DEFAULT_BACKUP_IMAGE, archiveBucketName, type BackupArchive } from "../lib/archiveLayout";
+import { ARCHIVE_CREDENTIALS_SECRET, BACKUP_POD_RESOURCES, DEFAULT_BACKUP_IMAGE, archiveBucketName, type BackupArchive } from "../lib/archiveLayout";
 import {
     APP_SERVICE_ACCOUNT,
     BACKUP_PVC,
@@ -189,7 +189,7 @@ export function backupPodSpec(args: {
                 command: backupCommand(args.tenantId, args.services, args.label),
                 env: backupEnv(args.archive, args.buckets),
                 securityContext: security.container,
-                resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
+                resources: { requests: { ...BACKUP_POD_RESOURCES.requests }, limits: { ...BACKUP_POD_RESOURCES.limits } },
                 volumeMounts: [
                     { name: "backup-storage", mountPath: "/backup" },
                     { name: "tmp", mountPath: "/tmp" },
@@ -333,7 +333,10 @@ export class TenantNamespace extends pulumi.ComponentResource {
             new k8s.batch.v1.Job(
                 `${name}-final-backup`,
                 {
-                    metadata: { ...meta("final-backup"), annotations: { "pulumi.com/skipAwait": "true" } },
+                    metadata: {
+                        ...meta("final-backup"),
+                        annotations: { "pulumi.com/skipAwait": "true", ...(t.cancelledAt ? { [CANCELLED_AT_ANNOTATION]: t.cancelledAt } : {}) },
+                    },
                     spec: {
                         backoffLimit: 6,
                         template: {
@@ -342,8 +345,11 @@ export class TenantNamespace extends pulumi.ComponentResource {
                         },
                     },
                 },
-                // Once it ran, the Job is the record of the final backup: keep it.
-                { ...sized, dependsOn: [...sized.dependsOn, pvc], retainOnDelete: true, ignoreChanges: ["spec"] },
+                // One Job per cancellation: a reactivation deletes it (the final backup itself stays locked in the archive), so
+                // cancelling again creates a new one that runs a new final backup; a kept Job would be adopted as it was, already
+                // complete, and purge would take a backup older than the last cancellation. ignoreChanges: a Job's pod template is
+                // immutable, and a backup that ran is not re-run when the image changes.
+                { ...sized, dependsOn: [...sized.dependsOn, pvc], ignoreChanges: ["spec"] },
             );
         }
 

@@ -174,9 +174,21 @@ function meter(): { stream: Transform; bytes: () => number; sha256: () => string
     return { stream, bytes: () => bytes, sha256: () => (digest ??= hash.digest("hex")) };
 }
 
-/** A consistent gzipped dump of one database (tables, views, routines, triggers; not events: the service users have no EVENT privilege). */
+/**
+ * The mariadb-dump arguments of one database, runnable as the service's own
+ * user (components/tenantDatabase.ts SERVICE_PRIVILEGES, nothing server-wide):
+ * a consistent snapshot (`--single-transaction`, no global lock), tables,
+ * views, routines and triggers, not events (no EVENT privilege), and
+ * `--no-tablespaces`: dumping tablespaces reads INFORMATION_SCHEMA.FILES,
+ * which MySQL 8.0.21 and later refuse without the global PROCESS privilege.
+ */
+export function dumpArgs(db: DbConnection, database: string): string[] {
+    return [...dbArgs(db), "--single-transaction", "--quick", "--no-tablespaces", "--routines", "--triggers", "--hex-blob", database];
+}
+
+/** A consistent gzipped dump of one database (dumpArgs). */
 function dumpStream(db: DbConnection, database: string) {
-    const dump = run("mariadb-dump", [...dbArgs(db), "--single-transaction", "--quick", "--routines", "--triggers", "--hex-blob", database], db, "ignore");
+    const dump = run("mariadb-dump", dumpArgs(db, database), db, "ignore");
     const gz = zlib.createGzip({ level: 6 });
     const plain = meter();
     dump.child.stdout.pipe(plain.stream).pipe(gz);

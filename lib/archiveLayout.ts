@@ -91,6 +91,16 @@ export interface SetManifest {
 /** The image the backup jobs run: this repository's tenantctl with Node.js and the mariadb-client tools (Dockerfile.tenantctl). */
 export const DEFAULT_BACKUP_IMAGE = "ghcr.io/collectverything/tenantctl:0.1.0";
 
+/**
+ * The resources of the backup container (daily and final): explicit, so the
+ * tenant's LimitRange defaults do not apply. The tier catalog leaves room for
+ * two such pods at the HPA minimum (lib/tiers.ts, README "Tiers").
+ */
+export const BACKUP_POD_RESOURCES = {
+    requests: { cpu: "100m", memory: "256Mi" },
+    limits: { cpu: "500m", memory: "512Mi" },
+} as const;
+
 /** Secret in each tenant namespace with the archive credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), limited to tenants/<id>/. */
 export const ARCHIVE_CREDENTIALS_SECRET = "archive-credentials";
 

@@ -9,6 +9,8 @@ export const LABEL_PREFIX = "collectverything.com";
 export const REGION_LABEL = `${LABEL_PREFIX}/region`;
 export const LIFECYCLE_LABEL = `${LABEL_PREFIX}/lifecycle`;
 export const DELETION_DATE_LABEL = `${LABEL_PREFIX}/deletion-date`;
+/** Annotation of the final-backup Job: the cancellation (cancelledAt) it was taken for; purge accepts no other. */
+export const CANCELLED_AT_ANNOTATION = `${LABEL_PREFIX}/cancelled-at`;
 export const TENANT_LABEL = "tenant";
 
 export const POD_SECURITY_LABELS = {

@@ -4,6 +4,13 @@
  * Pure data and functions, no Pulumi imports. The premium figures are the
  * seed architecture's example ResourceQuota and LimitRange; standard and
  * business are scaled around them (see the README's tier table).
+ *
+ * Headroom rule: at the HPA minimum, with every autoscaled workload (the API
+ * gateway and the default services, one container each) at the LimitRange
+ * defaults, the quota still admits two backup pods (BACKUP_POD_RESOURCES,
+ * lib/archiveLayout.ts): the nightly one and a second run at the same time
+ * (a manual `kubectl create job --from=cronjob/db-backup`, or the final
+ * backup). Checked for every tier by test/unit/lib/tiers.test.ts.
  */
 
 export const TIERS = ["standard", "premium", "business"] as const;
@@ -69,7 +76,8 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         quota: {
             "requests.cpu": "1",
             "requests.memory": "2Gi",
-            "limits.cpu": "2",
+            // 3, not 2: the 8 pods at the HPA minimum take 2 at the LimitRange default, and the backup pods need room (headroom rule above).
+            "limits.cpu": "3",
             "limits.memory": "4Gi",
             "requests.storage": "50Gi",
             persistentvolumeclaims: "5",
@@ -121,7 +129,8 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
         quota: {
             "requests.cpu": "12",
             "requests.memory": "24Gi",
-            "limits.cpu": "24",
+            // 26, not 24: the 24 pods at the HPA minimum take 24 at the LimitRange default (headroom rule above).
+            "limits.cpu": "26",
             "limits.memory": "48Gi",
             "requests.storage": "500Gi",
             persistentvolumeclaims: "30",
@@ -132,7 +141,8 @@ const CATALOG: Readonly<Record<Tier, TierSpec>> = {
             max: { cpu: "4", memory: "8Gi" },
             min: { cpu: "100m", memory: "128Mi" },
             default: { cpu: "1", memory: "1Gi" },
-            defaultRequest: { cpu: "500m", memory: "512Mi" },
+            // 450m, not 500m: 24 pods at 500m request all 12 CPUs the tier sells (requests.cpu stays the allocation), none left for a backup.
+            defaultRequest: { cpu: "450m", memory: "512Mi" },
         },
         replicas: { min: 6, max: 15 },
         storageGiB: 500,

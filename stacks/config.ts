@@ -4,6 +4,7 @@
  * problem is reported at once, naming the config key and the fix.
  */
 import { DEFAULT_BACKUP_IMAGE } from "../lib/archiveLayout";
+import { EGRESS_PROTOCOLS, cidrProblem, externalEgressProblems } from "../lib/egress";
 import { z } from "zod";
 import { DEFAULT_QUEUES, DEFAULT_SERVICES, SERVICE_NAME_PATTERN, maxTenantIdLength } from "../lib/naming";
 import { REGIONS, isRegion } from "../lib/regions";
@@ -13,6 +14,43 @@ import { MAX_SHARDS } from "../lib/shards";
 export const CONFIG_NAMESPACE = "tenant-platform";
 
 const endpointHost = z.string().min(1);
+
+/** A CIDR in canonical form (lib/egress.ts cidrProblem says what is wrong and how to write it). */
+const cidr = z.string().superRefine((value, ctx) => {
+    const problem = cidrProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** The region's network settings: its cluster's own ranges and the external egress allow-list (lib/egress.ts). */
+const networkSchema = z
+    .object({
+        /** The cluster's pod and Service CIDRs: never reachable through an allow-list entry. Required with any entry. */
+        clusterCidrs: z.array(cidr).default([]),
+        /** Destinations outside the cluster every tenant's pods may reach. Default: none. */
+        externalEgress: z
+            .array(
+                z
+                    .object({
+                        name: z
+                            .string()
+                            .regex(/^[a-z][a-z0-9-]{0,62}$/, "must be lower-case letters, digits and dashes, starting with a letter (e.g. payment-gateway)"),
+                        cidr,
+                        protocol: z.enum(EGRESS_PROTOCOLS, { error: "must be TCP or UDP" }),
+                        ports: z
+                            .array(
+                                z
+                                    .number({ error: "must be a port number" })
+                                    .int("must be a whole port number")
+                                    .min(1, "must be a port from 1 to 65535")
+                                    .max(65535, "must be a port from 1 to 65535"),
+                            )
+                            .min(1, "lists no port. Fix: list the destination's ports, e.g. [443]"),
+                    })
+                    .strict(),
+            )
+            .default([]),
+    })
+    .strict();
 
 export const stackConfigSchema = z
     .object({
@@ -93,6 +131,7 @@ export const stackConfigSchema = z
         peerStacks: z.array(z.string().min(1)).default([]),
         /**
          * Shard stacks the region's tenants are spread over (README, "Region shards"). 1: the region
+        network: networkSchema.default({ clusterCidrs: [], externalEgress: [] }),
          * stack deploys everything. K > 1: the region stack keeps the shared resources and the tenants
          * live in `<region stack>-s00` … `-s<K-1>`. Change it only with `tenantctl reshard`.
          */
@@ -155,7 +194,9 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>): S
                     `${key}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}. Fix: remove it or correct its spelling (see README, "Stack configuration")`,
                 );
             } else {
-                problems.push(`${key}: ${issue.message}. Fix: correct it in Pulumi.${stack}.yaml (see README, "Stack configuration")`);
+                // A message that names its own fix keeps it; the others get the general one.
+                const fix = issue.message.includes("Fix: ") ? "" : `. Fix: correct it in Pulumi.${stack}.yaml (see README, "Stack configuration")`;
+                problems.push(`${key}: ${issue.message}${fix}`);
             }
         }
     }
@@ -176,6 +217,9 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>): S
     }
     if (features.databases !== false && view.credentialsBackend === "aws-secrets-manager" && view.aws === undefined) {
         problems.push(`${CONFIG_NAMESPACE}:aws is missing but credentialsBackend is aws-secrets-manager. Fix: add aws: { region: <aws region> }`);
+    const network = typeof view.network === "object" && view.network ? (view.network as Record<string, unknown>) : {};
+    for (const p of externalEgressProblems(network.externalEgress, network.clusterCidrs))
+        problems.push(`${CONFIG_NAMESPACE}:network.${p.path.join(".")}: ${p.message}`);
     }
     if (parsed.success && maxTenantIdLength(parsed.data.services) < 1) {
         problems.push(

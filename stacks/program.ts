@@ -224,6 +224,7 @@ export function tenantArgs(tenant: TenantSpec, config: StackConfig, rotations?: 
                 endpoint: config.backup.archiveEndpoint,
             },
         },
+        network: config.network,
     };
 }
 

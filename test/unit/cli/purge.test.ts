@@ -49,7 +49,7 @@ describe("purgeGate: what the manifest must say", () => {
 
     test("allowed from the deletion date on (2026-11-10 + 30 days = 2026-12-10)", () => {
         for (const today of ["2026-12-10", "2026-12-11", "2027-06-01"]) {
-            expect(purgeGate(TENANTS, at(today))).toEqual({ tenant: TENANTS[0], deleteAfter: "2026-12-10" });
+            expect(purgeGate(TENANTS, at(today))).toEqual({ tenant: TENANTS[0], deleteAfter: "2026-12-10", cancelledAt: "2026-11-10" });
         }
     });
 
@@ -126,46 +126,73 @@ describe("finalBackupProblems: a final backup is recorded", () => {
             if (o instanceof Error) return Promise.reject(o);
             return Promise.resolve(o as T);
         };
+    const CANCELLED = "2026-11-10";
+    const done = (cancelledAt: string | undefined, completionTime: string | undefined) => ({
+        metadata: { annotations: { "pulumi.com/skipAwait": "true", ...(cancelledAt ? { "collectverything.com/cancelled-at": cancelledAt } : {}) } },
+        status: { succeeded: 1, ...(completionTime ? { completionTime } : {}) },
+    });
     const recorded = {
-        [JOB]: { status: { succeeded: 1 } },
+        [JOB]: done(CANCELLED, "2026-11-10T00:04:12Z"),
         [PVC]: { spec: { volumeName: "pv-1" } },
         [PV]: { spec: { persistentVolumeReclaimPolicy: "Retain" } },
     };
 
     test("none when the Job succeeded and the PVC is bound to a Retain volume", async () => {
-        expect(await finalBackupProblems(getter(recorded), NS)).toEqual([]);
+        expect(await finalBackupProblems(getter(recorded), NS, CANCELLED)).toEqual([]);
     });
 
     test("the Job has not succeeded yet", async () => {
-        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: { status: { active: 1 } } }), NS)).toEqual([
+        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: { ...done(CANCELLED, undefined), status: { active: 1 } } }), NS, CANCELLED)).toEqual([
             `the final-backup Job in ${NS} has not succeeded yet; wait for it (kubectl -n ${NS} get job final-backup) or investigate its pods`,
         ]);
-        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: { status: { succeeded: 0, failed: 6 } } }), NS)).toHaveLength(1);
+        expect(
+            await finalBackupProblems(getter({ ...recorded, [JOB]: { ...done(CANCELLED, undefined), status: { succeeded: 0, failed: 6 } } }), NS, CANCELLED),
+        ).toHaveLength(1);
+    });
+
+    test("only a final backup taken for the last cancellation: cancel 2026-11-10, reactivate, cancel 2026-11-20 leaves the first Job refused", async () => {
+        const fix = `Fix: delete it (kubectl -n ${NS} delete job final-backup) and run \`pulumi up\`, which takes a new final backup`;
+        expect(await finalBackupProblems(getter(recorded), NS, "2026-11-20")).toEqual([
+            `the final-backup Job in ${NS} was taken for the cancellation of 2026-11-10, not the last one (2026-11-20). ${fix}`,
+        ]);
+        // A Job kept from before the program annotated it (the retained Job of an earlier cancellation).
+        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: done(undefined, "2026-11-10T00:04:12Z") }), NS, CANCELLED)).toEqual([
+            `the final-backup Job in ${NS} was taken for an earlier cancellation (it has no collectverything.com/cancelled-at annotation), not the last one (2026-11-10). ${fix}`,
+        ]);
+        // Completed before the day of the cancellation it claims, or at no recorded time.
+        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: done(CANCELLED, "2026-11-09T23:59:59Z") }), NS, CANCELLED)).toEqual([
+            `the final-backup Job in ${NS} completed at 2026-11-09T23:59:59Z, before the cancellation of 2026-11-10. ${fix}`,
+        ]);
+        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: done(CANCELLED, undefined) }), NS, CANCELLED)).toEqual([
+            `the final-backup Job in ${NS} completed at no recorded time, not after the cancellation of 2026-11-10. ${fix}`,
+        ]);
+        // The new Job of the second cancellation is accepted.
+        expect(await finalBackupProblems(getter({ ...recorded, [JOB]: done("2026-11-20", "2026-11-20T09:30:00Z") }), NS, "2026-11-20")).toEqual([]);
     });
 
     test("no Job, no PVC", async () => {
-        expect(await finalBackupProblems(getter({}), NS)).toEqual([
+        expect(await finalBackupProblems(getter({}), NS, CANCELLED)).toEqual([
             `no final-backup Job in ${NS}: run \`pulumi up\` with the tenant cancelled first`,
             `no backup-pvc in ${NS}`,
         ]);
     });
 
     test("an unbound PVC holds no backup", async () => {
-        expect(await finalBackupProblems(getter({ ...recorded, [PVC]: { spec: {} } }), NS)).toEqual([
+        expect(await finalBackupProblems(getter({ ...recorded, [PVC]: { spec: {} } }), NS, CANCELLED)).toEqual([
             `backup-pvc in ${NS} is not bound to a volume, so it holds no backup`,
         ]);
     });
 
     test("a volume that a namespace deletion would delete (reclaim policy Delete) is refused, with the fix", async () => {
-        expect(await finalBackupProblems(getter({ ...recorded, [PV]: { spec: { persistentVolumeReclaimPolicy: "Delete" } } }), NS)).toEqual([
+        expect(await finalBackupProblems(getter({ ...recorded, [PV]: { spec: { persistentVolumeReclaimPolicy: "Delete" } } }), NS, CANCELLED)).toEqual([
             "the backup volume pv-1 has reclaim policy Delete: deleting the namespace would delete the final backup. " +
                 `Fix: kubectl patch pv pv-1 -p '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}' (or archive the dumps elsewhere first)`,
         ]);
     });
 
     test("an API error other than 404 is not mistaken for a missing backup", async () => {
-        await expect(finalBackupProblems(getter({ ...recorded, [JOB]: new KubeError(403, "forbidden") }), NS)).rejects.toThrow("forbidden");
-        await expect(finalBackupProblems(getter({ ...recorded, [PV]: new KubeError(500, "boom") }), NS)).rejects.toThrow("boom");
+        await expect(finalBackupProblems(getter({ ...recorded, [JOB]: new KubeError(403, "forbidden") }), NS, CANCELLED)).rejects.toThrow("forbidden");
+        await expect(finalBackupProblems(getter({ ...recorded, [PV]: new KubeError(500, "boom") }), NS, CANCELLED)).rejects.toThrow("boom");
     });
 });
 

@@ -101,12 +101,13 @@ describe("the cancelled tenant atelier", () => {
         });
     });
 
-    test("a final-backup Job copies every database and object to the archive under Object Lock (--final), not awaited, retried up to 6 times", () => {
+    test("a final-backup Job for the cancellation of 2026-11-10 copies every database and object to the archive under Object Lock (--final), not awaited, retried up to 6 times", () => {
         const job = one(atelier(), JOB);
         expect(job.name).toBe("atelier-final-backup");
         expect(at(job.inputs, "metadata", "name")).toBe("final-backup");
         expect(at(job.inputs, "metadata", "namespace")).toBe("e-commerce-client-atelier");
-        expect(at(job.inputs, "metadata", "annotations")).toEqual({ "pulumi.com/skipAwait": "true" });
+        // The cancellation it is taken for: purge accepts no Job of another one.
+        expect(at(job.inputs, "metadata", "annotations")).toEqual({ "pulumi.com/skipAwait": "true", "collectverything.com/cancelled-at": "2026-11-10" });
         expect(at(job.inputs, "spec")).toEqual({
             backoffLimit: 6,
             template: { metadata: { labels: podLabels("atelier", "sub_ate3318", "CC-ATE-002", "crafts", "standard") }, spec: backupPod("atelier", "final") },
@@ -227,5 +228,24 @@ describe("generated credentials", () => {
             "/e-commerce/client-abc/products-db-password-b": "Password of client_abc_products_usrb on client_abc_products_db",
             "/e-commerce/client-abc/orders-db-password-b": "Password of client_abc_orders_usrb on client_abc_orders_db",
         });
+    });
+});
+
+describe("backup.image per stack", () => {
+    let local: SynthResult;
+    beforeAll(async () => {
+        local = await synth({ stack: "local", configOverrides: { "tenant-platform:backup": JSON.stringify({ image: "localhost/cv/backup:local" }) } });
+    }, SYNTH_TIMEOUT_MS);
+
+    test("the stack's image runs the daily and the final backups; eu-west keeps the default ghcr.io/collectverything/tenantctl:0.1.0", () => {
+        const image = (r: SynthResult, type: string) =>
+            ofType(r.resources, type).map((x) =>
+                type === CRONJOB
+                    ? at(x.inputs, "spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "image")
+                    : at(x.inputs, "spec", "template", "spec", "containers", 0, "image"),
+            );
+        expect(new Set(image(local, CRONJOB))).toEqual(new Set(["localhost/cv/backup:local"]));
+        expect(image(local, JOB)).toEqual(["localhost/cv/backup:local"]);
+        expect(new Set([...image(euWest, CRONJOB), ...image(euWest, JOB)])).toEqual(new Set(["ghcr.io/collectverything/tenantctl:0.1.0"]));
     });
 });

@@ -153,7 +153,7 @@ describe("TenantNamespace", () => {
             {
                 "requests.cpu": "1",
                 "requests.memory": "2Gi",
-                "limits.cpu": "2",
+                "limits.cpu": "3",
                 "limits.memory": "4Gi",
                 "requests.storage": "50Gi",
                 persistentvolumeclaims: "5",
@@ -167,7 +167,7 @@ describe("TenantNamespace", () => {
             {
                 "requests.cpu": "12",
                 "requests.memory": "24Gi",
-                "limits.cpu": "24",
+                "limits.cpu": "26",
                 "limits.memory": "48Gi",
                 "requests.storage": "500Gi",
                 persistentvolumeclaims: "30",
@@ -210,7 +210,7 @@ describe("TenantNamespace", () => {
                 max: { cpu: "4", memory: "8Gi" },
                 min: { cpu: "100m", memory: "128Mi" },
                 default: { cpu: "1", memory: "1Gi" },
-                defaultRequest: { cpu: "500m", memory: "512Mi" },
+                defaultRequest: { cpu: "450m", memory: "512Mi" },
             },
         ],
     ])("LimitRange pod-limits of %s (%s) is the README's tier table, for containers", (id, _tier, limits) => {

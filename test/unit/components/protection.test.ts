@@ -5,7 +5,7 @@
  * namespace, databases, buckets, the vhost and its queues, the backup PVC)
  * and the isolation objects (ResourceQuota, LimitRange, NetworkPolicy, Role,
  * RoleBinding). The backup PVC is never resized (ignoreChanges), and the
- * final-backup Job is the record of the final backup (retainOnDelete).
+ * final-backup Job belongs to one cancellation (deleted on a reactivation).
  * Expectations are literal lists of types and logical names.
  */
 import { SYNTH_TIMEOUT_MS, synth, type SynthResult } from "../../support/synth";
@@ -74,7 +74,7 @@ describe("protect", () => {
 });
 
 describe("lifecycle options", () => {
-    test("only the backup PVCs (ignoreChanges spec.resources) and atelier's final-backup Job (retainOnDelete, ignoreChanges spec) carry any", () => {
+    test("only the backup PVCs (ignoreChanges spec.resources) and atelier's final-backup Job (ignoreChanges spec) carry any", () => {
         const withOptions = euWest.resources
             .map((r) => {
                 const { ignoreChanges, retainOnDelete, deleteBeforeReplace, replaceOnChanges } = r.options;
@@ -89,13 +89,13 @@ describe("lifecycle options", () => {
             "kubernetes:core/v1:PersistentVolumeClaim atelier-backup-pvc": { ignoreChanges: ["spec.resources"] },
             "kubernetes:core/v1:PersistentVolumeClaim lumiere-backup-pvc": { ignoreChanges: ["spec.resources"] },
             "kubernetes:core/v1:PersistentVolumeClaim nordic-backup-pvc": { ignoreChanges: ["spec.resources"] },
-            "kubernetes:batch/v1:Job atelier-final-backup": { ignoreChanges: ["spec"], retainOnDelete: true },
+            "kubernetes:batch/v1:Job atelier-final-backup": { ignoreChanges: ["spec"] },
         });
     });
 
-    test("the final-backup Job is retained on delete: it is the record purge checks", () => {
+    test("the final-backup Job is not retained on delete: a reactivation deletes it, so the next cancellation runs a new final backup", () => {
         const job = euWest.resources.find((r) => r.type === "kubernetes:batch/v1:Job" && r.name === "atelier-final-backup");
-        expect(job?.options.retainOnDelete).toBe(true);
+        expect(job?.options.retainOnDelete).toBeUndefined();
         expect(job?.protect).toBe(false);
     });
 

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { credentialsDirConnections, dbConnectionEnv, describePlan, parseExportTarget, tenantData } from "../../../core/archive";
+import { credentialsDirConnections, dbConnectionEnv, describePlan, dumpArgs, parseExportTarget, tenantData } from "../../../core/archive";
 import { objectStoreEnv } from "../../../core/objectStore";
 
 describe("export targets", () => {
@@ -35,6 +35,27 @@ describe("a tenant's data", () => {
             ],
             buckets: ["client-abc-products", "client-abc-sav", "client-abc-newsletters"],
         });
+    });
+});
+
+describe("the dump of one database", () => {
+    test("runs as the service's own user: a consistent snapshot, no tablespaces (MySQL 8.0.21+ wants PROCESS for them), no events, the password not on the line", () => {
+        expect(
+            dumpArgs({ host: "mysql.e-commerce-shared.svc.cluster.local", port: 3306, user: "abc_auth_user", password: "s3cret" }, "client_abc_auth_db"),
+        ).toEqual([
+            "--no-defaults",
+            "--protocol=TCP",
+            "--host=mysql.e-commerce-shared.svc.cluster.local",
+            "--port=3306",
+            "--user=abc_auth_user",
+            "--single-transaction",
+            "--quick",
+            "--no-tablespaces",
+            "--routines",
+            "--triggers",
+            "--hex-blob",
+            "client_abc_auth_db",
+        ]);
     });
 });
 

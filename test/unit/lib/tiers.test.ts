@@ -6,6 +6,8 @@ import { GiB, parseQuantity } from "../../support/quantity";
 import { TIERS, isTier, tierRank, tierSpec, type ResourceQuotaHard, type Tier } from "../../../lib/tiers";
 import { formatEntryText, monthWindow, showbackEntry } from "../../../lib/showback";
 import { tenantSpec } from "../../support/manifests";
+import { BACKUP_POD_RESOURCES } from "../../../lib/archiveLayout";
+import { DEFAULT_SERVICES } from "../../../lib/naming";
 
 const standard = tierSpec("standard");
 const premium = tierSpec("premium");
@@ -124,7 +126,7 @@ describe("the README's tier table, literally, for every tier", () => {
                 quota: {
                     "requests.cpu": "1",
                     "requests.memory": "2Gi",
-                    "limits.cpu": "2",
+                    "limits.cpu": "3",
                     "limits.memory": "4Gi",
                     "requests.storage": "50Gi",
                     persistentvolumeclaims: "5",
@@ -182,7 +184,7 @@ describe("the README's tier table, literally, for every tier", () => {
                 quota: {
                     "requests.cpu": "12",
                     "requests.memory": "24Gi",
-                    "limits.cpu": "24",
+                    "limits.cpu": "26",
                     "limits.memory": "48Gi",
                     "requests.storage": "500Gi",
                     persistentvolumeclaims: "30",
@@ -193,7 +195,7 @@ describe("the README's tier table, literally, for every tier", () => {
                     max: { cpu: "4", memory: "8Gi" },
                     min: { cpu: "100m", memory: "128Mi" },
                     default: { cpu: "1", memory: "1Gi" },
-                    defaultRequest: { cpu: "500m", memory: "512Mi" },
+                    defaultRequest: { cpu: "450m", memory: "512Mi" },
                 },
                 replicas: { min: 6, max: 15 },
                 storageGiB: 500,
@@ -310,5 +312,62 @@ describe.each([...TIERS])("%s: coherence of LimitRange and quota", (tier) => {
         expect(spec.replicas.min).toBeLessThan(spec.replicas.max);
         // api-gateway + the three default services, each at max replicas, plus a backup pod.
         expect(4 * spec.replicas.max + 1).toBeLessThanOrEqual(hard("pods"));
+    });
+});
+
+/**
+ * The headroom rule (README "Tiers", lib/tiers.ts): at the HPA minimum, with
+ * every autoscaled workload (the API gateway and the default services, one
+ * container each) at the LimitRange defaults, the quota still admits two
+ * backup pods at once. Integer millicores and MiB, so the arithmetic is exact.
+ */
+describe("headroom for the backup pods at the HPA minimum", () => {
+    const milli = (q: string) => Math.round(parseQuantity(q) * 1000);
+    const mib = (q: string) => Math.round(parseQuantity(q) / 2 ** 20);
+    const workloads = 1 + DEFAULT_SERVICES.length;
+
+    /** What the quota has left once the workloads run at the minimum, and how many backup pods fit in it. */
+    function headroom(tier: Tier) {
+        const spec = tierSpec(tier);
+        const pods = workloads * spec.replicas.min;
+        const left = {
+            "requests.cpu": milli(spec.quota["requests.cpu"]) - pods * milli(spec.containerLimits.defaultRequest.cpu),
+            "requests.memory": mib(spec.quota["requests.memory"]) - pods * mib(spec.containerLimits.defaultRequest.memory),
+            "limits.cpu": milli(spec.quota["limits.cpu"]) - pods * milli(spec.containerLimits.default.cpu),
+            "limits.memory": mib(spec.quota["limits.memory"]) - pods * mib(spec.containerLimits.default.memory),
+            pods: Number(spec.quota.pods) - pods,
+        };
+        const backup = {
+            "requests.cpu": milli(BACKUP_POD_RESOURCES.requests.cpu),
+            "requests.memory": mib(BACKUP_POD_RESOURCES.requests.memory),
+            "limits.cpu": milli(BACKUP_POD_RESOURCES.limits.cpu),
+            "limits.memory": mib(BACKUP_POD_RESOURCES.limits.memory),
+            pods: 1,
+        };
+        const fit = Math.min(...(Object.keys(left) as (keyof typeof left)[]).map((k) => Math.floor(left[k] / backup[k])));
+        return { pods, left, fit };
+    }
+
+    test("the backup pod: requests 100m / 256Mi, limits 500m / 512Mi; four workloads (api-gateway, auth, products, orders)", () => {
+        expect(BACKUP_POD_RESOURCES).toEqual({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "500m", memory: "512Mi" } });
+        expect(workloads).toBe(4);
+    });
+
+    // [tier, pods at the minimum, left after them (millicores, MiB, pods), backup pods that fit]: the README's headroom row.
+    test.each([
+        ["standard", 8, { "requests.cpu": 200, "requests.memory": 1024, "limits.cpu": 1000, "limits.memory": 2048, pods: 12 }, 2],
+        ["premium", 12, { "requests.cpu": 1000, "requests.memory": 5120, "limits.cpu": 2000, "limits.memory": 10240, pods: 38 }, 4],
+        ["business", 24, { "requests.cpu": 1200, "requests.memory": 12288, "limits.cpu": 2000, "limits.memory": 24576, pods: 126 }, 4],
+    ] as const)("%s: %d pods at the minimum leave room for %j, so %d backup pods fit", (tier, pods, left, fit) => {
+        expect(headroom(tier)).toEqual({ pods, left, fit });
+    });
+
+    test.each([...TIERS])("%s: the rule holds (two backup pods fit), and the backup container is within the LimitRange", (tier) => {
+        expect(headroom(tier).fit).toBeGreaterThanOrEqual(2);
+        const l = tierSpec(tier).containerLimits;
+        for (const r of ["cpu", "memory"] as const) {
+            expect(parseQuantity(BACKUP_POD_RESOURCES.requests[r])).toBeGreaterThanOrEqual(parseQuantity(l.min[r]));
+            expect(parseQuantity(BACKUP_POD_RESOURCES.limits[r])).toBeLessThanOrEqual(parseQuantity(l.max[r]));
+        }
     });
 });
