@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 import { CANCELLED_AT_ANNOTATION, namespaceAnnotations, namespaceLabels, podLabels, tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
+import { externalEgressRules, type ExternalDestination } from "../lib/egress";
 import { OTEL_COLLECTOR, OTEL_CONFIGMAP, otelConfigMapData } from "../lib/monitoring";
 import { ARCHIVE_CREDENTIALS_SECRET, BACKUP_POD_RESOURCES, DEFAULT_BACKUP_IMAGE, archiveBucketName, type BackupArchive } from "../lib/archiveLayout";
 import {
@@ -40,6 +41,14 @@ export interface TenantNamespaceArgs {
     readonly backupBuckets?: boolean;
     /** Storage class of the backup PVC. Default: the cluster's default class. */
     readonly backupStorageClass?: string;
+    /** The region's external egress allow-list and the cluster ranges cut out of it (stack config `network`). Default: none. */
+    readonly network?: RegionNetwork;
+}
+
+/** Stack config `network` (lib/egress.ts). */
+export interface RegionNetwork {
+    readonly clusterCidrs: readonly string[];
+    readonly externalEgress: readonly ExternalDestination[];
 }
 
 /** The Deployments of a tenant that get an HPA: the API gateway and one per service. */
@@ -62,8 +71,10 @@ export function replicaRange(t: TenantSpec, tier: TierSpec = tierSpec(t.tier)): 
  *   shared services they need: RabbitMQ 5672, MySQL 3306, MinIO 9000.
  * - Traces and metrics reach the OpenTelemetry collector's pods in the shared
  *   namespace on OTLP (gRPC 4317, HTTP 4318), and no other pod there on those ports.
+ * - Destinations outside the cluster: only the region's allow-list
+ *   (`network.externalEgress`), each on its protocol and ports.
  */
-export function isolationPolicySpec(ingressControllerNamespace: string, tracing = true) {
+export function isolationPolicySpec(ingressControllerNamespace: string, tracing = true, network: RegionNetwork = { clusterCidrs: [], externalEgress: [] }) {
     const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
     return {
         podSelector: {},
@@ -103,6 +114,7 @@ export function isolationPolicySpec(ingressControllerNamespace: string, tracing 
                       },
                   ]
                 : []),
+            ...externalEgressRules(network.externalEgress, network.clusterCidrs),
         ],
     };
 }
@@ -248,7 +260,10 @@ export class TenantNamespace extends pulumi.ComponentResource {
         );
         new k8s.networking.v1.NetworkPolicy(
             `${name}-isolation`,
-            { metadata: meta("client-isolation"), spec: isolationPolicySpec(args.ingressControllerNamespace ?? "ingress-nginx", args.tracing ?? true) },
+            {
+                metadata: meta("client-isolation"),
+                spec: isolationPolicySpec(args.ingressControllerNamespace ?? "ingress-nginx", args.tracing ?? true, args.network),
+            },
             guard,
         );
         const role = new k8s.rbac.v1.Role(`${name}-client-admin`, { metadata: meta(CLIENT_ADMIN_ROLE), rules: clientAdminRules() }, guard);
