@@ -425,8 +425,8 @@ export async function onboardThroughService(o: OnboardOptions): Promise<{ nsSeco
         const eventId = `evt_bench_ready_${id}`;
         // The job's id: in the answer, or (when the service applies the event after answering) on the event's record once applied.
         let jobId = ((await res.json()) as { jobId?: string | null }).jobId ?? undefined;
-        const job = () => {
-            jobId ??= svc.store.getEvent(eventId)?.jobId ?? undefined;
+        const job = async () => {
+            jobId ??= (await svc.store.getEvent(eventId))?.jobId ?? undefined;
             return jobId === undefined ? undefined : svc.store.getJob(jobId);
         };
         const failed = (j: JobRecord | undefined) => j !== undefined && (j.state === "failed" || j.state === "cancelled");
@@ -437,20 +437,20 @@ export async function onboardThroughService(o: OnboardOptions): Promise<{ nsSeco
                 nsSeconds = (Date.now() - started) / 1000;
                 break;
             }
-            const j = job();
+            const j = await job();
             if (failed(j)) throw new Error(`job ${j!.state}: ${j!.error}\n${j!.logTail.join("\n")}`);
             if (Date.now() - started > 1_800_000) throw new Error("namespace not Active after 30 minutes");
             await new Promise((r) => setTimeout(r, 100));
         }
         for (;;) {
-            const j = job();
+            const j = await job();
             if (j?.state === "succeeded") break;
             if (failed(j)) throw new Error(`job ${j!.state}: ${j!.error}\n${j!.logTail.join("\n")}`);
             if (Date.now() - started > 1_800_000) throw new Error("job not done after 30 minutes");
             await new Promise((r) => setTimeout(r, 100));
         }
         const doneSeconds = (Date.now() - started) / 1000;
-        return { nsSeconds, doneSeconds, job: job()! };
+        return { nsSeconds, doneSeconds, job: (await job())! };
     } finally {
         await svc.close();
     }

@@ -10,6 +10,7 @@ import { CliError, EXIT } from "./errors";
 interface ServeFlags {
     manifest: string;
     store: string;
+    jobLeaseMs: number;
     host: string;
     port: number;
     stack: Record<string, string>;
@@ -36,7 +37,17 @@ export function register(program: Command): void {
                 'Once listening it prints one line on stdout, {"port":<port>,"pid":<pid>}; SIGINT or SIGTERM stop it (exit 0).',
         )
         .option("--manifest <file>", "the manifest the service edits (absolute or relative to the project)", "tenants.yaml")
-        .option("--store <file>", "SQLite file of the idempotency store", ".work/webhooks/service.db")
+        .option(
+            "--store <file|url>",
+            "the idempotency and job store: a SQLite file (one replica), or mysql://user:password@host:port/database shared by several replicas (or STORE_URL)",
+            ".work/webhooks/service.db",
+        )
+        .option(
+            "--job-lease-ms <ms>",
+            "a claimed job's lease, renewed while it runs: a replica that dies loses its jobs to another after this long",
+            milliseconds,
+            30000,
+        )
         .option("--host <host>", "listen address", "127.0.0.1")
         .option("--port <port>", "listen port; 0: any free port", port, 8088)
         .option("--stack <region=stack>", "deploy a region to this stack (repeatable), e.g. eu-west=local", stackMapping, {})
@@ -70,6 +81,10 @@ export function register(program: Command): void {
             const fakeOnly = (["fakeDelayMs", "fakeJournal"] as const).filter((k) => command.getOptionValueSource(k) === "cli");
             if (!flags.fakeDeployer && fakeOnly.length > 0)
                 throw new CliError("tenantctl serve: --fake-delay-ms and --fake-journal need --fake-deployer", EXIT.usage);
+            if (flags.jobLeaseMs < 100)
+                throw new CliError("tenantctl serve: --job-lease-ms must be at least 100 (a lease renewed every third of it)", EXIT.usage);
+            // STORE_URL (it holds a password: never a default shown by --help) unless --store is given.
+            if (command.getOptionValueSource("store") !== "cli" && process.env.STORE_URL) flags.store = process.env.STORE_URL;
             const { serve, StartupError } = await import("../service/main");
             const { fakeDeployer, fakeDelayMs, fakeJournal, gitRemote, gitBranch, gitAuthor, ...opts } = flags;
             const git = gitRemote ? { remote: gitRemote, branch: gitBranch, author: gitAuthor } : undefined;

@@ -42,6 +42,10 @@ import { InlineApplier, type ApplyOutcome, type BatchApplier } from "./applier";
 import { envelope } from "./events";
 import { ManifestIndex } from "./manifestIndex";
 import type { AcceptedEvent, EventRecord, IntentRecord, JobRecord, RefusedRecord, StaleRecord, Store } from "./store";
+import { Mutex } from "./storeDriver";
+
+/** The store-wide lock a batch is written under: one replica at a time applies the inbox (every replica's) to the manifest. */
+export const BATCH_LOCK = "manifest-batch";
 
 export interface Delivery {
     readonly id: string;
@@ -91,6 +95,11 @@ export interface CommitterOptions {
     readonly applier?: BatchApplier;
     /** Called when a batch fails (its intents stay open and are tried again). */
     readonly onError?: (err: unknown) => void;
+    /**
+     * The store is shared with other replicas (MySQL): a refusal at the door is checked again on the manifest at the git
+     * tip, and this process's deliveries another replica applied are settled from the store. Default false.
+     */
+    readonly shared?: boolean;
 }
 
 /** Canonical JSON: object keys sorted at every level, so one event's digest does not depend on how its body was written. */
@@ -142,8 +151,10 @@ export class EventCommitter {
     private closed = false;
     private index: ManifestIndex | undefined;
     private invalidText: string | undefined;
-    /** Event ids accepted by this process and not applied yet: their digest and tenant (the index counts them as pending). */
-    private readonly inbox = new Map<string, { digest: string; tenantId: string; durable: Promise<void> }>();
+    /** Event ids accepted by this process and not applied yet: their digest, tenant and event (the index counts them as pending). */
+    private readonly inbox = new Map<string, { digest: string; tenantId: string; event: TimedEvent; durable: Promise<void>; stored: boolean }>();
+    /** The door: deliveries are decided one at a time, in arrival order, each after its store reads. */
+    private readonly door = new Mutex();
     /** Accepted deliveries whose intent is not written yet: written together, one transaction (one fsync) per turn of the event loop. */
     private group: GroupItem[] = [];
     private flushing = false;
@@ -204,7 +215,8 @@ export class EventCommitter {
      */
     async accept(delivery: Delivery): Promise<Acceptance> {
         const digest = eventDigest(delivery.event);
-        return this.store.attempt(() => this.decide(delivery, digest));
+        const decided = await this.door.run(() => this.decide(delivery, digest));
+        return decided.answer;
     }
 
     /** accept, then the outcome once applied (the unit tests, and callers that wait for the push). */
@@ -213,25 +225,42 @@ export class EventCommitter {
         return a.kind === "queued" ? a.applied : a;
     }
 
-    private decide(d: Delivery, digest: string): Acceptance | Promise<Acceptance> {
+    /**
+     * The decision (inside the door): the store's records of the id and the
+     * tenant, read first, then everything else synchronously. The answer is
+     * wrapped: an accepted delivery's answer waits for its intent's write,
+     * which the door does not wait for (the deliveries of one turn share it).
+     */
+    private async decide(d: Delivery, digest: string): Promise<{ answer: Acceptance | Promise<Acceptance> }> {
         const store = this.store;
-        const record = store.getEvent(d.id);
-        if (record)
-            return record.digest === null || record.digest === digest ? { kind: "duplicate", record } : { kind: "conflict", receivedAt: record.receivedAt };
+        const tenantId = d.event.data.tenantId;
+        const [record, queued, tenantRecord] = await Promise.all([store.getEvent(d.id), store.queuedEvent(d.id), store.getTenant(tenantId)]);
+        if (record) {
+            return {
+                answer:
+                    record.digest === null || record.digest === digest ? { kind: "duplicate", record } : { kind: "conflict", receivedAt: record.receivedAt },
+            };
+        }
         const waiting = this.inbox.get(d.id);
         // A duplicate of a delivery whose intent is being written is answered once it is written (or fails with it).
-        if (waiting) return waiting.durable.then((): Acceptance => (waiting.digest === digest ? { kind: "duplicate" } : { kind: "conflict" }));
-        const tenantId = d.event.data.tenantId;
-        const index = this.index ?? this.loadIndex();
-        const stored = store.getTenant(tenantId)?.lastEventCreated;
-        const verdict = index?.check(d.event, stored);
-        if (verdict?.kind === "rejected") return verdict;
+        if (waiting) return { answer: waiting.durable.then((): Acceptance => (waiting.digest === digest ? { kind: "duplicate" } : { kind: "conflict" })) };
+        // In the inbox of another replica sharing the store.
+        if (queued) return { answer: queued.digest === digest ? { kind: "duplicate" } : { kind: "conflict", receivedAt: queued.receivedAt } };
+        let index = this.index ?? this.loadIndex();
+        const stored = tenantRecord?.lastEventCreated;
+        let verdict = index?.check(d.event, stored);
+        // A shared store: another replica may have pushed what this index does not know yet; a refusal is decided on the tip.
+        if (verdict?.kind === "rejected" && this.opts.shared) {
+            index = await this.refreshIndex();
+            verdict = index?.check(d.event, stored);
+        }
+        if (verdict?.kind === "rejected") return { answer: verdict };
         if (verdict?.kind === "stale") {
             const t = verdict.stale.tenant;
-            store.acceptEvents([], new Date(), {
+            await store.acceptEvents([], new Date(), {
                 stale: [{ id: d.id, type: d.event.type, tenantId, region: t?.region ?? "", websiteId: t?.websiteId ?? 0, digest }],
             });
-            return verdict;
+            return { answer: verdict };
         }
         const undo = verdict ? index!.accept(d.event, verdict.tenant) : undefined;
         let written!: () => void;
@@ -241,7 +270,9 @@ export class EventCommitter {
             failed = reject;
         });
         durable.catch(ignore);
-        this.inbox.set(d.id, { digest, tenantId, durable });
+        const entry = { digest, tenantId, event: d.event, durable, stored: false };
+        durable.then(() => (entry.stored = true), ignore);
+        this.inbox.set(d.id, entry);
         const row = { eventId: d.id, tenantId, body: JSON.stringify({ type: d.event.type, created: d.event.created, data: d.event.data }), digest };
         this.group.push({ row, undo, written, failed });
         if (this.group.length === 1 && !this.flushing) setImmediate(() => void this.flush());
@@ -254,7 +285,48 @@ export class EventCommitter {
         applied.catch(ignore);
         // Without an index (the manifest on disk is invalid) the batch decides.
         const tenant = verdict?.tenant ?? ({ id: tenantId } as TenantSpec);
-        return durable.then((): Acceptance => ({ kind: "queued", changed: verdict?.changed ?? true, tenant, applied }));
+        const changed = verdict?.changed ?? true;
+        return { answer: durable.then((): Acceptance => ({ kind: "queued", changed, tenant, applied })) };
+    }
+
+    /**
+     * The index rebuilt from the manifest at the git tip (a shared store:
+     * other replicas push batches this one has not seen), with the events
+     * this process accepted and not applied yet laid over it again.
+     */
+    private async refreshIndex(): Promise<ManifestIndex | undefined> {
+        await this.manifest.withLock(async () => {
+            if (this.manifest.repo) await this.manifest.repo.sync();
+        });
+        const index = this.loadIndex();
+        if (!index) return undefined;
+        for (const e of this.inbox.values()) {
+            const v = index.check(e.event);
+            if (v.kind === "ok") index.accept(e.event, v.tenant);
+        }
+        return index;
+    }
+
+    /**
+     * Deliveries this process accepted that another replica applied (their
+     * intents are closed, an open batch reads every replica's): settled from
+     * the store's records, their overlay dropped from the index.
+     */
+    private async settleForeign(open: readonly IntentRecord[]): Promise<void> {
+        if (!this.opts.shared || open.length >= (this.opts.maxBatch ?? 2000)) return;
+        const ids = new Set(open.map((i) => i.eventId));
+        const foreign = [...this.inbox.entries()].filter(([id, e]) => e.stored && !ids.has(id));
+        if (foreign.length === 0) return;
+        const records = await Promise.all(foreign.map(([id]) => this.store.getEvent(id)));
+        for (const [k, [id]] of foreign.entries()) {
+            this.inbox.delete(id);
+            const record = records[k];
+            this.settle(id, record ? { kind: "duplicate", record } : { kind: "duplicate" });
+        }
+        this.index?.rebase(
+            undefined,
+            foreign.map(([, e]) => e.tenantId),
+        );
     }
 
     /**
@@ -270,7 +342,7 @@ export class EventCommitter {
             while (this.group.length > 0) {
                 const items = this.group.splice(0);
                 try {
-                    await this.store.attempt(() => this.store.openIntent(items.map((i) => i.row)));
+                    await this.store.openIntent(items.map((i) => i.row));
                 } catch (err) {
                     const all = [...items, ...this.group.splice(0)];
                     for (const item of [...all].reverse()) {
@@ -324,14 +396,21 @@ export class EventCommitter {
         await new Promise<void>((resolve) => setImmediate(resolve));
         for (;;) {
             this.again = false;
-            let intents: IntentRecord[];
             try {
-                intents = await this.store.attempt(() => this.store.openIntents(this.opts.maxBatch ?? 2000));
-                if (intents.length === 0) {
+                // Under the store-wide batch lock (one replica at a time) and the manifest lock; the inbox read inside both.
+                const applied = await this.store.exclusive(BATCH_LOCK, () =>
+                    this.manifest.withLock(async () => {
+                        const intents = await this.store.openIntents(this.opts.maxBatch ?? 2000);
+                        await this.settleForeign(intents);
+                        if (intents.length === 0) return false;
+                        await this.commit(intents);
+                        return true;
+                    }),
+                );
+                if (!applied) {
                     if (this.again) continue;
                     return;
                 }
-                await this.manifest.withLock(() => this.commit(intents));
             } catch (err) {
                 this.opts.onError?.(err);
                 for (const list of this.waiters.values()) for (const w of list) w.reject(err);
@@ -362,7 +441,7 @@ export class EventCommitter {
     private async commit(intents: readonly IntentRecord[]): Promise<void> {
         const store = this.store;
         const all = intents.map((i) => ({ id: i.eventId, digest: i.digest, event: JSON.parse(i.body) as TimedEvent, batch: i.batch }));
-        const seen = await store.attempt(() => all.map((p) => store.getEvent(p.id)));
+        const seen = await Promise.all(all.map((p) => store.getEvent(p.id)));
         // An id already recorded (a crash after the record) or twice in this batch is a duplicate (or a conflict, another body).
         const firstIndex = new Map<string, { index: number; digest: string }>();
         const toApply: TimedEvent[] = [];
@@ -381,7 +460,7 @@ export class EventCommitter {
             return { kind: "apply", index: toApply.length - 1 };
         });
         const tenantIds = [...new Set(toApply.map((e) => e.data.tenantId))];
-        const known = await store.attempt(() => tenantIds.map((id) => store.getTenant(id)));
+        const known = await Promise.all(tenantIds.map((id) => store.getTenant(id)));
         const lastApplied: [string, number][] = [];
         for (const t of known) if (t?.lastEventCreated !== null && t?.lastEventCreated !== undefined) lastApplied.push([t.id, t.lastEventCreated]);
 
@@ -457,7 +536,7 @@ export class EventCommitter {
 
         // Closed by event id: one write of intents (one batch id) may be split over two batches.
         const closeEvents = [...new Set(all.map((p) => p.id))];
-        const jobs = await store.attempt(() => store.acceptEvents(records, now, { stale, refused, closeEvents }));
+        const jobs = await store.acceptEvents(records, now, { stale, refused, closeEvents });
         this.opts.onBatch?.({
             size: all.length,
             validations: applied.validations,
@@ -482,6 +561,8 @@ export class EventCommitter {
             const job = jobOf.get(index)!;
             return { kind: "applied", changed: r.changed, tenant: r.tenant, job: job.job, newJob: job.newJob };
         };
+        const sameAs = new Map<string, EventRecord | undefined>();
+        for (const [i, slot] of slots.entries()) if (slot.kind === "same-as") sameAs.set(all[i].id, await store.getEvent(all[i].id));
         for (const [i, slot] of slots.entries()) {
             const id = all[i].id;
             let outcome: CommitOutcome;
@@ -489,7 +570,7 @@ export class EventCommitter {
             else if (slot.kind === "apply") outcome = resultOf(slot.index);
             else {
                 const first = resultOf(slot.index);
-                outcome = first.kind === "rejected" || first.kind === "stale" ? first : { kind: "duplicate", record: store.getEvent(id) };
+                outcome = first.kind === "rejected" || first.kind === "stale" ? first : { kind: "duplicate", record: sameAs.get(id) };
             }
             if (outcome.kind === "applied" && outcome.job && outcome.newJob) void this.opts.announce?.(outcome.job).catch(ignore);
             this.settle(id, outcome);

@@ -16,13 +16,20 @@ import { PROJECT_DIR } from "../core/project";
 import { FakeDeployer, type FakeDeployerOptions } from "./fakeDeployer";
 import { readyLine } from "./launch";
 import { readSecrets, readStatusTokens } from "./secrets";
-import { createService, ManifestUnusable, StoreInUse } from "./service";
+import { createService, ManifestUnusable, StoreInUse, StoreUnusable } from "./service";
+import { isMysqlUrl } from "./storeDriver";
+import { parseMysqlUrl } from "./storeMysql";
 
 export interface ServeOptions {
     /** The manifest the service edits, absolute or relative to the project directory. */
     readonly manifest: string;
-    /** The SQLite store, absolute or relative to the project directory. */
+    /**
+     * The store: a SQLite file, absolute or relative to the project directory (one replica), or a
+     * `mysql://user:password@host:port/database` URL shared by every replica (`--store` or STORE_URL).
+     */
     readonly store: string;
+    /** A claimed job's lease, ms (`--job-lease-ms`): a replica that dies loses its job to another after this long. */
+    readonly jobLeaseMs?: number;
     readonly host: string;
     /** 0: any free port (the ready line says which). */
     readonly port: number;
@@ -81,14 +88,14 @@ function statusTokensOf(env: NodeJS.ProcessEnv, file: string | undefined, secret
     return tokens;
 }
 
-function deployerFor(opts: ServeOptions, manifestPath: string, storePath: string, env: NodeJS.ProcessEnv): Deployer {
+function deployerFor(opts: ServeOptions, manifestPath: string, stateDir: string, env: NodeJS.ProcessEnv): Deployer {
     if (opts.fake) return new FakeDeployer(opts.fake);
     const envVars: Record<string, string> = {};
     for (const key of PULUMI_ENV) {
         const v = env[key];
         if (v !== undefined) envVars[key] = v;
     }
-    return new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir: path.dirname(storePath), envVars, targetMode: opts.target });
+    return new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir, envVars, targetMode: opts.target });
 }
 
 /** Runs the service until SIGINT or SIGTERM; resolves once it has shut down. */
@@ -97,13 +104,24 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     const secrets = secretsOf(env, opts.secretsFile);
     const statusTokens = statusTokensOf(env, opts.statusTokenFile, secrets);
     const manifestPath = path.resolve(PROJECT_DIR, opts.manifest);
-    const storePath = path.resolve(PROJECT_DIR, opts.store);
+    // A MySQL URL as given (its password is never logged: `storeName`); a file relative to the project.
+    const mysql = isMysqlUrl(opts.store);
+    let storeName: string;
+    try {
+        storeName = mysql ? parseMysqlUrl(opts.store).description : path.resolve(PROJECT_DIR, opts.store);
+    } catch (err) {
+        throw new StartupError(err instanceof Error ? err.message : String(err));
+    }
+    const storePath = mysql ? opts.store : storeName;
+    // The deployer's workspaces: next to a SQLite store, else in .work/webhooks.
+    const stateDir = mysql ? path.join(PROJECT_DIR, ".work", "webhooks") : path.dirname(storePath);
     let svc;
     try {
         svc = await createService({
             manifestPath,
             storePath,
-            deployer: deployerFor(opts, manifestPath, storePath, env),
+            deployer: deployerFor(opts, manifestPath, stateDir, env),
+            leaseMs: opts.jobLeaseMs,
             secrets,
             statusTokens,
             stacks: opts.stack,
@@ -114,7 +132,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
             git: opts.git,
         });
     } catch (err) {
-        if (err instanceof ManifestUnusable || err instanceof StoreInUse) throw new StartupError(err.message);
+        if (err instanceof ManifestUnusable || err instanceof StoreInUse || err instanceof StoreUnusable) throw new StartupError(err.message);
         throw err;
     }
     try {
@@ -143,7 +161,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     log.info(
         {
             manifest: manifestPath,
-            store: storePath,
+            store: storeName,
             port,
             stacks: opts.stack,
             queue: svc.queue.kind,

@@ -30,9 +30,9 @@ export class Outbox {
             // Yield first: `flushing` must be assigned before the finally below clears it.
             await Promise.resolve();
             try {
-                for (const o of this.store.unpublished()) {
+                for (const o of await this.store.unpublished()) {
                     await publisher.publish(o.routingKey, o.body);
-                    this.store.markPublished(o.seq);
+                    await this.store.markPublished(o.seq);
                     this.metrics.eventsPublished.inc({ event: o.routingKey });
                 }
             } catch (err) {

@@ -9,7 +9,11 @@
  * the runner agree on it.
  *
  * - InProcessQueue (the embedded default): one worker loop per stack in
- *   this process.
+ *   this process. Each job is claimed under a lease (service/store.ts): on
+ *   a shared MySQL store, the replicas' loops compete for the jobs, a stack
+ *   runs one job at a time across all of them, and a job whose replica died
+ *   is taken over once its lease expires (each loop also polls the store
+ *   every `pollMs`: the jobs another replica created, or left behind).
  * - BrokerQueue (BROKER_URL set): one RabbitMQ quorum queue per stack with
  *   single-active-consumer, so across every service replica exactly one
  *   consumer runs a stack's jobs, one at a time (prefetch 1); a job's
@@ -24,7 +28,7 @@ import { PROJECT_DIR } from "../core/project";
 import { loadStackConfig, stackFilePath } from "../core/stackFile";
 import { shardOf, shardStackName, stackOfShard, type ShardedTenant } from "../lib/shards";
 import type { JobRunner } from "./runner";
-import type { JobRecord, Store } from "./store";
+import type { ClaimResult, JobRecord, Store } from "./store";
 
 /**
  * The stack a tenant's deployment runs in: with one shard its region stack,
@@ -97,6 +101,8 @@ class Slots {
 export interface QueueOptions {
     /** Jobs of different stacks running at the same time in this process. Default: the CPU count. */
     readonly maxParallel?: number;
+    /** How often the store is polled for jobs nobody announced here (another replica's, or an expired lease's), ms. Default 1000. */
+    readonly pollMs?: number;
 }
 
 export interface JobQueue {
@@ -117,19 +123,30 @@ export class InProcessQueue implements JobQueue {
     private readonly workers = new Map<string, Promise<void>>();
     private readonly slots: Slots;
     private stopped = false;
+    private poller: NodeJS.Timeout | undefined;
 
     constructor(
         private readonly store: Store,
         private readonly runner: JobRunner,
         private readonly log: Logger,
-        opts: QueueOptions = {},
+        private readonly opts: QueueOptions = {},
     ) {
         this.slots = new Slots(opts.maxParallel ?? os.availableParallelism());
     }
 
-    start(): Promise<void> {
-        for (const stack of this.store.pendingStacks()) this.kick(stack);
-        return Promise.resolve();
+    async start(): Promise<void> {
+        await this.poll();
+        this.poller = setInterval(() => void this.poll(), this.opts.pollMs ?? 1000);
+        this.poller.unref();
+    }
+
+    /** Kicks the loop of every stack with queued or running jobs. */
+    private async poll(): Promise<void> {
+        try {
+            for (const stack of await this.store.pendingStacks()) this.kick(stack);
+        } catch (err) {
+            this.log.warn({ err: String(err) }, "polling the store for jobs failed; trying again");
+        }
     }
 
     announce(job: JobRecord): Promise<void> {
@@ -150,13 +167,16 @@ export class InProcessQueue implements JobQueue {
             const release = await this.slots.acquire();
             try {
                 // Claimed only once a slot is free: a job waiting for one stays queued.
-                const job = this.stopped ? undefined : this.store.claimNext(stack);
+                const job = this.stopped ? undefined : await this.store.claimNext(stack);
                 if (!job) break;
                 try {
                     await this.runner.run(job);
                 } catch (err) {
                     this.log.error({ jobId: job.id, err: String(err) }, "job runner crashed");
                 }
+            } catch (err) {
+                this.log.warn({ stack, err: String(err) }, "claiming a job failed; the poll tries again");
+                break;
             } finally {
                 release();
             }
@@ -170,6 +190,7 @@ export class InProcessQueue implements JobQueue {
 
     async stop(): Promise<void> {
         this.stopped = true;
+        clearInterval(this.poller);
         this.runner.cancel(undefined, "the service is shutting down", true);
         await Promise.all([...this.workers.values()]);
     }
@@ -222,7 +243,7 @@ export class BrokerQueue implements JobQueue {
         for (const stack of this.stacks) await this.consume(stack);
         // Jobs created by a process that died before announcing them. A
         // duplicate message is harmless: a finished job is skipped.
-        for (const job of this.store.jobs()) if (job.state === "queued") await this.announce(job);
+        for (const job of await this.store.jobs()) if (job.state === "queued") await this.announce(job);
     }
 
     /** Declares the stack's queue and consumes it, once. */
@@ -257,8 +278,15 @@ export class BrokerQueue implements JobQueue {
         }
         const release = await this.slots.acquire();
         try {
-            const job = jobId && !this.stopping ? this.store.claim(jobId) : undefined;
-            if (job) await this.runner.run(job);
+            let claim: ClaimResult = { kind: "done" };
+            // Held by a runner whose lease is alive (a replica that died a moment ago, before its lease ran out): the message waits
+            // for the lease (single active consumer: the stack's next jobs wait behind it).
+            while (jobId && !this.stopping) {
+                claim = await this.store.claim(jobId);
+                if (claim.kind !== "leased") break;
+                await new Promise((r) => setTimeout(r, Math.min(claim.kind === "leased" ? claim.retryInMs + 10 : 0, 1000)));
+            }
+            if (claim.kind === "claimed" && !this.stopping) await this.runner.run(claim.job);
             else if (!this.stopping) this.log.info({ jobId }, "job already finished; message dropped");
             if (!this.stopping) ch.ack(msg);
         } catch (err) {
@@ -280,7 +308,7 @@ export class BrokerQueue implements JobQueue {
 
     async idle(): Promise<void> {
         for (;;) {
-            const pending = this.store.jobs().some((j) => j.state === "queued" || j.state === "running");
+            const pending = (await this.store.jobs()).some((j) => j.state === "queued" || j.state === "running");
             if (!pending && this.inFlight.size === 0) return;
             await new Promise((r) => setTimeout(r, 50));
         }

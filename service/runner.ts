@@ -3,6 +3,13 @@
  * (a stack locked by another update is waited out with exponential backoff),
  * an AbortSignal deadline for a stuck run, then the job's final state, the
  * tenants' states and the platform events, written in one transaction.
+ *
+ * The job is held under a lease (service/store.ts): the runner renews it
+ * every third of its duration while the update runs (the heartbeat). A
+ * renewal refused (the lease expired, e.g. the process was stopped for
+ * longer than the lease, and another replica took the job) aborts the
+ * update, and the finish is refused too: only the lease holder completes a
+ * job (fencing).
  */
 import { backOff } from "exponential-backoff";
 import type { Logger } from "pino";
@@ -11,10 +18,10 @@ import { isConcurrentUpdate } from "../core/deployer";
 import { envelope, successEvent, type Envelope } from "./events";
 import type { Metrics } from "./metrics";
 import type { TenantState } from "./schemas";
-import type { JobRecord, Store, TenantRecord } from "./store";
+import { LeaseLost, type JobRecord, type Store, type TenantRecord } from "./store";
 import type { CredentialLocations } from "../lib/credentials";
 import type { TenantRotations } from "../lib/rotation";
-import { CredentialsTable, DeployedStatusTable, stackCredentials, type CredentialsResolver } from "./credentials";
+import { mergeLocations, stackCredentials, type CredentialsResolver } from "./credentials";
 
 export interface RunnerOptions {
     /** Attempts for errors other than a held stack lock. Default 3. */
@@ -60,8 +67,6 @@ export class JobRunner {
     /** Log tails of running jobs, by job id. */
     readonly liveTails = new Map<string, string[]>();
     private readonly controllers = new Map<string, AbortController>();
-    private readonly credentialsTable: CredentialsTable;
-    private readonly deployedStatus: DeployedStatusTable;
     private readonly resolveCredentials: CredentialsResolver;
 
     constructor(
@@ -72,8 +77,6 @@ export class JobRunner {
         private readonly opts: RunnerOptions = {},
         private readonly onFinished: () => void = () => undefined,
     ) {
-        this.credentialsTable = new CredentialsTable(store.db);
-        this.deployedStatus = new DeployedStatusTable(store.db);
         this.resolveCredentials = opts.credentials ?? stackCredentials();
     }
 
@@ -82,8 +85,9 @@ export class JobRunner {
      * reported, or, for a tenant the service never deployed (`stack`
      * given: deployed by the CLI), what the stack's settings say (no ARN).
      */
-    credentialsOf(tenantId: string, stack?: string, rotations?: TenantRotations): CredentialLocations | null {
-        return this.credentialsTable.get(tenantId) ?? (stack === undefined ? null : this.resolveCredentials(stack, tenantId, undefined, rotations));
+    async credentialsOf(tenantId: string, stack?: string, rotations?: TenantRotations): Promise<CredentialLocations | null> {
+        const recorded = (await this.store.credentialsOf(tenantId)) as CredentialLocations | undefined;
+        return recorded ?? (stack === undefined ? null : this.resolveCredentials(stack, tenantId, undefined, rotations));
     }
 
     /** Cancels a running job (or every running job): its update is interrupted through its AbortSignal. */
@@ -105,6 +109,18 @@ export class JobRunner {
         );
         const tail: string[] = [];
         this.liveTails.set(job.id, tail);
+        // The heartbeat: the lease renewed every third of its duration; lost, the update is aborted (another replica has the job).
+        let leaseLost = false;
+        const heartbeat = setInterval(
+            () => {
+                this.store.renewLease(job).catch((err: unknown) => {
+                    if (!(err instanceof LeaseLost)) return log.warn({ err: errorText(err) }, "lease not renewed; trying again");
+                    leaseLost = true;
+                    controller.abort(new AbortError("the job's lease was lost: another replica runs it"));
+                });
+            },
+            Math.max(1, Math.floor(this.store.leaseMs / 3)),
+        );
         const started = process.hrtime.bigint();
         const maxAttempts = this.opts.maxAttempts ?? 3;
         const lockAttempts = this.opts.lockAttempts ?? 40;
@@ -159,15 +175,19 @@ export class JobRunner {
             if (!shutdown) log.error({ err: error, state }, "job did not succeed");
         } finally {
             clearTimeout(timer);
+            clearInterval(heartbeat);
             this.controllers.delete(job.id);
             this.liveTails.delete(job.id);
+        }
+        if (leaseLost) {
+            log.warn("the job's lease was lost while it ran; its new holder finishes it");
+            return job;
         }
         const reason: unknown = controller.signal.reason;
         if (state === "cancelled" && reason instanceof AbortError && reason.requeue) {
             log.warn("update interrupted by shutdown; the job stays queued and resumes on restart");
-            return this.store.requeue(job.id);
+            return this.store.requeue(job);
         }
-        this.store.setTargeted(job.id, targeted);
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         this.metrics.jobSeconds.observe({ stack: job.stack, state, targeted: String(targeted) }, seconds);
         if (state !== "succeeded") this.metrics.jobFailures.inc({ stack: job.stack, state });
@@ -177,53 +197,39 @@ export class JobRunner {
         const now = new Date();
         const tenants = new Map<string, TenantRecord>();
         for (const id of job.tenants) {
-            const t = this.store.getTenant(id);
+            const t = await this.store.getTenant(id);
             if (t) tenants.set(id, t);
             tenantStates.set(id, state === "succeeded" ? settledState(t?.manifestStatus ?? null) : "failed");
         }
         // Where each deployed tenant's credentials are (names and ARNs, never values), kept for GET /tenants/:id.
-        const credentials = new Map<string, CredentialLocations | null>();
+        let credentials = new Map<string, CredentialLocations | null>();
         // The status each tenant had before this job, as the last successful one deployed it (undefined: none known).
-        const previous = new Map<string, string | undefined>();
+        let previous = new Map<string, string | undefined>();
         if (state === "succeeded") {
-            // The rows of the whole job in one transaction: one fsync instead of two per tenant, each a stall of the event loop
-            // that answers webhooks (a job coalescing 500 tenants stalled it for seconds). A busy store: the rows are written one by one.
-            let inTx = false;
-            try {
-                this.store.db.exec("BEGIN");
-                inTx = true;
-            } catch {
-                // Written row by row below.
-            }
-            try {
-                for (const id of job.tenants) {
-                    try {
-                        previous.set(id, this.deployedStatus.get(id));
-                        const status = tenants.get(id)?.manifestStatus;
-                        if (status) this.deployedStatus.put(id, status, now);
-                    } catch (err) {
-                        log.warn({ err: errorText(err) }, "deployed status not recorded");
-                    }
-                    try {
-                        const found = this.resolveCredentials(job.stack, id, outputs);
-                        credentials.set(id, found === null ? null : this.credentialsTable.put(id, found, now));
-                    } catch (err) {
-                        log.warn({ err: errorText(err) }, "credential locations not recorded");
-                        credentials.set(id, null);
-                    }
+            // The rows of the whole job in one transaction (one fsync, not two per tenant: a job coalescing 500 tenants stalled the
+            // event loop for seconds).
+            const rows = job.tenants.map((id) => {
+                let found: CredentialLocations | null;
+                try {
+                    found = this.resolveCredentials(job.stack, id, outputs);
+                } catch (err) {
+                    log.warn({ err: errorText(err) }, "credential locations not recorded");
+                    found = null;
                 }
-            } finally {
-                if (inTx) {
-                    try {
-                        this.store.db.exec("COMMIT");
-                    } catch {
-                        this.store.db.exec("ROLLBACK");
-                    }
-                }
+                return { tenantId: id, status: tenants.get(id)?.manifestStatus ?? undefined, credentials: found };
+            });
+            try {
+                const recorded = await this.store.recordDeployed(rows, (_id, found, before) =>
+                    mergeLocations(found as CredentialLocations, before as CredentialLocations | undefined),
+                );
+                previous = recorded.previous;
+                credentials = recorded.credentials as Map<string, CredentialLocations | null>;
+            } catch (err) {
+                log.warn({ err: errorText(err) }, "deployed status and credential locations not recorded");
             }
         }
         const announced = new Set<string>();
-        for (const ev of this.store.eventsOf(job)) {
+        for (const ev of await this.store.eventsOf(job)) {
             const t = tenants.get(ev.tenantId);
             const info = { id: ev.tenantId, websiteId: ev.websiteId, region: ev.region };
             let env: Envelope;
@@ -251,7 +257,14 @@ export class JobRunner {
             }
             outbox.push({ routingKey: env.event, body: JSON.stringify(env) });
         }
-        const done = this.store.finishJob(job.id, { state, error, logTail: tail }, tenantStates, outbox, now);
+        let done: JobRecord;
+        try {
+            done = await this.store.finishJob(job, { state, error, logTail: tail, targeted }, tenantStates, outbox, now);
+        } catch (err) {
+            if (!(err instanceof LeaseLost)) throw err;
+            log.warn("the job's lease expired before it finished; its new holder finishes it");
+            return job;
+        }
         log.info({ state, seconds: Math.round(seconds * 1000) / 1000 }, "job finished");
         this.onFinished();
         return done;

@@ -20,12 +20,20 @@ import { Outbox } from "./outbox";
 import { BrokerQueue, InProcessQueue, jobStacks, shardCounts, tenantStack, type JobQueue } from "./queue";
 import { JobRunner, type RunnerOptions } from "./runner";
 import { Store } from "./store";
+import { isMysqlUrl } from "./storeDriver";
 
 export interface ServiceOptions {
     /** The tenants manifest the service edits (the single source of truth). */
     readonly manifestPath: string;
-    /** SQLite file of the idempotency store, or ":memory:". */
+    /**
+     * The idempotency and job store: a SQLite file (or ":memory:"), owned by this process; or a
+     * `mysql://user:password@host:port/database` URL, shared by every replica (service/store.ts).
+     */
     readonly storePath: string;
+    /** How long a claimed job's lease lasts unless its runner renews it, ms. Default 30000. */
+    readonly leaseMs?: number;
+    /** How often the in-process queue polls the store for jobs (another replica's, an expired lease's), ms. Default 1000. */
+    readonly pollMs?: number;
     readonly deployer: Deployer;
     /** Active webhook secrets: the current one and, while rotating, the previous one. */
     readonly secrets: readonly string[];
@@ -81,6 +89,11 @@ export class ManifestUnusable extends Error {
     override readonly name = "ManifestUnusable";
 }
 
+/** The store cannot be opened (a MySQL server unreachable, a bad URL, a file that is not a database): nothing was started. */
+export class StoreUnusable extends Error {
+    override readonly name = "StoreUnusable";
+}
+
 /** The SQLite store is already the store of another live service process. */
 export class StoreInUse extends Error {
     override readonly name = "StoreInUse";
@@ -95,7 +108,7 @@ export class StoreInUse extends Error {
  * host, by its silent heartbeat on another). ":memory:" is private anyway.
  */
 async function ownStore(storePath: string): Promise<() => void> {
-    if (storePath === ":memory:") return () => undefined;
+    if (storePath === ":memory:" || isMysqlUrl(storePath)) return () => undefined;
     try {
         return await new FileLock(path.resolve(storePath), { waitMs: 0 }).acquire();
     } catch (err) {
@@ -139,10 +152,22 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const manifest = await openManifest(manifestPath, opts.git);
     const manifestName = path.basename(manifestPath);
 
-    // With a broker, the stacks' single-active-consumer queues decide who runs a job, and replicas on one host may share
-    // the SQLite file; without one, each process's own queue would claim the same jobs: the store is owned.
-    const releaseStore = opts.brokerUrl ? () => undefined : await ownStore(opts.storePath);
-    const store = new Store(opts.storePath, { busyTimeoutMs: opts.storeBusyTimeoutMs });
+    // A MySQL store is shared: the leases decide who runs a job. A SQLite file is owned by one process, unless a broker's
+    // single-active-consumer queues decide (replicas on one host may then share the file).
+    const shared = isMysqlUrl(opts.storePath);
+    const owned = !shared && !opts.brokerUrl;
+    const releaseStore = owned ? await ownStore(opts.storePath) : () => undefined;
+    let store: Store;
+    try {
+        store = await Store.open(opts.storePath, { busyTimeoutMs: opts.storeBusyTimeoutMs, leaseMs: opts.leaseMs });
+    } catch (err) {
+        releaseStore();
+        throw new StoreUnusable(
+            `cannot open the store ${shared ? "(MySQL)" : opts.storePath}: ${err instanceof Error ? err.message : String(err)}; fix --store (or STORE_URL)`,
+        );
+    }
+    // The one owner: the leases of a process that died (kill -9) end now, its interrupted job resumes at once.
+    if (owned) await store.expireLeases();
     const metrics = new Metrics();
     const regionStackOf = (region: string) => opts.stacks?.[region] ?? region;
     const shardsOf = opts.shards ?? shardCounts();
@@ -154,7 +179,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const runner = new JobRunner(store, opts.deployer, metrics, logger, opts.runner, () => void outbox.flush());
     const queue: JobQueue = opts.brokerUrl
         ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger, { maxParallel: opts.maxParallel })
-        : new InProcessQueue(store, runner, logger, { maxParallel: opts.maxParallel });
+        : new InProcessQueue(store, runner, logger, { maxParallel: opts.maxParallel, pollMs: opts.pollMs });
     const committer = new EventCommitter(manifest, store, {
         file: manifestName,
         stackOf,
@@ -168,6 +193,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
             logger.error({ err: err instanceof Error ? err.message : String(err) }, "batch not applied; its events stay queued and are tried again"),
         announce: (job) => queue.announce(job),
         applier: opts.applyInWorker === false ? new InlineApplier() : new WorkerApplier(),
+        shared,
     });
 
     const app = await buildApp({
@@ -209,7 +235,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
             await committer.close();
             await queue.stop();
             await outbox.close();
-            store.close();
+            await store.close();
             releaseStore();
         },
     };

@@ -1,25 +1,42 @@
 /**
- * The service's durable state in Node's built-in SQLite (node:sqlite, no
- * native build): every event id seen (with a digest of its body), the
- * deployment jobs, the tenants' lifecycle states (and the `created` time of
- * the last event applied to each), the intents of the batches being written
- * to the manifest, and the outbox of events to publish. Every method is
- * synchronous, so a method body is atomic within the process; writes that
- * belong together run in one transaction.
+ * The service's durable state: every event id seen (with a digest of its
+ * body), the deployment jobs (with their leases), the tenants' lifecycle
+ * states (and the `created` time of the last event applied to each), the
+ * intents of the batches being written to the manifest, the outbox of
+ * events to publish, and what each tenant's last successful job reported.
  *
- * A store locked by another process never blocks the event loop: SQLite's
- * busy timeout (a synchronous sleep inside the call) is 0, so a locked
- * database fails the call at once with StoreBusy, and `attempt` retries it
- * on timers, up to a deadline.
+ * One implementation of the logic (`Store`, below) over one SQL text per
+ * statement, on either of two drivers (service/storeDriver.ts):
+ *
+ * - SQLite (node:sqlite, a file next to the service): the embedded default,
+ *   one replica. Owned by one process (service.ts, `<store>.lock`).
+ * - MySQL / MariaDB (mysql2, `--store mysql://…` or STORE_URL): shared by
+ *   every replica. Jobs are claimed under a lease (`SELECT … FOR UPDATE
+ *   SKIP LOCKED`), kept alive by the runner's heartbeat and completed only by
+ *   their lease holder (fencing: the lease token); the group commit runs
+ *   under a named lock (GET_LOCK) so one replica at a time writes a batch.
+ *
+ * Every method is asynchronous; writes that belong together run in one
+ * transaction. A store locked by another process never blocks the event
+ * loop: the SQLite driver fails a locked call at once and retries it on
+ * timers, the MySQL driver retries a deadlock or lock timeout, each up to a
+ * deadline, then StoreBusy (503 store-busy).
  */
 import { randomUUID } from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import * as os from "node:os";
 import type { TenantStatus } from "../lib/manifest";
 import type { Region } from "../lib/regions";
 import type { Tier } from "../lib/tiers";
 import type { JobState, TenantState } from "./schemas";
+import { isMysqlUrl, SqliteDriver, type DriverOptions, type Row, type SqlDriver, type SqlRunner } from "./storeDriver";
+import { MysqlDriver } from "./storeMysql";
+
+export { StoreBusy } from "./storeDriver";
+
+/** The driver of a store target: a MySQL URL (`mysql://user:password@host:port/database`), else a SQLite file (or ":memory:"). */
+export function openDriver(target: string, opts: DriverOptions): SqlDriver {
+    return isMysqlUrl(target) ? new MysqlDriver(target, opts) : new SqliteDriver(target, opts);
+}
 
 export interface EventRecord {
     readonly id: string;
@@ -63,6 +80,8 @@ export interface JobRecord {
     readonly finishedAt: string | null;
     readonly error: string | null;
     readonly logTail: string[];
+    /** The lease of its current (or last) claim; null when never claimed or requeued. */
+    readonly lease: Lease | null;
 }
 
 export interface TenantRecord {
@@ -94,128 +113,118 @@ export interface OutboxRecord {
     readonly body: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    region TEXT NOT NULL,
-    website_id INTEGER NOT NULL,
-    outcome TEXT NOT NULL,
-    job_id TEXT,
-    received_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    region TEXT NOT NULL,
-    stack TEXT NOT NULL,
-    state TEXT NOT NULL,
-    tenants TEXT NOT NULL,
-    events TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    targeted INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    error TEXT,
-    log_tail TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS jobs_region_state ON jobs (region, state, seq);
-CREATE INDEX IF NOT EXISTS jobs_stack_state ON jobs (stack, state, seq);
-CREATE TABLE IF NOT EXISTS tenants (
-    id TEXT PRIMARY KEY,
-    region TEXT,
-    state TEXT NOT NULL,
-    manifest_status TEXT,
-    tier TEXT,
-    website_id INTEGER,
-    last_job_id TEXT,
-    updated_at TEXT
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    routing_key TEXT NOT NULL,
-    body TEXT NOT NULL,
-    published_at TEXT
-);
-CREATE TABLE IF NOT EXISTS intents (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS intents_tenant ON intents (tenant_id);
-CREATE INDEX IF NOT EXISTS intents_event ON intents (event_id);
-`;
-
-/** Columns added after the first release: added to an existing store when it opens. */
-const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: string])[] = [
-    ["events", "body_sha256", "TEXT"],
-    ["tenants", "last_event_created", "INTEGER"],
-    ["events", "error", "TEXT"],
-];
-
-/** SQLITE_BUSY (5), whatever its extended code. */
-function isBusy(err: unknown): boolean {
-    const code = (err as { errcode?: unknown } | null)?.errcode;
-    return typeof code === "number" && (code & 0xff) === 5;
+/** A job's lease: who runs it, the fencing token of this claim, until when (epoch ms) unless renewed. */
+export interface Lease {
+    readonly owner: string;
+    readonly token: string;
+    readonly expiresAt: number;
 }
 
-/** The store is locked by another process (a second replica, a sqlite3 shell) for longer than the caller's deadline. */
-export class StoreBusy extends Error {
-    constructor(readonly waitedMs: number) {
-        super(`the store is locked by another process (waited ${waitedMs} ms)`);
-        this.name = "StoreBusy";
+/** The lease of a job is held by another live runner (or it ended): this runner's heartbeat or completion is refused. */
+export class LeaseLost extends Error {
+    override readonly name = "LeaseLost";
+    constructor(readonly jobId: string) {
+        super(`the lease of job ${jobId} is no longer held by this replica (it expired and another replica took the job)`);
     }
 }
 
+/** What `claim` finds for a given job id (broker mode). */
+export type ClaimResult =
+    | { readonly kind: "claimed"; readonly job: JobRecord }
+    /** Run by another replica whose lease is alive: try again after `retryInMs`. */
+    | { readonly kind: "leased"; readonly retryInMs: number }
+    /** Finished or unknown: nothing to run. */
+    | { readonly kind: "done" };
+
+/**
+ * The tables: one text for both dialects (`{serial}`: the auto-increment
+ * key; `{table}`: MySQL's engine and charset). Ids are VARCHAR(191) (the
+ * longest indexable utf8mb4 key); lists that grow with a job are MEDIUMTEXT.
+ */
+const TABLES: readonly string[] = [
+    `CREATE TABLE IF NOT EXISTS events (
+    id VARCHAR(191) PRIMARY KEY,
+    type VARCHAR(64) NOT NULL,
+    tenant_id VARCHAR(191) NOT NULL,
+    region VARCHAR(64) NOT NULL,
+    website_id INTEGER NOT NULL,
+    outcome VARCHAR(16) NOT NULL,
+    job_id VARCHAR(64),
+    received_at VARCHAR(32) NOT NULL
+){table}`,
+    `CREATE TABLE IF NOT EXISTS jobs (
+    seq {serial},
+    id VARCHAR(64) NOT NULL UNIQUE,
+    region VARCHAR(64) NOT NULL,
+    stack VARCHAR(128) NOT NULL,
+    state VARCHAR(16) NOT NULL,
+    tenants MEDIUMTEXT NOT NULL,
+    events MEDIUMTEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    targeted INTEGER NOT NULL DEFAULT 0,
+    created_at VARCHAR(32) NOT NULL,
+    started_at VARCHAR(32),
+    finished_at VARCHAR(32),
+    error TEXT,
+    log_tail MEDIUMTEXT NOT NULL DEFAULT '[]'
+){table}`,
+    `CREATE TABLE IF NOT EXISTS tenants (
+    id VARCHAR(191) PRIMARY KEY,
+    region VARCHAR(64),
+    state VARCHAR(16) NOT NULL,
+    manifest_status VARCHAR(16),
+    tier VARCHAR(32),
+    website_id INTEGER,
+    last_job_id VARCHAR(64),
+    updated_at VARCHAR(32)
+){table}`,
+    `CREATE TABLE IF NOT EXISTS outbox (
+    seq {serial},
+    routing_key VARCHAR(128) NOT NULL,
+    body MEDIUMTEXT NOT NULL,
+    published_at VARCHAR(32)
+){table}`,
+    `CREATE TABLE IF NOT EXISTS intents (
+    seq {serial},
+    batch VARCHAR(64) NOT NULL,
+    event_id VARCHAR(191) NOT NULL,
+    tenant_id VARCHAR(191) NOT NULL,
+    body MEDIUMTEXT NOT NULL,
+    digest VARCHAR(64) NOT NULL,
+    created_at VARCHAR(32) NOT NULL
+){table}`,
+    `CREATE TABLE IF NOT EXISTS tenant_credentials (tenant_id VARCHAR(191) PRIMARY KEY, locations MEDIUMTEXT NOT NULL, updated_at VARCHAR(32) NOT NULL){table}`,
+    `CREATE TABLE IF NOT EXISTS tenant_deployed_status (tenant_id VARCHAR(191) PRIMARY KEY, status VARCHAR(16) NOT NULL, updated_at VARCHAR(32) NOT NULL){table}`,
+    // One row per job stack: the row a claim locks, so two replicas never claim jobs of one stack at once.
+    `CREATE TABLE IF NOT EXISTS job_stacks (stack VARCHAR(128) PRIMARY KEY){table}`,
+];
+
+const INDEXES: readonly (readonly [name: string, table: string, columns: string])[] = [
+    ["jobs_region_state", "jobs", "region, state, seq"],
+    ["jobs_stack_state", "jobs", "stack, state, seq"],
+    ["intents_tenant", "intents", "tenant_id"],
+    ["intents_event", "intents", "event_id"],
+];
+
+/** Columns added after the first release: added to an existing store when it opens. */
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: string])[] = [
+    ["events", "body_sha256", "VARCHAR(64)"],
+    ["tenants", "last_event_created", "BIGINT"],
+    ["events", "error", "TEXT"],
+    ["jobs", "lease_owner", "VARCHAR(191)"],
+    ["jobs", "lease_token", "VARCHAR(64)"],
+    ["jobs", "lease_expires_at", "BIGINT"],
+];
+
 export interface StoreOptions {
-    /** How long `attempt` retries a call that finds the database locked, in ms. Default 5000. */
+    /** How long a call retries a store locked by another process (SQLite) or a deadlock (MySQL), in ms. Default 5000. */
     readonly busyTimeoutMs?: number;
-}
-
-type Row = Record<string, unknown>;
-
-function jobFrom(row: Row): JobRecord {
-    return {
-        id: String(row.id),
-        seq: Number(row.seq),
-        region: String(row.region),
-        stack: String(row.stack),
-        state: row.state as JobState,
-        tenants: JSON.parse(String(row.tenants)) as string[],
-        events: JSON.parse(String(row.events)) as string[],
-        attempts: Number(row.attempts),
-        targeted: Number(row.targeted) === 1,
-        createdAt: String(row.created_at),
-        startedAt: (row.started_at as string | null) ?? null,
-        finishedAt: (row.finished_at as string | null) ?? null,
-        error: (row.error as string | null) ?? null,
-        logTail: JSON.parse(typeof row.log_tail === "string" ? row.log_tail : "[]") as string[],
-    };
-}
-
-function optionalNumber(value: unknown): number | null {
-    return value === null || value === undefined ? null : Number(value);
-}
-
-function tenantFrom(row: Row): TenantRecord {
-    return {
-        id: String(row.id),
-        // Written from validated manifest entries only (acceptEvents).
-        region: (row.region as Region | null) ?? null,
-        state: row.state as TenantState,
-        manifestStatus: (row.manifest_status as TenantStatus | null) ?? null,
-        tier: (row.tier as Tier | null) ?? null,
-        websiteId: optionalNumber(row.website_id),
-        lastJobId: (row.last_job_id as string | null) ?? null,
-        updatedAt: (row.updated_at as string | null) ?? null,
-        lastEventCreated: optionalNumber(row.last_event_created),
-    };
+    /** How long a job's lease lasts unless its runner renews it, in ms. Default 30000. */
+    readonly leaseMs?: number;
+    /** This replica's name in the leases it holds. Default `<host>:<pid>:<random>`. */
+    readonly owner?: string;
+    /** The clock of the leases (epoch ms). Default Date.now; the unit tests inject one. */
+    readonly clock?: () => number;
 }
 
 export interface AcceptedEvent {
@@ -263,99 +272,168 @@ export interface AcceptOptions {
     readonly closeEvents?: readonly string[];
 }
 
+function jobFrom(row: Row): JobRecord {
+    return {
+        id: String(row.id),
+        seq: Number(row.seq),
+        region: String(row.region),
+        stack: String(row.stack),
+        state: row.state as JobState,
+        tenants: JSON.parse(String(row.tenants)) as string[],
+        events: JSON.parse(String(row.events)) as string[],
+        attempts: Number(row.attempts),
+        targeted: Number(row.targeted) === 1,
+        createdAt: String(row.created_at),
+        startedAt: (row.started_at as string | null) ?? null,
+        finishedAt: (row.finished_at as string | null) ?? null,
+        error: (row.error as string | null) ?? null,
+        logTail: JSON.parse(typeof row.log_tail === "string" ? row.log_tail : "[]") as string[],
+        lease:
+            typeof row.lease_token === "string" && row.lease_expires_at !== null && row.lease_expires_at !== undefined
+                ? { owner: String(row.lease_owner), token: row.lease_token, expiresAt: Number(row.lease_expires_at) }
+                : null,
+    };
+}
+
+function optionalNumber(value: unknown): number | null {
+    return value === null || value === undefined ? null : Number(value);
+}
+
+function tenantFrom(row: Row): TenantRecord {
+    return {
+        id: String(row.id),
+        // Written from validated manifest entries only (acceptEvents).
+        region: (row.region as Region | null) ?? null,
+        state: row.state as TenantState,
+        manifestStatus: (row.manifest_status as TenantStatus | null) ?? null,
+        tier: (row.tier as Tier | null) ?? null,
+        websiteId: optionalNumber(row.website_id),
+        lastJobId: (row.last_job_id as string | null) ?? null,
+        updatedAt: (row.updated_at as string | null) ?? null,
+        lastEventCreated: optionalNumber(row.last_event_created),
+    };
+}
+
+function eventFrom(row: Row): EventRecord {
+    return {
+        id: String(row.id),
+        type: String(row.type),
+        tenantId: String(row.tenant_id),
+        region: String(row.region),
+        websiteId: Number(row.website_id),
+        outcome: String(row.outcome),
+        jobId: (row.job_id as string | null) ?? null,
+        receivedAt: String(row.received_at),
+        digest: (row.body_sha256 as string | null) ?? null,
+        error: typeof row.error === "string" ? (JSON.parse(row.error) as EventError) : null,
+    };
+}
+
+/** Where each of a successful job's tenants stands: its deployed status and credential locations (null: none known). */
+export interface DeployedRow {
+    readonly tenantId: string;
+    readonly status?: string;
+    readonly credentials?: unknown;
+}
+
+/** No LIMIT: the largest row count a LIMIT accepts in both dialects. */
+const ALL = 1e15;
+
+/** This process's default name in the leases it takes. */
+function defaultOwner(): string {
+    return `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+}
+
 export class Store {
-    readonly db: DatabaseSync;
-
-    private readonly busyTimeoutMs: number;
-
-    /** `file` is a path or ":memory:". */
-    constructor(
-        readonly file: string,
-        opts: StoreOptions = {},
-    ) {
-        this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
-        if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-        this.db = new DatabaseSync(file);
-        // Opening may wait for another process (at start, before anything is served); afterwards nothing waits inside a call.
-        this.db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
-        this.db.exec(SCHEMA);
-        for (const [table, column, type] of ADDED_COLUMNS) {
-            const columns = (this.db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map((r) => String(r.name));
-            if (!columns.includes(column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
-        }
-        this.db.exec("PRAGMA busy_timeout = 0;");
-    }
+    /** The SQL driver (SQLite or MySQL). */
+    readonly driver: SqlDriver;
+    /** How long a claimed job's lease lasts unless renewed, ms. */
+    readonly leaseMs: number;
+    /** This replica's name in its leases. */
+    readonly owner: string;
+    private readonly clock: () => number;
+    private readonly ready: Promise<void>;
+    /** Stacks whose job_stacks row this process has made sure of. */
+    private readonly knownStacks = new Set<string>();
 
     /**
-     * Runs a store call; while the database is locked by another process,
-     * tries again on a timer (5 ms, doubling up to 100 ms) until `timeoutMs`
-     * have passed, then rejects with StoreBusy. The event loop keeps running
-     * meanwhile: SQLite never sleeps inside the call (busy timeout 0).
+     * `target`: a SQLite file, ":memory:", a `mysql://user:password@host:port/database` URL, or a driver. The schema is
+     * created (or migrated) before the first call; `Store.open` waits for it and reports a failure at once.
      */
-    async attempt<T>(fn: () => T, timeoutMs = this.busyTimeoutMs): Promise<T> {
-        const started = Date.now();
-        let delay = 5;
-        for (;;) {
-            try {
-                return fn();
-            } catch (err) {
-                if (!isBusy(err)) throw err;
-                const waited = Date.now() - started;
-                if (waited >= timeoutMs) throw new StoreBusy(waited);
-                await new Promise((resolve) => setTimeout(resolve, Math.min(delay, timeoutMs - waited)));
-                delay = Math.min(delay * 2, 100);
-            }
-        }
+    constructor(target: string | SqlDriver, opts: StoreOptions = {}) {
+        this.driver = typeof target === "string" ? openDriver(target, { busyTimeoutMs: opts.busyTimeoutMs ?? 5000 }) : target;
+        this.leaseMs = opts.leaseMs ?? 30_000;
+        this.owner = opts.owner ?? defaultOwner();
+        this.clock = opts.clock ?? Date.now;
+        this.ready = this.migrate();
+        this.ready.catch(() => undefined);
     }
 
-    private readonly statements = new Map<string, StatementSync>();
-
-    /** A prepared statement, prepared once per connection. */
-    private stmt(sql: string): StatementSync {
-        let s = this.statements.get(sql);
-        if (!s) {
-            s = this.db.prepare(sql);
-            this.statements.set(sql, s);
-        }
-        return s;
-    }
-
-    close(): void {
-        if (this.db.isOpen) this.db.close();
-    }
-
-    /** One write transaction; throws SQLITE_BUSY at once (nothing done) when another process holds the write lock. */
-    private tx<T>(fn: () => T): T {
-        this.db.exec("BEGIN IMMEDIATE");
+    /** A store whose schema is in place (created, or migrated to this release's). */
+    static async open(target: string | SqlDriver, opts: StoreOptions = {}): Promise<Store> {
+        const store = new Store(target, opts);
         try {
-            const out = fn();
-            this.db.exec("COMMIT");
-            return out;
+            await store.ready;
         } catch (err) {
-            this.db.exec("ROLLBACK");
+            await store.close();
             throw err;
         }
+        return store;
     }
 
-    getEvent(id: string): EventRecord | undefined {
-        const row = this.stmt("SELECT * FROM events WHERE id = ?").get(id) as Row | undefined;
-        if (!row) return undefined;
-        return {
-            id: String(row.id),
-            type: String(row.type),
-            tenantId: String(row.tenant_id),
-            region: String(row.region),
-            websiteId: Number(row.website_id),
-            outcome: String(row.outcome),
-            jobId: (row.job_id as string | null) ?? null,
-            receivedAt: String(row.received_at),
-            digest: (row.body_sha256 as string | null) ?? null,
-            error: typeof row.error === "string" ? (JSON.parse(row.error) as EventError) : null,
-        };
+    /** Idempotent: tables and indexes created if missing, columns of later releases added; under a named lock (replicas start together). */
+    private async migrate(): Promise<void> {
+        const d = this.driver;
+        await d.exclusive("cv-store-migrate", async () => {
+            for (const t of TABLES) await d.run(t.replace(/\{serial\}/g, d.dialect.serial).replace("{table}", d.dialect.tableOptions));
+            for (const [table, column, type] of ADDED_COLUMNS) {
+                if (!(await d.columns(table)).includes(column)) await d.run(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+            }
+            for (const [name, table, columns] of INDEXES) await d.ensureIndex(name, table, columns);
+        });
     }
 
-    eventCount(): number {
-        return Number((this.stmt("SELECT count(*) AS n FROM events").get() as Row).n);
+    private async q(): Promise<SqlDriver> {
+        await this.ready;
+        return this.driver;
+    }
+
+    /** What the store is, for logs and readiness (a URL without its password). */
+    get description(): string {
+        return this.driver.description;
+    }
+
+    /** Whether the store is open (not closed). */
+    get isOpen(): boolean {
+        return this.driver.isOpen;
+    }
+
+    /** Round trip to the database within `timeoutMs` (readiness). */
+    async ping(timeoutMs: number): Promise<void> {
+        await (await this.q()).ping(timeoutMs);
+    }
+
+    /** Runs `fn` while holding the store-wide named lock `name` (across every replica of a shared store; in-process for SQLite). */
+    async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+        return (await this.q()).exclusive(name, fn);
+    }
+
+    async close(): Promise<void> {
+        await this.ready.catch(() => undefined);
+        await this.driver.close();
+    }
+
+    private static async one(q: SqlRunner, sql: string, params: readonly (string | number | null)[] = []): Promise<Row | undefined> {
+        return (await q.all(sql, params))[0];
+    }
+
+    async getEvent(id: string): Promise<EventRecord | undefined> {
+        const row = await Store.one(await this.q(), "SELECT * FROM events WHERE id = ?", [id]);
+        return row ? eventFrom(row) : undefined;
+    }
+
+    async eventCount(): Promise<number> {
+        return Number((await Store.one(await this.q(), "SELECT count(*) AS n FROM events"))!.n);
     }
 
     /**
@@ -363,36 +441,39 @@ export class Store {
      * (coalescing) or to a new one, in one transaction. Returns the job and
      * whether it is new (a new job must be announced to the queue).
      */
-    acceptEvent(e: AcceptedEvent, now = new Date()): { job: JobRecord | null; newJob: boolean } {
-        return this.acceptEvents([e], now)[0];
+    async acceptEvent(e: AcceptedEvent, now = new Date()): Promise<{ job: JobRecord | null; newJob: boolean }> {
+        return (await this.acceptEvents([e], now))[0];
     }
 
     /**
      * acceptEvent for a batch of events, in order, in one transaction (one
      * commit, one fsync): the group commit of the webhook service.
      */
-    acceptEvents(events: readonly AcceptedEvent[], now = new Date(), opts: AcceptOptions = {}): { job: JobRecord | null; newJob: boolean }[] {
+    async acceptEvents(events: readonly AcceptedEvent[], now = new Date(), opts: AcceptOptions = {}): Promise<{ job: JobRecord | null; newJob: boolean }[]> {
         const stale = opts.stale ?? [];
         const refused = opts.refused ?? [];
         const intents = opts.closeIntents ?? [];
         const closeEvents = opts.closeEvents ?? [];
         if (events.length === 0 && stale.length === 0 && refused.length === 0 && intents.length === 0 && closeEvents.length === 0) return [];
         const ts = now.toISOString();
-        return this.tx(() => {
-            const out = events.map((e) => this.recordEvent(e, ts));
+        return (await this.q()).tx(async (q) => {
+            const out: { job: JobRecord | null; newJob: boolean }[] = [];
+            for (const e of events) out.push(await this.recordEvent(q, e, ts));
             for (const e of stale) {
-                this.stmt(
+                await q.run(
                     "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, 'stale', NULL, ?, ?)",
-                ).run(e.id, e.type, e.tenantId, e.region, e.websiteId, ts, e.digest ?? null);
+                    [e.id, e.type, e.tenantId, e.region, e.websiteId, ts, e.digest ?? null],
+                );
             }
             for (const e of refused) {
-                this.stmt(
+                await q.run(
                     "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256, error) VALUES (?, ?, ?, ?, ?, 'refused', NULL, ?, ?, ?)",
-                ).run(e.id, e.type, e.tenantId, e.region, e.websiteId, ts, e.digest ?? null, JSON.stringify(e.error));
-                this.stmt("INSERT INTO outbox (routing_key, body) VALUES (?, ?)").run(e.outbox.event, JSON.stringify(e.outbox));
+                    [e.id, e.type, e.tenantId, e.region, e.websiteId, ts, e.digest ?? null, JSON.stringify(e.error)],
+                );
+                await q.run("INSERT INTO outbox (routing_key, body) VALUES (?, ?)", [e.outbox.event, JSON.stringify(e.outbox)]);
             }
-            for (const batch of intents) this.stmt("DELETE FROM intents WHERE batch = ?").run(batch);
-            for (const id of closeEvents) this.stmt("DELETE FROM intents WHERE event_id = ?").run(id);
+            for (const batch of intents) await q.run("DELETE FROM intents WHERE batch = ?", [batch]);
+            for (const id of closeEvents) await q.run("DELETE FROM intents WHERE event_id = ?", [id]);
             return out;
         });
     }
@@ -403,27 +484,29 @@ export class Store {
      * (acceptEvents with closeIntents), its tenants read as pending, and a
      * batch a crash left open is applied again on start. Returns the batch id.
      */
-    openIntent(deliveries: readonly Omit<IntentRecord, "batch">[], now = new Date()): string {
+    async openIntent(deliveries: readonly Omit<IntentRecord, "batch">[], now = new Date()): Promise<string> {
         const batch = `batch_${randomUUID()}`;
         const ts = now.toISOString();
-        this.tx(() => {
+        await (
+            await this.q()
+        ).tx(async (q) => {
             for (const d of deliveries) {
-                this.stmt("INSERT INTO intents (batch, event_id, tenant_id, body, digest, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
+                await q.run("INSERT INTO intents (batch, event_id, tenant_id, body, digest, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
                     batch,
                     d.eventId,
                     d.tenantId,
                     d.body,
                     d.digest,
                     ts,
-                );
+                ]);
             }
         });
         return batch;
     }
 
-    /** The deliveries waiting to be applied (the inbox), oldest first; at most `limit`. */
-    openIntents(limit = -1): IntentRecord[] {
-        return (this.stmt("SELECT batch, event_id, tenant_id, body, digest FROM intents ORDER BY seq LIMIT ?").all(limit) as Row[]).map((r) => ({
+    /** The deliveries waiting to be applied (the inbox, every replica's), oldest first; at most `limit`. */
+    async openIntents(limit = ALL): Promise<IntentRecord[]> {
+        return (await (await this.q()).all("SELECT batch, event_id, tenant_id, body, digest FROM intents ORDER BY seq LIMIT ?", [limit])).map((r) => ({
             batch: String(r.batch),
             eventId: String(r.event_id),
             tenantId: String(r.tenant_id),
@@ -432,179 +515,297 @@ export class Store {
         }));
     }
 
-    /** An event waiting in the inbox (accepted, not applied yet): its tenant and when it was stored. */
-    queuedEvent(eventId: string): { tenantId: string; receivedAt: string } | undefined {
-        const row = this.stmt("SELECT tenant_id, created_at FROM intents WHERE event_id = ? ORDER BY seq LIMIT 1").get(eventId) as Row | undefined;
-        return row ? { tenantId: String(row.tenant_id), receivedAt: String(row.created_at) } : undefined;
+    /** An event waiting in the inbox (accepted, not applied yet): its tenant, its digest and when it was stored. */
+    async queuedEvent(eventId: string): Promise<{ tenantId: string; receivedAt: string; digest: string } | undefined> {
+        const row = await Store.one(await this.q(), "SELECT tenant_id, created_at, digest FROM intents WHERE event_id = ? ORDER BY seq LIMIT 1", [eventId]);
+        return row ? { tenantId: String(row.tenant_id), receivedAt: String(row.created_at), digest: String(row.digest) } : undefined;
     }
 
     /** Whether a batch being written (or left open) changes this tenant: its state is then pending, whatever the manifest says. */
-    hasOpenIntent(tenantId: string): boolean {
-        return this.stmt("SELECT 1 FROM intents WHERE tenant_id = ? LIMIT 1").get(tenantId) !== undefined;
+    async hasOpenIntent(tenantId: string): Promise<boolean> {
+        return (await Store.one(await this.q(), "SELECT 1 AS one FROM intents WHERE tenant_id = ? LIMIT 1", [tenantId])) !== undefined;
     }
 
     /** Drops the intents of a batch whose manifest write did not happen. */
-    dropIntent(batch: string): void {
-        this.stmt("DELETE FROM intents WHERE batch = ?").run(batch);
+    async dropIntent(batch: string): Promise<void> {
+        await (await this.q()).run("DELETE FROM intents WHERE batch = ?", [batch]);
     }
 
-    private recordEvent(e: AcceptedEvent, ts: string): { job: JobRecord | null; newJob: boolean } {
+    private async recordEvent(q: SqlRunner, e: AcceptedEvent, ts: string): Promise<{ job: JobRecord | null; newJob: boolean }> {
         let job: JobRecord | null = null;
         let newJob = false;
         if (e.deploy) {
-            const queued = this.stmt("SELECT * FROM jobs WHERE region = ? AND stack = ? AND state = 'queued' ORDER BY seq LIMIT 1").get(e.region, e.stack) as
-                Row | undefined;
+            // Locked: a replica claiming this job waits for this transaction (its events are in the job it runs, or in a new one).
+            const queued = await Store.one(
+                q,
+                `SELECT * FROM jobs WHERE region = ? AND stack = ? AND state = 'queued' ORDER BY seq LIMIT 1${this.driver.dialect.forUpdate}`,
+                [e.region, e.stack],
+            );
             if (queued) {
                 const j = jobFrom(queued);
                 const tenants = j.tenants.includes(e.tenantId) ? j.tenants : [...j.tenants, e.tenantId];
-                this.stmt("UPDATE jobs SET tenants = ?, events = ? WHERE id = ?").run(JSON.stringify(tenants), JSON.stringify([...j.events, e.id]), j.id);
+                await q.run("UPDATE jobs SET tenants = ?, events = ? WHERE id = ?", [JSON.stringify(tenants), JSON.stringify([...j.events, e.id]), j.id]);
                 job = { ...j, tenants, events: [...j.events, e.id] };
             } else {
                 const id = `job_${randomUUID()}`;
-                this.stmt("INSERT INTO jobs (id, region, stack, state, tenants, events, created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)").run(
+                await q.run("INSERT INTO jobs (id, region, stack, state, tenants, events, created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)", [
                     id,
                     e.region,
                     e.stack,
                     JSON.stringify([e.tenantId]),
                     JSON.stringify([e.id]),
                     ts,
-                );
-                job = this.getJob(id)!;
+                ]);
+                job = (await this.jobIn(q, id))!;
                 newJob = true;
             }
         }
-        this.stmt(
+        await q.run(
             "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ).run(e.id, e.type, e.tenantId, e.region, e.websiteId, job ? "accepted" : "unchanged", job?.id ?? null, ts, e.digest ?? null);
-        const current = this.getTenant(e.tenantId);
+            [e.id, e.type, e.tenantId, e.region, e.websiteId, job ? "accepted" : "unchanged", job?.id ?? null, ts, e.digest ?? null],
+        );
+        const row = await Store.one(q, "SELECT * FROM tenants WHERE id = ?", [e.tenantId]);
+        const current = row ? tenantFrom(row) : undefined;
         const created = e.created === undefined ? (current?.lastEventCreated ?? null) : Math.max(e.created, current?.lastEventCreated ?? e.created);
-        this.stmt(
-            `INSERT INTO tenants (id, region, state, manifest_status, tier, website_id, last_job_id, updated_at, last_event_created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(id) DO UPDATE SET region = excluded.region, state = excluded.state, manifest_status = excluded.manifest_status,
-               tier = excluded.tier, website_id = excluded.website_id, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at,
-               last_event_created = excluded.last_event_created`,
-        ).run(
-            e.tenantId,
-            e.region,
-            job ? "pending" : (current?.state ?? "pending"),
-            e.manifestStatus,
-            e.tier,
-            e.websiteId,
-            job?.id ?? current?.lastJobId ?? null,
-            ts,
-            created,
+        await q.run(
+            this.driver.dialect.upsert(
+                "tenants",
+                ["id", "region", "state", "manifest_status", "tier", "website_id", "last_job_id", "updated_at", "last_event_created"],
+                "id",
+            ),
+            [
+                e.tenantId,
+                e.region,
+                job ? "pending" : (current?.state ?? "pending"),
+                e.manifestStatus,
+                e.tier,
+                e.websiteId,
+                job?.id ?? current?.lastJobId ?? null,
+                ts,
+                created,
+            ],
         );
         return { job, newJob };
     }
 
-    getJob(id: string): JobRecord | undefined {
-        const row = this.stmt("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+    private async jobIn(q: SqlRunner, id: string): Promise<JobRecord | undefined> {
+        const row = await Store.one(q, "SELECT * FROM jobs WHERE id = ?", [id]);
         return row ? jobFrom(row) : undefined;
     }
 
-    jobs(): JobRecord[] {
-        return (this.stmt("SELECT * FROM jobs ORDER BY seq").all() as Row[]).map(jobFrom);
+    async getJob(id: string): Promise<JobRecord | undefined> {
+        return this.jobIn(await this.q(), id);
     }
 
-    /** Stacks (job queues) with queued or interrupted (running) jobs. */
-    pendingStacks(): string[] {
-        return (this.stmt("SELECT DISTINCT stack FROM jobs WHERE state IN ('queued', 'running') ORDER BY stack").all() as Row[]).map((r) => String(r.stack));
+    async jobs(): Promise<JobRecord[]> {
+        return (await (await this.q()).all("SELECT * FROM jobs ORDER BY seq")).map(jobFrom);
     }
 
-    queueDepth(): Map<string, number> {
+    /** Stacks (job queues) with queued or running jobs (running: maybe left by a replica that died; its lease decides). */
+    async pendingStacks(): Promise<string[]> {
+        return (await (await this.q()).all("SELECT DISTINCT stack FROM jobs WHERE state IN ('queued', 'running') ORDER BY stack")).map((r) => String(r.stack));
+    }
+
+    async queueDepth(): Promise<Map<string, number>> {
         const out = new Map<string, number>();
-        for (const r of this.stmt("SELECT stack, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY stack").all() as Row[])
+        for (const r of await (await this.q()).all("SELECT stack, count(*) AS n FROM jobs WHERE state = 'queued' GROUP BY stack"))
             out.set(String(r.stack), Number(r.n));
         return out;
     }
 
+    /** Makes sure the stack has its job_stacks row (the row a claim locks); once per stack and process. */
+    private async stackRow(stack: string): Promise<void> {
+        if (this.knownStacks.has(stack)) return;
+        const d = await this.q();
+        await d.run(`${d.dialect.insertIgnore} INTO job_stacks (stack) VALUES (?)`, [stack]);
+        this.knownStacks.add(stack);
+    }
+
     /**
-     * Takes the stack's next job (one queue per stack: a region's, or one of
-     * its shards'): an interrupted one (state running, left by a process that
-     * died) first, else the oldest queued one. Marks it running and its
-     * tenants provisioning.
+     * Takes the stack's next job under a lease (one queue per stack: a
+     * region's, or one of its shards'): a job whose runner's lease expired
+     * (state running, its replica dead) first, else the oldest queued one.
+     * Nothing while another runner's lease on a job of this stack is alive,
+     * or while another replica is claiming for this stack (its job_stacks row
+     * is locked: skipped, not waited for). Marks the job running with a new
+     * lease (owner, fencing token, expiry) and its tenants provisioning.
      */
-    claimNext(stack: string, now = new Date()): JobRecord | undefined {
-        return this.tx(() => {
-            const row = this.stmt(
-                "SELECT * FROM jobs WHERE stack = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1",
-            ).get(stack) as Row | undefined;
-            if (!row) return undefined;
-            return this.markRunning(jobFrom(row), now);
+    async claimNext(stack: string, now = new Date()): Promise<JobRecord | undefined> {
+        await this.stackRow(stack);
+        const d = await this.q();
+        const lock = d.dialect.skipLocked;
+        const t = this.clock();
+        return d.tx(async (q) => {
+            if (!(await Store.one(q, `SELECT stack FROM job_stacks WHERE stack = ?${lock}`, [stack]))) return undefined;
+            if (await Store.one(q, "SELECT id FROM jobs WHERE stack = ? AND state = 'running' AND lease_expires_at > ? LIMIT 1", [stack, t])) return undefined;
+            const row = await Store.one(
+                q,
+                `SELECT * FROM jobs WHERE stack = ? AND state IN ('running', 'queued') ORDER BY CASE state WHEN 'running' THEN 0 ELSE 1 END, seq LIMIT 1${lock}`,
+                [stack],
+            );
+            return row ? this.markRunning(q, jobFrom(row), now, t) : undefined;
         });
     }
 
-    /** Claims a specific job (broker mode); undefined when it is already finished. */
-    claim(id: string, now = new Date()): JobRecord | undefined {
-        return this.tx(() => {
-            const job = this.getJob(id);
-            if (!job || (job.state !== "queued" && job.state !== "running")) return undefined;
-            return this.markRunning(job, now);
+    /**
+     * Claims a specific job (broker mode) under a lease: `leased` while
+     * another runner's lease on it is alive (its message waits), `done` when
+     * it is finished or unknown.
+     */
+    async claim(id: string, now = new Date()): Promise<ClaimResult> {
+        const d = await this.q();
+        const t = this.clock();
+        return d.tx(async (q): Promise<ClaimResult> => {
+            const row = await Store.one(q, `SELECT * FROM jobs WHERE id = ?${d.dialect.forUpdate}`, [id]);
+            const job = row ? jobFrom(row) : undefined;
+            if (!job || (job.state !== "queued" && job.state !== "running")) return { kind: "done" };
+            if (job.state === "running" && job.lease && job.lease.expiresAt > t) return { kind: "leased", retryInMs: job.lease.expiresAt - t };
+            return { kind: "claimed", job: await this.markRunning(q, job, now, t) };
         });
     }
 
-    private markRunning(job: JobRecord, now: Date): JobRecord {
+    private async markRunning(q: SqlRunner, job: JobRecord, now: Date, t: number): Promise<JobRecord> {
         const ts = now.toISOString();
-        this.stmt("UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?").run(ts, job.id);
-        for (const t of job.tenants) {
-            this.stmt("UPDATE tenants SET state = 'provisioning', last_job_id = ?, updated_at = ? WHERE id = ?").run(job.id, ts, t);
+        await q.run(
+            "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE id = ?",
+            [ts, this.owner, randomUUID(), t + this.leaseMs, job.id],
+        );
+        for (const tenant of job.tenants) {
+            await q.run("UPDATE tenants SET state = 'provisioning', last_job_id = ?, updated_at = ? WHERE id = ?", [job.id, ts, tenant]);
         }
-        return this.getJob(job.id)!;
+        return (await this.jobIn(q, job.id))!;
     }
 
-    /** Puts an interrupted job back in its queue (the service is stopping). */
-    requeue(id: string): JobRecord {
-        this.stmt("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'").run(id);
-        return this.getJob(id)!;
+    /** The heartbeat: extends the lease of a job this runner holds. Throws LeaseLost when it is no longer held (expired and taken, or finished). */
+    async renewLease(job: JobRecord): Promise<Lease> {
+        const expiresAt = this.clock() + this.leaseMs;
+        const n = await (
+            await this.q()
+        ).run("UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?", [expiresAt, job.id, tokenOf(job)]);
+        if (n === 0) throw new LeaseLost(job.id);
+        return { owner: this.owner, token: tokenOf(job), expiresAt };
     }
 
-    setTargeted(id: string, targeted: boolean): void {
-        this.stmt("UPDATE jobs SET targeted = ? WHERE id = ?").run(targeted ? 1 : 0, id);
+    /**
+     * Ends every lease on running jobs now (their runners are gone): only by
+     * the one owner of a store (SQLite without a broker, at start), so the
+     * job a crash interrupted resumes at once instead of after its lease.
+     */
+    async expireLeases(): Promise<void> {
+        await (await this.q()).run("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'");
     }
 
-    /** Marks a job finished, sets its tenants' states and queues the events to publish, atomically. */
-    finishJob(
-        id: string,
-        result: { state: "succeeded" | "failed" | "cancelled"; error?: string; logTail: string[] },
+    /** Puts an interrupted job back in its queue (the service is stopping); only by its lease holder. */
+    async requeue(job: JobRecord): Promise<JobRecord> {
+        const d = await this.q();
+        await d.run(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ? AND state = 'running' AND lease_token = ?",
+            [job.id, tokenOf(job)],
+        );
+        return (await this.jobIn(d, job.id))!;
+    }
+
+    /**
+     * Marks a job finished with its targeted flag, sets its tenants' states,
+     * records the successful job's deployed statuses and credential
+     * locations, and queues the events to publish, atomically; only by the
+     * holder of its lease (LeaseLost otherwise, nothing written).
+     */
+    async finishJob(
+        job: JobRecord,
+        result: { state: "succeeded" | "failed" | "cancelled"; error?: string; logTail: string[]; targeted?: boolean },
         tenantStates: ReadonlyMap<string, TenantState>,
         outbox: readonly { routingKey: string; body: string }[],
         now = new Date(),
-    ): JobRecord {
-        return this.tx(() => {
+    ): Promise<JobRecord> {
+        return (await this.q()).tx(async (q) => {
             const ts = now.toISOString();
-            this.stmt("UPDATE jobs SET state = ?, finished_at = ?, error = ?, log_tail = ? WHERE id = ?").run(
-                result.state,
-                ts,
-                result.error ?? null,
-                JSON.stringify(result.logTail.slice(-50)),
-                id,
+            const n = await q.run(
+                "UPDATE jobs SET state = ?, finished_at = ?, error = ?, log_tail = ?, targeted = ?, lease_expires_at = NULL WHERE id = ? AND state = 'running' AND lease_token = ?",
+                [result.state, ts, result.error ?? null, JSON.stringify(result.logTail.slice(-50)), result.targeted ? 1 : 0, job.id, tokenOf(job)],
             );
+            if (n === 0) throw new LeaseLost(job.id);
             for (const [tenant, state] of tenantStates) {
-                this.stmt("UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND last_job_id = ?").run(state, ts, tenant, id);
+                await q.run("UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND last_job_id = ?", [state, ts, tenant, job.id]);
             }
-            for (const o of outbox) this.stmt("INSERT INTO outbox (routing_key, body) VALUES (?, ?)").run(o.routingKey, o.body);
-            return this.getJob(id)!;
+            for (const o of outbox) await q.run("INSERT INTO outbox (routing_key, body) VALUES (?, ?)", [o.routingKey, o.body]);
+            return (await this.jobIn(q, job.id))!;
         });
     }
 
-    getTenant(id: string): TenantRecord | undefined {
-        const row = this.stmt("SELECT * FROM tenants WHERE id = ?").get(id) as Row | undefined;
+    async getTenant(id: string): Promise<TenantRecord | undefined> {
+        const row = await Store.one(await this.q(), "SELECT * FROM tenants WHERE id = ?", [id]);
         return row ? tenantFrom(row) : undefined;
     }
 
-    eventsOf(job: JobRecord): EventRecord[] {
-        return job.events.map((e) => this.getEvent(e)).filter((e): e is EventRecord => e !== undefined);
+    async eventsOf(job: JobRecord): Promise<EventRecord[]> {
+        const out: EventRecord[] = [];
+        for (const id of job.events) {
+            const e = await this.getEvent(id);
+            if (e) out.push(e);
+        }
+        return out;
     }
 
-    unpublished(limit = 100): OutboxRecord[] {
-        return (this.stmt("SELECT seq, routing_key, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?").all(limit) as Row[]).map((r) => ({
+    async unpublished(limit = 100): Promise<OutboxRecord[]> {
+        return (await (await this.q()).all("SELECT seq, routing_key, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?", [limit])).map((r) => ({
             seq: Number(r.seq),
             routingKey: String(r.routing_key),
             body: String(r.body),
         }));
     }
 
-    markPublished(seq: number, now = new Date()): void {
-        this.stmt("UPDATE outbox SET published_at = ? WHERE seq = ?").run(now.toISOString(), seq);
+    async markPublished(seq: number, now = new Date()): Promise<void> {
+        await (await this.q()).run("UPDATE outbox SET published_at = ? WHERE seq = ?", [now.toISOString(), seq]);
     }
+
+    /** What a tenant's last successful job reported about its credentials (JSON as stored), if any. */
+    async credentialsOf(tenantId: string): Promise<unknown> {
+        const row = await Store.one(await this.q(), "SELECT locations FROM tenant_credentials WHERE tenant_id = ?", [tenantId]);
+        return typeof row?.locations === "string" ? JSON.parse(row.locations) : undefined;
+    }
+
+    /**
+     * Records what a successful job deployed, in one transaction: each
+     * tenant's manifest status and, from `merge` (given what was recorded
+     * before), its credential locations. Returns the status each tenant had
+     * before (as the last successful job deployed it) and what is recorded.
+     */
+    async recordDeployed(
+        rows: readonly DeployedRow[],
+        merge: (tenantId: string, found: unknown, before: unknown) => unknown,
+        now = new Date(),
+    ): Promise<{ previous: Map<string, string | undefined>; credentials: Map<string, unknown> }> {
+        const ts = now.toISOString();
+        const d = await this.q();
+        return d.tx(async (q) => {
+            const previous = new Map<string, string | undefined>();
+            const credentials = new Map<string, unknown>();
+            for (const r of rows) {
+                const status = await Store.one(q, "SELECT status FROM tenant_deployed_status WHERE tenant_id = ?", [r.tenantId]);
+                previous.set(r.tenantId, typeof status?.status === "string" ? status.status : undefined);
+                if (r.status)
+                    await q.run(d.dialect.upsert("tenant_deployed_status", ["tenant_id", "status", "updated_at"], "tenant_id"), [r.tenantId, r.status, ts]);
+                if (r.credentials === undefined) continue;
+                if (r.credentials === null) {
+                    credentials.set(r.tenantId, null);
+                    continue;
+                }
+                const before = await Store.one(q, "SELECT locations FROM tenant_credentials WHERE tenant_id = ?", [r.tenantId]);
+                const merged = merge(r.tenantId, r.credentials, typeof before?.locations === "string" ? JSON.parse(before.locations) : undefined);
+                await q.run(d.dialect.upsert("tenant_credentials", ["tenant_id", "locations", "updated_at"], "tenant_id"), [
+                    r.tenantId,
+                    JSON.stringify(merged),
+                    ts,
+                ]);
+                credentials.set(r.tenantId, merged);
+            }
+            return { previous, credentials };
+        });
+    }
+}
+
+function tokenOf(job: JobRecord): string {
+    if (!job.lease) throw new LeaseLost(job.id);
+    return job.lease.token;
 }

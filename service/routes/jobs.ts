@@ -29,7 +29,7 @@ export const jobRoutes: FastifyPluginCallback<JobRoutesOptions> = (fastify, opts
             config: { statusToken: true },
         },
         async (req, reply) => {
-            const job = await opts.store.attempt(() => opts.store.getJob(req.params.id));
+            const job = await opts.store.getJob(req.params.id);
             if (!job) return reply.code(404).send({ error: "job-not-found", message: `no job "${req.params.id}"` });
             return jobView(job, opts.runner);
         },

@@ -76,9 +76,9 @@ export const opsRoutes: FastifyPluginCallback<OpsRoutesOptions> = (fastify, opts
     const manifestCheck = new ManifestCheck(opts.manifest, opts.manifestName, opts.committer);
 
     const storeCheck = async (): Promise<ReadyCheck> => {
-        if (!store.db.isOpen) return { ok: false, detail: "closed" };
+        if (!store.isOpen) return { ok: false, detail: "closed" };
         try {
-            await store.attempt(() => store.db.prepare("SELECT 1").get(), 250);
+            await store.ping(250);
             return { ok: true, detail: "open" };
         } catch (err) {
             return { ok: false, detail: err instanceof Error ? err.message : String(err) };
@@ -140,7 +140,7 @@ export const opsRoutes: FastifyPluginCallback<OpsRoutesOptions> = (fastify, opts
             config: { statusToken: true },
         },
         async (_req, reply) => {
-            const depth = store.queueDepth();
+            const depth = await store.queueDepth();
             for (const s of stacks) metrics.queueDepth.set({ stack: s }, depth.get(s) ?? 0);
             for (const [s, n] of depth) if (!stacks.includes(s)) metrics.queueDepth.set({ stack: s }, n);
             const text = await metrics.registry.metrics();

@@ -43,17 +43,15 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
         },
         async (req, reply) => {
             const { id } = req.params;
-            const { t, job, writing } = await store.attempt(() => {
-                const tenant = store.getTenant(id);
-                return { t: tenant, job: tenant?.lastJobId ? store.getJob(tenant.lastJobId) : undefined, writing: store.hasOpenIntent(id) };
-            });
+            const [t, writing] = await Promise.all([store.getTenant(id), store.hasOpenIntent(id)]);
+            const job = t?.lastJobId ? await store.getJob(t.lastJobId) : undefined;
             if (t) {
                 // A batch that changes the tenant is being written (or a crash left it open): not deployed yet, whatever the last job says.
                 const state = writing ? "pending" : t.state;
                 // What its last successful job reported; none before the first one (nothing exists yet), nor once `tenantctl purge`
                 // erased it (the manifest holds its tombstone; purge runs outside the service, so a cancelled tenant is checked there).
                 const purged = t.manifestStatus === "cancelled" && isPurged(id);
-                const credentials = purged ? null : await store.attempt(() => runner.credentialsOf(t.id));
+                const credentials = purged ? null : await runner.credentialsOf(t.id);
                 return {
                     id: t.id,
                     region: t.region,
@@ -74,7 +72,7 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
             // Its region stack's settings say where its credentials are (the stack named after the region; no ARN: no update of the
             // service's reported it), the AWS secrets those of the active rotation slots.
             const rotations = parsed.ok ? parsed.manifest.rotations?.[id] : undefined;
-            const credentials = await store.attempt(() => runner.credentialsOf(id, spec.region, rotations));
+            const credentials = await runner.credentialsOf(id, spec.region, rotations);
             return { id, region: spec.region, state, manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null, credentials };
         },
     );

@@ -179,7 +179,7 @@ export const webhookRoutes: FastifyPluginCallback<WebhookRoutesOptions> = (fasti
         },
         async (req, reply) => {
             const { id } = req.params;
-            const { record, queued } = await store.attempt(() => ({ record: store.getEvent(id), queued: store.queuedEvent(id) }));
+            const { record, queued } = { record: await store.getEvent(id), queued: await store.queuedEvent(id) };
             if (record) {
                 return {
                     eventId: id,

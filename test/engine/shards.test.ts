@@ -252,16 +252,18 @@ test("the webhook service onboards two tenants of different shards at the same t
             const res = await Promise.all(events.map((e) => post({ baseUrl }, e)));
             const deadline = Date.now() + 300_000;
             const final = () =>
-                events.map((e) => {
-                    const jobId = svc.store.getEvent(e.id)?.jobId;
-                    const job = jobId ? svc.store.getJob(jobId) : undefined;
-                    return job && ["succeeded", "failed", "cancelled"].includes(job.state) ? job : undefined;
-                });
-            while (final().some((j) => j === undefined)) {
+                Promise.all(
+                    events.map(async (e) => {
+                        const jobId = (await svc.store.getEvent(e.id))?.jobId;
+                        const job = jobId ? await svc.store.getJob(jobId) : undefined;
+                        return job && ["succeeded", "failed", "cancelled"].includes(job.state) ? job : undefined;
+                    }),
+                );
+            while ((await final()).some((j) => j === undefined)) {
                 if (Date.now() > deadline) throw new Error("the two onboardings did not finish within 5 minutes");
                 await new Promise((r) => setTimeout(r, 200));
             }
-            return { codes: res.map((r) => r.statusCode), jobs: final().map((j) => j!) };
+            return { codes: res.map((r) => r.statusCode), jobs: (await final()).map((j) => j!) };
         });
         expect(answers.codes).toEqual([202, 202]);
         const [a, b] = answers.jobs;

@@ -100,23 +100,24 @@ describe("RabbitMQ job queues", () => {
         victim.kill();
         await victim.exited;
 
-        await waitFor(() => {
+        await waitFor(async () => {
             const s = new Store(env.CV_STORE);
             try {
-                return s.jobs().length === 2 && s.jobs().every((j) => j.state === "succeeded");
+                const jobs = await s.jobs();
+                return jobs.length === 2 && jobs.every((j) => j.state === "succeeded");
             } finally {
-                s.close();
+                await s.close();
             }
         }, 60_000);
-        const jobOf = (id: string) => {
+        const jobOf = async (id: string) => {
             const s = new Store(env.CV_STORE);
             try {
-                return s.getEvent(id)?.jobId;
+                return (await s.getEvent(id))?.jobId;
             } finally {
-                s.close();
+                await s.close();
             }
         };
-        const [jobA, jobB, jobC] = [jobOf(evA.id), jobOf(evB.id), jobOf(evC.id)];
+        const [jobA, jobB, jobC] = [await jobOf(evA.id), await jobOf(evB.id), await jobOf(evC.id)];
         expect(jobA).toMatch(/^job_/);
         expect(jobB).toMatch(/^job_/);
         expect(jobC).toBe(jobB); // coalesced while waiting
@@ -148,10 +149,10 @@ describe("RabbitMQ job queues", () => {
         }
         expect(maxRunning).toBe(1);
 
-        await waitFor(() => received.filter((r) => r.body.tenant_id === "client-brk-b").length > 0, 20_000).catch((err: Error) => {
+        await waitFor(() => received.filter((r) => r.body.tenant_id === "client-brk-b").length > 0, 20_000).catch(async (err: Error) => {
             const s = new Store(env.CV_STORE);
-            const pending = s.unpublished();
-            s.close();
+            const pending = await s.unpublished();
+            await s.close();
             throw new Error(`${err.message}; received ${JSON.stringify(received)}; outbox still holds ${JSON.stringify(pending)}`);
         });
         const provisioned = received.find((r) => r.routingKey === "tenant.provisioned" && r.body.tenant_id === "client-brk-a");

@@ -21,9 +21,9 @@ export interface FakeProcess {
     kill(): void;
 }
 
-export async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
     const end = Date.now() + timeoutMs;
-    while (!check()) {
+    while (!(await check())) {
         if (Date.now() > end) throw new Error("timed out waiting");
         await new Promise((r) => setTimeout(r, 50));
     }

@@ -77,9 +77,9 @@ describe("EventCommitter", () => {
         const after = fs.readFileSync(file, "utf8");
         expect(after.split("\n").filter((line, i) => line !== before.split("\n")[i])[0]).toBe("    tier: premium");
         expect(after).toMatch(/- id: seq\n(?:\s+.*\n)*?\s+tier: business\n/);
-        expect(store.eventCount()).toBe(3);
+        expect(await store.eventCount()).toBe(3);
         // All eu-west: one job, the events coalesced into it.
-        expect(store.jobs().map((j) => [j.tenants, j.events])).toEqual([
+        expect((await store.jobs()).map((j) => [j.tenants, j.events])).toEqual([
             [
                 ["seq", "nordic"],
                 ["e1", "e2", "e4"],
@@ -117,9 +117,9 @@ describe("EventCommitter", () => {
         expect(manifest).toContain("id: good-two\n");
         expect(manifest).not.toContain("dup-domain");
         expect(manifest).not.toContain("dup-later");
-        expect(["g1", "g2", "g3"].map((id) => store.getEvent(id)?.outcome)).toEqual(["accepted", "accepted", "accepted"]);
-        expect(store.getEvent("b1")).toBeUndefined();
-        expect(store.getEvent("b2")).toBeUndefined();
+        expect((await Promise.all(["g1", "g2", "g3"].map((id) => store.getEvent(id)))).map((e) => e?.outcome)).toEqual(["accepted", "accepted", "accepted"]);
+        expect(await store.getEvent("b1")).toBeUndefined();
+        expect(await store.getEvent("b2")).toBeUndefined();
     });
 
     it("answers each event of a batch as one at a time: a valid create after a refused create of the same id lands (issue 10, 4.1)", async () => {
@@ -132,7 +132,7 @@ describe("EventCommitter", () => {
         expect(kinds(outcomes)).toEqual(["rejected 422", "applied"]);
         const second = outcomes[1] as Extract<CommitOutcome, { kind: "applied" }>;
         expect(fs.readFileSync(file, "utf8")).toContain(`- id: twin\n    websiteId: ${second.tenant.websiteId}\n`);
-        expect(store.getEvent("t2")?.outcome).toBe("accepted");
+        expect((await store.getEvent("t2"))?.outcome).toBe("accepted");
     });
 
     it("an event older than the last one applied to its tenant is stale, in the same batch too, and recorded (issue 10, 4.2)", async () => {
@@ -146,8 +146,8 @@ describe("EventCommitter", () => {
         expect(kinds(outcomes)).toEqual(["applied", "stale", "applied"]);
         expect(outcomes[1]).toMatchObject({ stale: { tenantId: "kiwi", created: t - 5, lastApplied: t } });
         expect(fs.readFileSync(file, "utf8")).toMatch(/- id: kiwi\n(?: {4}.*\n)*? {4}status: cancelled\n/);
-        expect(store.getEvent("r1")).toMatchObject({ outcome: "stale", jobId: null });
-        expect(store.getTenant("kiwi")?.lastEventCreated).toBe(t + 1);
+        expect(await store.getEvent("r1")).toMatchObject({ outcome: "stale", jobId: null });
+        expect((await store.getTenant("kiwi"))?.lastEventCreated).toBe(t + 1);
         // Across batches: the store remembers the last one.
         const late = await committer.submit({ id: "u0", event: { type: "subscription.updated", data: { tenantId: "kiwi", tier: "premium" }, created: t } });
         expect(late).toMatchObject({ kind: "stale", stale: { lastApplied: t + 1 } });
@@ -163,7 +163,7 @@ describe("EventCommitter", () => {
         expect(kinds(outcomes)).toEqual(["applied", "conflict", "duplicate"]);
         expect(await committer.submit({ id: "same", event: { type: "subscription.updated", data: { tenantId: "nordic", tier: "standard" } } })).toMatchObject({
             kind: "conflict",
-            receivedAt: store.getEvent("same")!.receivedAt,
+            receivedAt: (await store.getEvent("same"))!.receivedAt,
         });
     });
 
@@ -179,8 +179,8 @@ describe("EventCommitter", () => {
         expect(batches).toEqual([]);
         expect(fs.readFileSync(file, "utf8")).toBe(before);
         expect(fs.statSync(file).mtimeMs).toBe(mtime);
-        expect(store.eventCount()).toBe(0);
-        expect(store.jobs()).toEqual([]);
+        expect(await store.eventCount()).toBe(0);
+        expect(await store.jobs()).toEqual([]);
     });
 
     it("refuses every event while the manifest on disk is invalid, writes nothing, and records the refusal with a provisioning_failed event", async () => {
@@ -193,16 +193,16 @@ describe("EventCommitter", () => {
         expect(outcome).toMatchObject({ kind: "rejected", error: { status: 422, code: "manifest-invalid" } });
         expect((outcome as { error: Error }).error.message).toContain("invalid before the change");
         expect(fs.readFileSync(file, "utf8")).toBe("tenants:\n  - id: Broken\n");
-        expect(store.getEvent("y1")).toMatchObject({ outcome: "refused", jobId: null, error: { status: 422, code: "manifest-invalid" } });
-        expect(store.jobs()).toEqual([]);
-        const [failed] = store.unpublished();
+        expect(await store.getEvent("y1")).toMatchObject({ outcome: "refused", jobId: null, error: { status: 422, code: "manifest-invalid" } });
+        expect(await store.jobs()).toEqual([]);
+        const [failed] = await store.unpublished();
         expect(failed.routingKey).toBe("tenant.provisioning_failed");
         expect(JSON.parse(failed.body)).toMatchObject({
             event: "tenant.provisioning_failed",
             tenant_id: "client-fine",
             payload: { billing_event_id: "y1", billing_event: "subscription.created", code: "manifest-invalid" },
         });
-        expect(store.openIntents()).toEqual([]);
+        expect(await store.openIntents()).toEqual([]);
     });
 
     it("an event accepted at the door that a change made meanwhile refuses is recorded refused, with its reason, and nothing of it is written", async () => {
@@ -223,8 +223,8 @@ describe("EventCommitter", () => {
         const outcome = await (accepted as Extract<typeof accepted, { kind: "queued" }>).applied;
         expect(outcome).toMatchObject({ kind: "rejected", error: { status: 422, code: "manifest-invalid", field: "data.domain" } });
         expect(fs.readFileSync(file, "utf8")).not.toContain("id: latecomer");
-        expect(store.getEvent("late1")).toMatchObject({ outcome: "refused", error: { status: 422, field: "data.domain" } });
-        expect(store.getEvent("late1")!.error!.message).toContain('duplicate domain: already served for tenant "abc"');
-        expect(store.unpublished().map((o) => o.routingKey)).toEqual(["tenant.provisioning_failed"]);
+        expect(await store.getEvent("late1")).toMatchObject({ outcome: "refused", error: { status: 422, field: "data.domain" } });
+        expect((await store.getEvent("late1"))!.error!.message).toContain('duplicate domain: already served for tenant "abc"');
+        expect((await store.unpublished()).map((o) => o.routingKey)).toEqual(["tenant.provisioning_failed"]);
     });
 });

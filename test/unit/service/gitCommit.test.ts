@@ -81,10 +81,10 @@ describe("the group commit pushes every batch to git", () => {
         const accepted = await committer.accept({ id: "evt_g1", event: tier("nordic", "business") });
         expect(accepted.kind).toBe("queued");
         // Queued, not applied: nothing is recorded before the push.
-        expect(store.getEvent("evt_g1")).toBeUndefined();
+        expect(await store.getEvent("evt_g1")).toBeUndefined();
         const outcomes = await Promise.all([(accepted as Extract<typeof accepted, { kind: "queued" }>).applied]);
         expect(outcomes.map((o) => o.kind)).toEqual(["applied"]);
-        expect(store.getEvent("evt_g1")).toMatchObject({ outcome: "accepted" });
+        expect(await store.getEvent("evt_g1")).toMatchObject({ outcome: "accepted" });
         expect(tierOf(remoteManifest(remote), "nordic")).toBe("business");
         expect(remoteLog(remote)).toEqual(["Collect & Verything billing service|billing: subscription.updated nordic (evt_g1)", "Seed|seed"]);
         expect(git(remote, "log", "-1", "--format=%b", "main").trim()).toBe("Event: evt_g1 subscription.updated nordic");
@@ -169,8 +169,8 @@ describe("the group commit pushes every batch to git", () => {
             "Seed|seed",
         ]);
         // Recorded as refused, with the reason, and announced to the sender's operators.
-        expect(store.getEvent("evt_conflict")).toMatchObject({ outcome: "refused", jobId: null, error: { status: 422, code: "manifest-invalid" } });
-        expect(store.unpublished().map((o) => [o.routingKey, JSON.parse(o.body).payload.billing_event_id])).toEqual([
+        expect(await store.getEvent("evt_conflict")).toMatchObject({ outcome: "refused", jobId: null, error: { status: 422, code: "manifest-invalid" } });
+        expect((await store.unpublished()).map((o) => [o.routingKey, JSON.parse(o.body).payload.billing_event_id])).toEqual([
             ["tenant.provisioning_failed", "evt_conflict"],
         ]);
         expect(batches[0]).toMatchObject({ attempts: 2, refusedLate: 1 });
@@ -234,15 +234,15 @@ describe("the group commit pushes every batch to git", () => {
             "git push --porcelain origin HEAD:refs/heads/main failed",
         );
         // Not applied: no record, still queued, and the clone back on the last pushed commit (no local commit left to push later).
-        expect(store.getEvent("evt_offline")).toBeUndefined();
-        expect(store.queuedEvent("evt_offline")).toMatchObject({ tenantId: "nordic" });
+        expect(await store.getEvent("evt_offline")).toBeUndefined();
+        expect(await store.queuedEvent("evt_offline")).toMatchObject({ tenantId: "nordic" });
         expect(git(service, "rev-parse", "HEAD").trim()).toBe(git(service, "rev-parse", "origin/main").trim());
         expect(tierOf(fs.readFileSync(file, "utf8"), "nordic")).toBe("standard");
         fs.renameSync(moved, remote);
         // Retried on the timer: pushed, then recorded.
         const end = Date.now() + 10_000;
-        while (!store.getEvent("evt_offline") && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-        expect(store.getEvent("evt_offline")).toMatchObject({ outcome: "accepted" });
+        while (!(await store.getEvent("evt_offline")) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        expect(await store.getEvent("evt_offline")).toMatchObject({ outcome: "accepted" });
         expect(tierOf(remoteManifest(remote), "nordic")).toBe("business");
         expect(errors.length).toBeGreaterThanOrEqual(1);
         await committer.close();

@@ -96,7 +96,7 @@ describe("4.3 dates are bounded in the webhook schema", () => {
         expect(res.json().message).toContain("Allowed: ");
         expect(res.json().message).toContain("Fix: ");
         expect(manifestOf(svc)).toBe(before);
-        expect(svc.store.getEvent(body.id)).toBeUndefined();
+        expect(await svc.store.getEvent(body.id)).toBeUndefined();
     });
 
     it("the messages state the bounds and the fix", async () => {
@@ -207,11 +207,11 @@ describe("4.5 a locked store", () => {
             locked = false;
             // No redelivery needed: the open intent is applied again on a timer.
             const end = Date.now() + 10_000;
-            while (!svc.store.getEvent(ev.id) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-            expect(svc.store.getEvent(ev.id)).toMatchObject({ outcome: "accepted" });
+            while (!(await svc.store.getEvent(ev.id)) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+            expect(await svc.store.getEvent(ev.id)).toMatchObject({ outcome: "accepted" });
             await svc.queue.idle();
             expect((await request(svc, { url: "/tenants/halfway" })).json()).toMatchObject({ state: "active", lastJob: { state: "succeeded" } });
-            expect(svc.store.openIntents()).toEqual([]);
+            expect(await svc.store.openIntents()).toEqual([]);
             expect((await post(svc, ev)).json()).toMatchObject({ result: "duplicate" });
         } finally {
             await svc.close();
@@ -313,7 +313,7 @@ describe("4.8 a body of another media type", () => {
                 expect(res.statusCode).toBe(415);
                 expect(res.json()).toEqual({ error: "unsupported-media-type", message: "content-type: must be application/json", field: "content-type" });
             }
-            expect(svc.store.eventCount()).toBe(0);
+            expect(await svc.store.eventCount()).toBe(0);
         },
     );
 

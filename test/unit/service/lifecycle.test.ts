@@ -63,11 +63,12 @@ interface Published {
 }
 
 /** The platform events queued since the last call, in order. */
-function drain(svc: TestService): Published[] {
-    const out = svc.store.unpublished(1000).map((o) => {
-        svc.store.markPublished(o.seq);
-        return JSON.parse(o.body) as Published;
-    });
+async function drain(svc: TestService): Promise<Published[]> {
+    const out: Published[] = [];
+    for (const o of await svc.store.unpublished(1000)) {
+        await svc.store.markPublished(o.seq);
+        out.push(JSON.parse(o.body) as Published);
+    }
     return out;
 }
 
@@ -86,13 +87,13 @@ describe("the subscription lifecycle through the service", () => {
     /** Waits until each event id is recorded and its job (if any) has ended: however fast the service acknowledges, then applies. */
     async function applied(...ids: string[]): Promise<void> {
         const deadline = Date.now() + 15_000;
-        const done = (id: string) => {
-            const e = svc.store.getEvent(id);
+        const done = async (id: string) => {
+            const e = await svc.store.getEvent(id);
             if (!e) return false;
-            const job = e.jobId === null ? undefined : svc.store.getJob(e.jobId);
+            const job = e.jobId === null ? undefined : await svc.store.getJob(e.jobId);
             return job === undefined || ["succeeded", "failed", "cancelled"].includes(job.state);
         };
-        while (!ids.every(done)) {
+        while (!(await Promise.all(ids.map(done))).every(Boolean)) {
             if (Date.now() > deadline) throw new Error(`events ${ids.join(", ")} not applied within 15 s`);
             await new Promise((r) => setTimeout(r, 20));
         }
@@ -113,7 +114,7 @@ describe("the subscription lifecycle through the service", () => {
 
     it("tenant.provisioned says where the client's credentials are, and so does GET /tenants/:id; never a value", async () => {
         await send(202, createdEvent("fjord", { createdDate: "2026-01-10" }));
-        const [provisioned, ...rest] = drain(svc);
+        const [provisioned, ...rest] = await drain(svc);
         expect(rest).toEqual([]);
         expect(provisioned.event).toBe("tenant.provisioned");
         expect(provisioned.payload.credentials).toEqual(euWestCredentials("fjord", true));
@@ -143,14 +144,14 @@ describe("the subscription lifecycle through the service", () => {
         expect(failed.json()).toMatchObject({ result: "accepted", tenantId: "fjord" });
         expect(statusOf(svc, "fjord")).toBe("suspended");
         expect((await request(svc, { url: "/tenants/fjord" })).json()).toMatchObject({ state: "suspended", manifestStatus: "suspended" });
-        expect(drain(svc).map((e) => [e.event, e.payload.billing_event, e.payload.status])).toEqual([
+        expect((await drain(svc)).map((e) => [e.event, e.payload.billing_event, e.payload.status])).toEqual([
             ["tenant.suspended", "invoice.payment_failed", "suspended"],
         ]);
 
         await send(202, event("invoice.payment_succeeded", { tenantId: "fjord" }));
         expect(statusOf(svc, "fjord")).toBe("active");
         expect((await request(svc, { url: "/tenants/fjord" })).json()).toMatchObject({ state: "active", manifestStatus: "active" });
-        expect(drain(svc).map((e) => [e.event, e.payload.billing_event, e.payload.status])).toEqual([
+        expect((await drain(svc)).map((e) => [e.event, e.payload.billing_event, e.payload.status])).toEqual([
             ["tenant.resumed", "invoice.payment_succeeded", "active"],
         ]);
     });
@@ -160,7 +161,7 @@ describe("the subscription lifecycle through the service", () => {
         expect(statusOf(svc, "fjord")).toBe("suspended");
         await send(202, event("subscription.resumed", { tenantId: "fjord" }));
         expect(statusOf(svc, "fjord")).toBe("active");
-        expect(drain(svc).map((e) => e.event)).toEqual(["tenant.suspended", "tenant.resumed"]);
+        expect((await drain(svc)).map((e) => e.event)).toEqual(["tenant.suspended", "tenant.resumed"]);
     });
 
     it("the monthly payment of an active tenant changes nothing and is no resume", async () => {
@@ -168,7 +169,7 @@ describe("the subscription lifecycle through the service", () => {
         const [paid] = await send(202, event("invoice.payment_succeeded", { tenantId: "fjord" }));
         expect(paid.json()).toMatchObject({ result: "unchanged", tenantId: "fjord" });
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
-        expect(drain(svc).map((e) => [e.event, e.payload.status])).toEqual([["tenant.updated", "active"]]);
+        expect((await drain(svc)).map((e) => [e.event, e.payload.status])).toEqual([["tenant.updated", "active"]]);
     });
 
     it("subscription.updated changes the domain, custom domains, billing id, cost center and department in the manifest", async () => {
@@ -192,7 +193,7 @@ describe("the subscription lifecycle through the service", () => {
             department: "outdoor",
             status: "active",
         });
-        expect(drain(svc).map((e) => e.event)).toEqual(["tenant.updated"]);
+        expect((await drain(svc)).map((e) => e.event)).toEqual(["tenant.updated"]);
     });
 
     it("an invalid label value is refused before anything is stored, naming the field and the fix", async () => {
@@ -210,7 +211,7 @@ describe("the subscription lifecycle through the service", () => {
 
     it("a resume of a cancelled tenant is refused with 409, naming the way back; nothing written", async () => {
         await send(202, event("subscription.cancelled", { tenantId: "fjord", cancelledAt: "2026-11-20" }));
-        drain(svc);
+        await drain(svc);
         const before = fs.readFileSync(svc.manifestPath, "utf8");
         const res = await post(svc, event("subscription.resumed", { tenantId: "fjord" }));
         expect(res.statusCode).toBe(409);

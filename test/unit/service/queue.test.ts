@@ -87,8 +87,8 @@ async function until(cond: () => boolean, what: string): Promise<void> {
     }
 }
 
-function jobOf(svc: TestService, tenant: string) {
-    const job = svc.store.jobs().find((j) => j.tenants.includes(tenant));
+async function jobOf(svc: TestService, tenant: string) {
+    const job = (await svc.store.jobs()).find((j) => j.tenants.includes(tenant));
     if (!job) throw new Error(`no job for ${tenant}`);
     return job;
 }
@@ -107,10 +107,10 @@ describe("the service's queues, 2 shards", () => {
             expect(deployer.completed.map((c) => [c.stack, c.tenants])).toEqual([["local-s01", [SHARD1]]]);
             // The 202 comes before the event is applied (service/commit.ts): its job exists once the batch is committed.
             await svc.committer.idle();
-            expect(jobOf(svc, SHARD0_TOO).state).toBe("queued");
+            expect((await jobOf(svc, SHARD0_TOO)).state).toBe("queued");
             release();
             await svc.settled();
-            expect(svc.store.jobs().map((j) => [j.stack, j.tenants, j.state])).toEqual([
+            expect((await svc.store.jobs()).map((j) => [j.stack, j.tenants, j.state])).toEqual([
                 ["local-s00", [SHARD0], "succeeded"],
                 ["local-s01", [SHARD1], "succeeded"],
                 ["local-s00", [SHARD0_TOO], "succeeded"],
@@ -121,7 +121,7 @@ describe("the service's queues, 2 shards", () => {
                 ["local-s00", [SHARD0_TOO]],
             ]);
             expect(deployer.maxActivePerStack).toBe(1);
-            expect(Date.parse(jobOf(svc, SHARD0_TOO).startedAt!)).toBeGreaterThanOrEqual(Date.parse(jobOf(svc, SHARD0).finishedAt!));
+            expect(Date.parse((await jobOf(svc, SHARD0_TOO)).startedAt!)).toBeGreaterThanOrEqual(Date.parse((await jobOf(svc, SHARD0)).finishedAt!));
         } finally {
             await svc.close();
         }
@@ -137,14 +137,14 @@ describe("the service's queues, 2 shards", () => {
             await svc.committer.idle();
             await new Promise((r) => setTimeout(r, 50));
             expect(deployer.calls.map((c) => c.stack)).toEqual(["local-s00"]);
-            expect(jobOf(svc, SHARD1).state).toBe("queued");
+            expect((await jobOf(svc, SHARD1)).state).toBe("queued");
             release();
             await svc.settled();
             expect(deployer.calls.map((c) => [c.stack, c.tenants])).toEqual([
                 ["local-s00", [SHARD0]],
                 ["local-s01", [SHARD1]],
             ]);
-            expect(Date.parse(jobOf(svc, SHARD1).startedAt!)).toBeGreaterThanOrEqual(Date.parse(jobOf(svc, SHARD0).finishedAt!));
+            expect(Date.parse((await jobOf(svc, SHARD1)).startedAt!)).toBeGreaterThanOrEqual(Date.parse((await jobOf(svc, SHARD0)).finishedAt!));
         } finally {
             await svc.close();
         }
@@ -156,8 +156,8 @@ describe("the service's queues, 2 shards", () => {
         try {
             for (const id of [SHARD0, SHARD1]) expect((await post(svc, createdEvent(id))).statusCode).toBe(202);
             await svc.settled();
-            expect(svc.store.jobs().every((j) => j.stack === "local" && j.state === "succeeded")).toBe(true);
-            expect(svc.store.jobs().flatMap((j) => j.tenants)).toEqual([SHARD0, SHARD1]);
+            expect((await svc.store.jobs()).every((j) => j.stack === "local" && j.state === "succeeded")).toBe(true);
+            expect((await svc.store.jobs()).flatMap((j) => j.tenants)).toEqual([SHARD0, SHARD1]);
             expect(deployer.maxActivePerStack).toBe(1);
         } finally {
             await svc.close();

@@ -43,12 +43,12 @@ describe("restart mid-queue (in-process queue, SQLite store)", () => {
             expect(a.json()).toMatchObject({ status: "queued", jobId: null });
             expect(again.json()).toMatchObject({ result: "duplicate", status: "accepted" });
             expect(again.json().jobId).toMatch(/^job_/);
-            await waitFor(() => {
+            await waitFor(async () => {
                 const s = new Store(env.CV_STORE);
                 try {
-                    return s.jobs().every((j) => j.state === "succeeded");
+                    return (await s.jobs()).every((j) => j.state === "succeeded");
                 } finally {
-                    s.close();
+                    await s.close();
                 }
             }, 30_000);
             secondPid = second.pid;
@@ -63,8 +63,9 @@ describe("restart mid-queue (in-process queue, SQLite store)", () => {
             const done = log.filter((l) => l.event === "done");
             // Each event's job, as the store recorded it once the event was applied (the 202 answers said queued).
             const recorded = new Store(env.CV_STORE);
-            const jobs = [a, b, c].map((r) => recorded.getEvent(r.json().eventId)?.jobId);
-            recorded.close();
+            const jobs: (string | null | undefined)[] = [];
+            for (const r of [a, b, c]) jobs.push((await recorded.getEvent(r.json().eventId))?.jobId);
+            await recorded.close();
             expect(new Set(jobs).size).toBe(3);
             for (const id of jobs) expect(done.filter((l) => l.jobId === id)).toHaveLength(1);
             expect(done.every((l) => l.pid === secondPid)).toBe(true);
@@ -73,10 +74,10 @@ describe("restart mid-queue (in-process queue, SQLite store)", () => {
             expect(manifest.match(/id: restart-us$/gm)).toHaveLength(1);
             const s = new Store(env.CV_STORE);
             try {
-                expect(s.eventCount()).toBe(3);
-                expect(s.getTenant("nordic")).toMatchObject({ state: "active", tier: "business" });
+                expect(await s.eventCount()).toBe(3);
+                expect(await s.getTenant("nordic")).toMatchObject({ state: "active", tier: "business" });
             } finally {
-                s.close();
+                await s.close();
             }
         } finally {
             // A failed expectation must not leave a service running (jest would never exit).

@@ -13,8 +13,8 @@ async function settle(svc: TestService) {
 }
 
 /** The job of an event answered 202, once applied (the answer itself says queued, jobId null). */
-function jobOf(svc: TestService, res: { json(): { eventId: string } }): string | null | undefined {
-    return svc.store.getEvent(res.json().eventId)?.jobId;
+async function jobOf(svc: TestService, res: { json(): { eventId: string } }): Promise<string | null | undefined> {
+    return (await svc.store.getEvent(res.json().eventId))?.jobId;
 }
 
 describe("malformed bodies", () => {
@@ -48,8 +48,8 @@ describe("malformed bodies", () => {
         expect(res.json()).toMatchObject({ error: "invalid-body", field });
         expect(res.json().message).toContain(field);
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
-        expect(svc.store.eventCount()).toBe(0);
-        expect(svc.store.jobs()).toHaveLength(0);
+        expect(await svc.store.eventCount()).toBe(0);
+        expect(await svc.store.jobs()).toHaveLength(0);
     });
 
     it("a semantically invalid change: 422 with the validator's message, nothing written", async () => {
@@ -59,7 +59,7 @@ describe("malformed bodies", () => {
         expect(res.json()).toMatchObject({ error: "manifest-invalid", field: "data.domain" });
         expect(res.json().message).toContain('duplicate domain: already served for tenant "abc"');
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
-        expect(svc.store.eventCount()).toBe(0);
+        expect(await svc.store.eventCount()).toBe(0);
     });
 
     it("unknown event types are acknowledged and nothing more", async () => {
@@ -68,7 +68,7 @@ describe("malformed bodies", () => {
         expect(res.statusCode).toBe(200);
         expect(res.json()).toMatchObject({ result: "ignored" });
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
-        expect(svc.store.eventCount()).toBe(0);
+        expect(await svc.store.eventCount()).toBe(0);
     });
 
     it("never sends a raw error: 404 for unknown tenants and jobs", async () => {
@@ -98,11 +98,11 @@ describe("idempotency", () => {
             expect(first.json()).toEqual({ eventId: ev.id, result: "accepted", status: "queued", tenantId: "hundred", jobId: null });
             expect(new Set(results.filter((r) => r.statusCode === 200).map((r) => r.json().result))).toEqual(new Set(["duplicate"]));
             await settle(svc);
-            expect(jobOf(svc, first)).toBe(svc.store.jobs()[0].id);
+            expect(await jobOf(svc, first)).toBe((await svc.store.jobs())[0].id);
             const after = fs.readFileSync(svc.manifestPath, "utf8");
             expect(after.split("\n").length - before.split("\n").length).toBe(13);
             expect(after.match(/id: hundred$/gm)).toHaveLength(1);
-            expect(svc.store.jobs()).toHaveLength(1);
+            expect(await svc.store.jobs()).toHaveLength(1);
             expect(deployer.completed).toHaveLength(1);
             const tenant = await request(svc, { url: "/tenants/hundred" });
             expect(tenant.json()).toMatchObject({ id: "hundred", state: "active", lastJob: { state: "succeeded", tenants: ["hundred"], attempts: 1 } });
@@ -130,8 +130,8 @@ describe("group commit", () => {
             const results = await Promise.all(events.map((e) => post(svc, e)));
             expect(results.map((r) => r.statusCode)).toEqual(events.map(() => 202));
             expect(results.map((r) => r.json().status)).toEqual(events.map(() => "queued"));
-            expect(svc.store.eventCount()).toBe(0);
-            expect(svc.store.openIntents()).toHaveLength(60);
+            expect(await svc.store.eventCount()).toBe(0);
+            expect(await svc.store.openIntents()).toHaveLength(60);
             release();
             await held;
             await svc.committer.idle();
@@ -143,9 +143,9 @@ describe("group commit", () => {
             expect(metric(metrics, "billing_manifest_validations_total")).toBeLessThanOrEqual(batches + 1);
             const manifest = fs.readFileSync(svc.manifestPath, "utf8");
             for (let i = 0; i < 60; i++) expect(manifest.match(new RegExp(`id: batch-${i}$`, "gm"))).toHaveLength(1);
-            expect(svc.store.eventCount()).toBe(60);
+            expect(await svc.store.eventCount()).toBe(60);
             await settle(svc);
-            const deployed = svc.store.jobs().flatMap((j) => j.tenants);
+            const deployed = (await svc.store.jobs()).flatMap((j) => j.tenants);
             expect(deployed.sort()).toEqual(events.map((e) => e.data.tenantId).sort());
         } finally {
             await svc.close();
@@ -172,8 +172,8 @@ describe("group commit", () => {
             for (const e of good) expect(manifest).toContain(`id: ${e.data.tenantId}\n`);
             expect(manifest).not.toContain("bad-domain");
             expect(manifest).not.toContain(bad[1].data.tenantId);
-            expect(svc.store.eventCount()).toBe(8);
-            expect(svc.store.getEvent(bad[0].id)).toBeUndefined();
+            expect(await svc.store.eventCount()).toBe(8);
+            expect(await svc.store.getEvent(bad[0].id)).toBeUndefined();
         } finally {
             await svc.close();
         }
@@ -204,11 +204,11 @@ describe("ordering per region", () => {
             const us = await post(svc, createdEvent("order-us", { region: "us-east" }));
             expect([first, second, third, us].map((r) => r.statusCode)).toEqual([202, 202, 202, 202]);
             await svc.committer.idle();
-            expect(jobOf(svc, second)).toBe(jobOf(svc, third));
-            expect(jobOf(svc, second)).not.toBe(jobOf(svc, first));
+            expect(await jobOf(svc, second)).toBe(await jobOf(svc, third));
+            expect(await jobOf(svc, second)).not.toBe(await jobOf(svc, first));
             release();
             await settle(svc);
-            const jobs = svc.store.jobs();
+            const jobs = await svc.store.jobs();
             expect(jobs.map((j) => [j.stack, j.tenants, j.state])).toEqual([
                 ["local", ["order-one"], "succeeded"],
                 ["local", ["nordic", "abc"], "succeeded"],
@@ -229,7 +229,7 @@ describe("ordering per region", () => {
             const res = await post(svc, createdEvent("locked"));
             expect(res.statusCode).toBe(202);
             await settle(svc);
-            const job = (await request(svc, { url: `/jobs/${jobOf(svc, res)}` })).json();
+            const job = (await request(svc, { url: `/jobs/${await jobOf(svc, res)}` })).json();
             expect(job).toMatchObject({ state: "succeeded", error: null });
             expect(deployer.calls).toHaveLength(4);
             expect((await request(svc, { url: "/metrics" })).body).toContain('deploy_lock_retries_total{stack="eu-west"} 3');
@@ -250,16 +250,16 @@ describe("failures", () => {
             const tenant = (await request(svc, { url: "/tenants/doomed" })).json();
             expect(tenant).toMatchObject({
                 state: "failed",
-                lastJob: { id: jobOf(svc, res), state: "failed", error: "Error: kubernetes: the server is unreachable" },
+                lastJob: { id: await jobOf(svc, res), state: "failed", error: "Error: kubernetes: the server is unreachable" },
             });
             const metrics = (await request(svc, { url: "/metrics" })).body;
             expect(metrics).toContain('deploy_job_failures_total{stack="eu-west",state="failed"} 1');
-            const outbox = svc.store.unpublished();
+            const outbox = await svc.store.unpublished();
             expect(outbox.map((o) => o.routingKey)).toEqual(["tenant.provisioning_failed"]);
             expect(JSON.parse(outbox[0].body)).toMatchObject({
                 event: "tenant.provisioning_failed",
                 tenant_id: "client-doomed",
-                payload: { job_id: jobOf(svc, res) },
+                payload: { job_id: await jobOf(svc, res) },
             });
         } finally {
             await svc.close();
@@ -274,7 +274,7 @@ describe("failures", () => {
             const t0 = Date.now();
             await settle(svc);
             expect(Date.now() - t0).toBeLessThan(5_000);
-            expect((await request(svc, { url: `/jobs/${jobOf(svc, res)}` })).json()).toMatchObject({
+            expect((await request(svc, { url: `/jobs/${await jobOf(svc, res)}` })).json()).toMatchObject({
                 state: "cancelled",
                 error: expect.stringContaining("longer than 200 ms"),
             });
@@ -291,7 +291,7 @@ describe("events out", () => {
         try {
             const res = await post(svc, createdEvent("announce", { websiteId: 4242 }));
             await settle(svc);
-            const [o] = svc.store.unpublished();
+            const [o] = await svc.store.unpublished();
             const env = JSON.parse(o.body);
             expect(Object.keys(env).sort()).toEqual(["event", "payload", "tenant_id", "timestamp", "website_id"]);
             expect(env).toMatchObject({
@@ -302,7 +302,7 @@ describe("events out", () => {
                     namespace: "e-commerce-client-announce",
                     region: "eu-west",
                     tier: "standard",
-                    job_id: jobOf(svc, res),
+                    job_id: await jobOf(svc, res),
                     billing_event: "subscription.created",
                 },
             });

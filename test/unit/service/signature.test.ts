@@ -58,10 +58,10 @@ describe("POST /webhooks/billing signatures", () => {
     });
     afterEach(async () => svc.close());
 
-    function nothingWritten(before: string) {
+    async function nothingWritten(before: string) {
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
-        expect(svc.store.eventCount()).toBe(0);
-        expect(svc.store.jobs()).toHaveLength(0);
+        expect(await svc.store.eventCount()).toBe(0);
+        expect(await svc.store.jobs()).toHaveLength(0);
     }
 
     it("valid: 202 and the event is applied", async () => {
@@ -77,7 +77,7 @@ describe("POST /webhooks/billing signatures", () => {
         const res = await post(svc, createdEvent("sigbad"), { secret: "not-the-secret" });
         expect(res.statusCode).toBe(401);
         expect(res.json()).toEqual({ error: "invalid-signature", message: "signature check failed: mismatch" });
-        nothingWritten(before);
+        await nothingWritten(before);
     });
 
     it("missing: 401, nothing written, even when the body is also malformed", async () => {
@@ -92,7 +92,7 @@ describe("POST /webhooks/billing signatures", () => {
         expect(res.json().message).toBe("signature check failed: missing");
         const broken = await request(svc, { method: "POST", url: "/webhooks/billing", payload: "{not json", headers: { "content-type": "application/json" } });
         expect(broken.statusCode).toBe(401);
-        nothingWritten(before);
+        await nothingWritten(before);
     });
 
     it("expired timestamp: 401, nothing written", async () => {
@@ -100,7 +100,7 @@ describe("POST /webhooks/billing signatures", () => {
         const res = await post(svc, createdEvent("sigold"), { timestamp: Math.floor(Date.now() / 1000) - 301 });
         expect(res.statusCode).toBe(401);
         expect(res.json().message).toBe("signature check failed: expired");
-        nothingWritten(before);
+        await nothingWritten(before);
     });
 
     it("replayed body: the captured request is refused once stale, and a fresh redelivery is a no-op", async () => {
@@ -123,9 +123,9 @@ describe("POST /webhooks/billing signatures", () => {
         // A legitimate redelivery (fresh signature, same event id).
         const again = await post(svc, ev);
         expect(again.statusCode).toBe(200);
-        expect(again.json()).toMatchObject({ result: "duplicate", status: "accepted", jobId: svc.store.getEvent(ev.id)!.jobId });
+        expect(again.json()).toMatchObject({ result: "duplicate", status: "accepted", jobId: (await svc.store.getEvent(ev.id))!.jobId });
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(afterFirst);
-        expect(svc.store.jobs()).toHaveLength(1);
+        expect(await svc.store.jobs()).toHaveLength(1);
     });
 
     it("rotated secret: the previous secret is still accepted while configured", async () => {
