@@ -22,6 +22,10 @@ export interface RegionCommandOptions {
     readonly configFile?: string;
     /** Print the summary as JSON on stdout (regionReport.ts, RegionSummary) and the progress as plain lines on stderr. */
     readonly json?: boolean;
+    /** Policy packs for up and preview. */
+    readonly policyPack?: string[];
+    /** Only these stacks of the region. */
+    readonly stacks?: string[];
 }
 
 const VERB: Record<RegionOp, string> = { up: "Deploy", preview: "Preview", refresh: "Refresh" };
@@ -40,17 +44,25 @@ export async function regionCommand(op: RegionOp, opts: RegionCommandOptions): P
         throw err;
     }
     try {
-        const stacks = region.stacks();
+        const all = region.stacks();
+        const unknown = (opts.stacks ?? []).filter((s) => !all.includes(s));
+        if (unknown.length > 0)
+            throw new CliError(
+                `tenantctl ${op}: --stacks ${unknown.join(", ")} is not a stack of region ${opts.region}. Fix: choose among ${all.join(", ")}`,
+                EXIT.usage,
+            );
+        const stacks = opts.stacks && opts.stacks.length > 0 ? all.filter((s) => opts.stacks!.includes(s)) : all;
+        const runOpts = { stacks, policyPacks: opts.policyPack };
         const parallel = opts.parallel ?? os.availableParallelism();
         const header = `${VERB[op]} region ${opts.region} (${region.config.region}): ${stacks.length} stack(s), ${parallel} at a time\n`;
         let outcomes;
         if (opts.json) {
             process.stderr.write(header);
-            outcomes = await region.run(op, { parallel, onProgress: plainProgress(op, (line) => process.stderr.write(`${line}\n`)) });
+            outcomes = await region.run(op, { ...runOpts, parallel, onProgress: plainProgress(op, (line) => process.stderr.write(`${line}\n`)) });
             process.stdout.write(`${JSON.stringify(regionSummary(opts.region, op, outcomes), null, 2)}\n`);
         } else {
             process.stdout.write(header);
-            outcomes = await runWithProgress((onProgress) => region.run(op, { parallel, onProgress }), stacks, op);
+            outcomes = await runWithProgress((onProgress) => region.run(op, { ...runOpts, parallel, onProgress }), stacks, op);
             process.stdout.write(`\n${summaryTable(outcomes)}\n`);
         }
         const failed = outcomes.filter((o) => o.result === "failed").map((o) => o.stack);
@@ -73,6 +85,16 @@ export function register(program: Command): void {
             .option("--parallel <n>", "stacks at a time (default: the CPU count)", positiveInt)
             .option("--manifest <file>", "manifest to deploy instead of the region's tenant-platform:manifest")
             .option("--config-file <file>", "the region's settings file instead of Pulumi.<region>.yaml")
+            .option("--stacks <list>", "only these stacks of the region, comma-separated (default: all)", (v: string) =>
+                v
+                    .split(",")
+                    .map((s) => s.trim())
+                    .filter(Boolean),
+            )
+            .option("--policy-pack <dir>", "run up and preview under this policy pack (repeatable), e.g. policy", (v: string, prev: string[] = []) => [
+                ...prev,
+                v,
+            ])
             .option(
                 "--json",
                 "print the summary as JSON on stdout ({region, op, succeeded, failed, stacks: [{stack, result, changes, seconds, error}]}), progress on stderr",

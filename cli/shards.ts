@@ -46,8 +46,65 @@ function layoutOrFail(command: string, regionStack: string, tenants: readonly Sh
     }
 }
 
-/** Registers `tenantctl shards` and `tenantctl reshard`. */
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+interface AffectedArgs {
+    readonly baseLayout: string[];
+    readonly headLayout: string[];
+    readonly baseManifest?: string;
+    readonly manifest: string;
+    readonly manifestPath: string;
+    readonly changedFiles: string;
+    readonly format: "json" | "markdown";
+}
+
+/** `tenantctl affected-stacks`: reads the layouts, manifests and changed paths, prints lib/affectedStacks.ts's answer. */
+async function affectedCommand(opts: AffectedArgs): Promise<void> {
+    const fs = await import("node:fs");
+    const { affectedMarkdown, affectedStacks } = await import("../lib/affectedStacks");
+    const read = (file: string, what: string) => {
+        try {
+            return fs.readFileSync(file === "-" ? 0 : file, "utf8");
+        } catch (err) {
+            throw new CliError(`tenantctl affected-stacks: cannot read ${what} ${file}: ${(err as Error).message}`, EXIT.usage);
+        }
+    };
+    const layout = (file: string) => {
+        const v = JSON.parse(read(file, "layout")) as { region?: unknown; shards?: unknown };
+        if (typeof v.region !== "string" || !Array.isArray(v.shards))
+            throw new CliError(`tenantctl affected-stacks: ${file} is not the output of tenantctl shards --format json ({"region","shards"})`, EXIT.usage);
+        return v as { region: string; shards: { stack: string; tenants: string[] }[] };
+    };
+    const result = affectedStacks({
+        base: opts.baseLayout.filter((f) => fs.existsSync(f)).map(layout),
+        head: opts.headLayout.map(layout),
+        baseManifest: opts.baseManifest !== undefined && fs.existsSync(opts.baseManifest) ? read(opts.baseManifest, "base manifest") : undefined,
+        headManifest: read(opts.manifest, "manifest"),
+        changedFiles: read(opts.changedFiles, "changed-files list")
+            .split("\n")
+            .map((l) => l.trim())
+            .filter((l) => l !== ""),
+        manifestPath: opts.manifestPath,
+    });
+    process.stdout.write(opts.format === "markdown" ? affectedMarkdown(result) : `${JSON.stringify(result)}\n`);
+}
+
+/** Registers `tenantctl shards`, `tenantctl reshard` and `tenantctl affected-stacks`. */
 export function register(program: Command): void {
+    program
+        .command("affected-stacks")
+        .description(
+            "The stacks a change touches (its tenants, a region's settings, the program), from the layouts of `tenantctl shards --format json` before and after, the two manifests and the changed paths. JSON {include:[{region,stack,reasons}],unaffected:[stacks]} (a GitHub Actions matrix) or markdown.",
+        )
+        .requiredOption("--head-layout <file>", "a region's `tenantctl shards --format json` after the change (repeatable, one per region)", collect)
+        .option("--base-layout <file>", "the same region's layout on the base branch (repeatable; a missing file is a new region)", collect, [])
+        .option("--base-manifest <file>", "the base branch's manifest (a missing file: every tenant is new)")
+        .option("--manifest <file>", "the manifest after the change", "tenants.yaml")
+        .option("--manifest-path <path>", "the manifest's path in the repository, as the changed-files list names it", "tenants.yaml")
+        .requiredOption("--changed-files <file>", "the changed paths, one a line (`git diff --name-only base head`; - for stdin)")
+        .option("--format <format>", "json or markdown", choice(["json", "markdown"] as const), "json")
+        .action((opts: AffectedArgs) => affectedCommand(opts));
+
     program
         .command("shards")
         .description("Print each shard stack of a region with its tenants; --shards K plans for K shards without changing anything (pins are kept).")

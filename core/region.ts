@@ -108,6 +108,8 @@ export interface RunOptions {
     readonly onProgress?: (p: StackProgress) => void;
     /** Run only these stacks of the region (in this order). Default: every stack of the region. */
     readonly stacks?: readonly string[];
+    /** Policy packs every `up` and `preview` runs under (`--policy-pack`), e.g. the repository's `policy`. */
+    readonly policyPacks?: readonly string[];
 }
 
 export interface ReshardOptions {
@@ -463,7 +465,7 @@ export class Region {
         for (const stack of names) opts.onProgress?.({ stack, state: "queued", done: 0, total: totals.get(stack) });
         const outcomes = new Map<string, StackOutcome>();
         const one = async (stack: string) => {
-            outcomes.set(stack, await this.runStack(stack, op, totals.get(stack), opts.onProgress));
+            outcomes.set(stack, await this.runStack(stack, op, totals.get(stack), opts.onProgress, opts.policyPacks));
         };
         if (op === "up" && names[0] === this.regionStack && names.length > 1) {
             await one(this.regionStack);
@@ -474,7 +476,13 @@ export class Region {
         return names.map((n) => outcomes.get(n)!);
     }
 
-    private async runStack(stack: string, op: RegionOp, total: number | undefined, onProgress?: (p: StackProgress) => void): Promise<StackOutcome> {
+    private async runStack(
+        stack: string,
+        op: RegionOp,
+        total: number | undefined,
+        onProgress?: (p: StackProgress) => void,
+        policyPacks?: readonly string[],
+    ): Promise<StackOutcome> {
         const started = Date.now();
         const done = new Set<string>();
         let changed: Record<string, string[]> = {};
@@ -517,8 +525,9 @@ export class Region {
                 changed = {};
                 errors = [];
                 summary = undefined;
-                if (op === "up") await h.program.up({ ...common, showSecrets: false });
-                else if (op === "preview") await h.program.preview(common);
+                const packs = policyPacks && policyPacks.length > 0 ? { policyPacks: policyPacks.map((p) => path.resolve(p)) } : {};
+                if (op === "up") await h.program.up({ ...common, ...packs, showSecrets: false });
+                else if (op === "preview") await h.program.preview({ ...common, ...packs });
                 else await h.program.refresh({ ...common, showSecrets: false });
             };
             // A refresh settles pending operations first, the documented way (lib/crashRecovery.ts).

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { projectValues } from "../core/stackFile";
+import { projectValues, settingsStack } from "../core/stackFile";
 import { validateManifest } from "../lib/manifest";
 import { isRegion } from "../lib/regions";
 import type { RuleContext } from "./model";
@@ -37,7 +37,8 @@ export function manifestRegions(file: string): Map<string, string> | undefined {
 /** Resolves the rule context for `stack`. */
 export function resolveContext(stack: string | undefined, pack: PackConfig, defaultProjectDir: string): RuleContext {
     const projectDir = pack.projectDir ?? defaultProjectDir;
-    const fileConfig = stack !== undefined ? projectValues(stack, { projectDir }) : {};
+    // A shard stack (<region stack>-sNN) is described by its region's settings file (README, "Region shards").
+    const fileConfig = stack !== undefined ? projectValues(settingsStack(stack, { projectDir }), { projectDir }) : {};
     const configured = typeof fileConfig.region === "string" ? fileConfig.region : undefined;
     const region = pack.region ?? configured ?? (isRegion(stack) ? stack : undefined);
     const manifestSetting = pack.manifest ?? (typeof fileConfig.manifest === "string" ? fileConfig.manifest : "tenants.yaml");

@@ -72,6 +72,12 @@ describe("resolveContext", () => {
         expect(resolveContext(undefined, {}, dir)).toEqual({ region: undefined, manifestFile: manifest, manifestRegions: manifestRegions(manifest) });
     });
 
+    test("a shard stack of a region stack with a settings file: its region's file gives the region and the manifest", () => {
+        const ctx = resolveContext("staging-s03", {}, dir);
+        expect(ctx).toEqual({ region: "apac", manifestFile: other, manifestRegions: new Map([["zed", "us-east"]]) });
+        expect(resolveContext("scratch-s01", {}, dir).region).toBeUndefined();
+    });
+
     test("a stack that is no region and has no file: region unknown", () => {
         expect(resolveContext("scratch", {}, dir).region).toBeUndefined();
     });
