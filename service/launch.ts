@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
 import { PROJECT_DIR } from "../core/project";
+import { isMysqlUrl } from "./storeDriver";
 
 /** What `tenantctl serve` prints on stdout once it listens: one JSON line. */
 export function readyLine(port: number, pid: number): string {
@@ -27,8 +28,10 @@ function parseReadyLine(line: string): { port: number; pid: number } | undefined
 export interface FakeServiceOptions {
     /** The manifest the service edits (a copy: it is changed). */
     readonly manifest: string;
-    /** The service's SQLite store. */
+    /** The service's store: a SQLite file, or a MySQL URL (passed as STORE_URL, so its password is not on the command line). */
     readonly store: string;
+    /** A claimed job's lease (`--job-lease-ms`). Default: the flag's. */
+    readonly jobLeaseMs?: number;
     /** The one webhook secret (the caller's environment's secrets are not passed on). */
     readonly secret: string;
     /** The status endpoints' token (STATUS_TOKENS). Default: a random one, in ServiceProcess.statusToken. */
@@ -68,7 +71,9 @@ export interface ServiceProcess {
 }
 
 export async function launchFakeService(opts: FakeServiceOptions): Promise<ServiceProcess> {
-    const args = ["serve", "--fake-deployer", "--host", "127.0.0.1", "--port", "0", "--manifest", opts.manifest, "--store", opts.store];
+    const mysql = isMysqlUrl(opts.store);
+    const args = ["serve", "--fake-deployer", "--host", "127.0.0.1", "--port", "0", "--manifest", opts.manifest, ...(mysql ? [] : ["--store", opts.store])];
+    if (opts.jobLeaseMs !== undefined) args.push("--job-lease-ms", String(opts.jobLeaseMs));
     if (opts.delayMs !== undefined) args.push("--fake-delay-ms", String(opts.delayMs));
     if (opts.journal !== undefined) args.push("--fake-journal", opts.journal);
     if (opts.statusTokenFile !== undefined) args.push("--status-token-file", opts.statusTokenFile);
@@ -85,6 +90,7 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
             STATUS_TOKENS: statusToken,
             STATUS_TOKEN: "",
             BROKER_URL: opts.brokerUrl ?? "",
+            STORE_URL: mysql ? opts.store : "",
             EVENTS_URL: "",
             LOG_LEVEL: opts.logLevel ?? "error",
         },
