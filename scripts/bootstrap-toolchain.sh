@@ -8,11 +8,13 @@
 #                            tools/kubernetes-provider     (github.com/pulumi/pulumi-kubernetes/provider/v4)
 #   kube-apiserver           tools/kube                    (k8s.io/kubernetes)
 #   kube-controller-manager  tools/kube                    (k8s.io/kubernetes)
+#   kube-scheduler, kube-proxy, kubelet, kubectl
+#                            tools/kube                    (k8s.io/kubernetes; the local node, scripts/lib/local-node.sh)
 #   etcd                     tools/etcd                    (go.etcd.io/etcd/server/v3)
 #
 # into a versioned cache directory outside the work tree:
 #   ${CV_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/collectverything/toolchain}/<key>/
-#     bin/{pulumi,pulumi-language-nodejs,kube-apiserver,kube-controller-manager,etcd}
+#     bin/{pulumi,pulumi-language-nodejs,kube-apiserver,kube-controller-manager,kube-scheduler,kube-proxy,kubelet,kubectl,etcd}
 #     pulumi-home/                 PULUMI_HOME; plugins/resource-kubernetes-v<ver>/ inside
 #     plugin-src/                  scratch for the plugin build, removed once it is installed
 #     env.sh                       the environment to source
@@ -248,13 +250,15 @@ fi
 # kube-apiserver, kube-controller-manager and etcd: cache, else same minor
 # version on PATH, else build. (The controller-manager is what makes a bare API
 # server behave like a cluster: default ServiceAccounts, namespace deletion,
-# ResourceQuota status; scripts/local-up.sh runs it.)
+# ResourceQuota status; scripts/local-up.sh runs it.) kube-scheduler, kube-proxy,
+# kubelet and kubectl are the local node's (scripts/lib/local-node.sh); they share
+# the go build cache with the API server, so they cost little more than their links.
 kube_ldflags="-s -w"
 for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
   kube_ldflags+=" -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*}"
   kube_ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION")"
 done
-for kube_cmd in kube-apiserver kube-controller-manager; do
+for kube_cmd in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl; do
   step_begin "$kube_cmd $KUBE_VERSION"
   if [[ -x $BIN_DIR/$kube_cmd ]]; then
     step_end "cached"
@@ -277,6 +281,16 @@ elif p=$(find_on_path etcd) && "$p" --version 2>/dev/null | grep -q "etcd Versio
 else
   CGO_ENABLED=0 go_build "$TOOLS_DIR/etcd" "$BIN_DIR/etcd" go.etcd.io/etcd/server/v3
   step_end "built"
+fi
+
+# ---------------------------------------------------------------------------
+# The local node's runtime (containerd, runc, CNI plugins, images): its own cache, see scripts/bootstrap-node.sh.
+step_begin "node runtime"
+if [[ ${CV_LOCAL_NODE:-1} == 0 ]]; then
+  step_end "skipped (CV_LOCAL_NODE=0)"
+else
+  node_home=$(bash "$REPO_ROOT/scripts/bootstrap-node.sh") || die "scripts/bootstrap-node.sh failed"
+  step_end "$node_home"
 fi
 
 # ---------------------------------------------------------------------------

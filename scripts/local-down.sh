@@ -3,33 +3,41 @@
 # PIDs only (SIGTERM, wait, then SIGKILL of that PID). Data is kept unless
 # --purge is given, which then removes .work/local (and the generated
 # .work/kubeconfig and .work/local.env); --purge needs all targets.
-# Usage: bash scripts/local-down.sh [--purge] [all|k8s|mariadb|rabbitmq|objectstore]...
+# The node (target "node", stopped with k8s too) also loses its network namespaces, interfaces, nftables
+# tables, mounts and cgroups (scripts/lib/local-node.sh down_node).
+# Usage: bash scripts/local-down.sh [--purge] [all|k8s|node|mariadb|rabbitmq|objectstore]...
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib/local-common.sh
 . "$ROOT/scripts/lib/local-common.sh"
 # shellcheck source=scripts/lib/objectstore.sh
 . "$ROOT/scripts/lib/objectstore.sh"
+# shellcheck source=scripts/lib/local-node.sh
+. "$ROOT/scripts/lib/local-node.sh"
 
-purge=0 want_k8s=0 want_db=0 want_mq=0 want_s3=0 any=0
+purge=0 want_k8s=0 want_db=0 want_mq=0 want_s3=0 want_node=0 any=0
 for a in "$@"; do
   case "$a" in
     --purge) purge=1 ;;
     all) want_k8s=1; want_db=1; want_mq=1; want_s3=1; any=1 ;;
     k8s|kube|kubernetes) want_k8s=1; any=1 ;;
+    node) want_node=1; any=1 ;;
     mariadb|mysql) want_db=1; any=1 ;;
     rabbitmq|rabbit) want_mq=1; any=1 ;;
     objectstore|s3) want_s3=1; any=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) die "unknown argument '$a' (expected --purge, all, k8s, mariadb, rabbitmq, objectstore)" ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) die "unknown argument '$a' (expected --purge, all, k8s, node, mariadb, rabbitmq, objectstore)" ;;
   esac
 done
 [ "$any" = 1 ] || { want_k8s=1; want_db=1; want_mq=1; want_s3=1; }
+[ "$want_k8s" = 0 ] || want_node=1 # the node cannot outlive its control plane
 if [ "$purge" = 1 ] && [ "$want_k8s$want_db$want_mq$want_s3" != 1111 ]; then
   die "--purge removes all local state; use it without a target (or with 'all')"
 fi
 
 t0=$SECONDS
+# The node first (its pods, netns, interfaces, nftables tables, mounts), while the API server still runs.
+if [ "$want_node" = 1 ]; then down_node; fi
 if [ -d "$PID_DIR" ]; then
   # Kubernetes: controller-manager first, then the API server, then etcd.
   if [ "$want_k8s" = 1 ]; then

@@ -5,7 +5,9 @@
 #   mariadb   private mariadbd instance
 #   rabbitmq  private RabbitMQ node with the management plugin
 #   objectstore  S3-compatible archive store (versitygw, scripts/lib/objectstore.sh)
-# Usage: bash scripts/local-up.sh [all|k8s|mariadb|rabbitmq|objectstore]...   (default: all)
+#   node      containerd + kubelet + kube-scheduler + kube-proxy, node "cv-node" at 10.89.0.1
+#             (scripts/lib/local-node.sh; needs k8s; left out of "all" when CV_LOCAL_NODE=0)
+# Usage: bash scripts/local-up.sh [all|k8s|node|mariadb|rabbitmq|objectstore]...   (default: all)
 #
 # Idempotent: services that already run are only health-checked.
 # State lives in .work/local/ (pids, logs, data, certs); consumers source
@@ -245,6 +247,8 @@ EOF
 # Kubernetes control plane
 # =============================================================================
 . "$ROOT/scripts/lib/local-k8s.sh"
+# shellcheck source=scripts/lib/local-node.sh
+. "$ROOT/scripts/lib/local-node.sh"
 
 # =============================================================================
 # S3-compatible object store (archive bucket, bucket backups, exports)
@@ -279,23 +283,25 @@ export CV_RABBITMQ_ADMIN_PASSWORD_FILE="$RABBITMQ_PW_FILE"
 export CV_RABBITMQ_NODE="$RABBITMQ_NODE"
 EOF
   objectstore_env >>"$tmp"
+  node_env >>"$tmp"
   mv -f "$tmp" "$LOCAL_ENV_FILE"
 }
 
 # =============================================================================
 MQ_BG_PID=""
 main() {
-  local targets=("$@") t want_k8s=0 want_db=0 want_mq=0 want_s3=0
+  local targets=("$@") t want_k8s=0 want_db=0 want_mq=0 want_s3=0 want_node=0
   [ "${#targets[@]}" -gt 0 ] || targets=(all)
   for t in "${targets[@]}"; do
     case "$t" in
-      all) want_k8s=1; want_db=1; want_mq=1; want_s3=1 ;;
+      all) want_k8s=1; want_db=1; want_mq=1; want_s3=1; [ "${CV_LOCAL_NODE:-1}" = 0 ] || want_node=1 ;;
       k8s|kube|kubernetes) want_k8s=1 ;;
+      node) want_k8s=1; want_node=1 ;;
       mariadb|mysql) want_db=1 ;;
       rabbitmq|rabbit) want_mq=1 ;;
       objectstore|s3) want_s3=1 ;;
-      -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-      *) die "unknown target '$t' (expected all|k8s|mariadb|rabbitmq|objectstore)" ;;
+      -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+      *) die "unknown target '$t' (expected all|k8s|node|mariadb|rabbitmq|objectstore)" ;;
     esac
   done
   local t0=$SECONDS
@@ -316,6 +322,7 @@ main() {
   [ "$want_db" = 0 ] || up_mariadb
   [ "$want_s3" = 0 ] || up_objectstore
   [ "$want_k8s" = 0 ] || up_k8s
+  [ "$want_node" = 0 ] || up_node
   if [ -n "$MQ_BG_PID" ]; then
     wait "$MQ_BG_PID" || { MQ_BG_PID=""; die "rabbitmq failed to start (logs in .work/local/logs)"; }
     MQ_BG_PID=""

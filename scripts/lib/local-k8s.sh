@@ -3,7 +3,8 @@
 # etcd + kube-apiserver + kube-controller-manager, loopback only, with an
 # openssl-generated PKI in .work/local/pki and an admin kubeconfig (client
 # cert, O=system:masters) at .work/kubeconfig (cluster/context "local").
-# There is no kubelet and no scheduler: pods are admitted but stay Pending.
+# The node (kubelet, kube-scheduler, kube-proxy, containerd) is scripts/lib/local-node.sh; the API server
+# reaches the kubelet with the apiserver-kubelet-client certificate (exec, logs, port-forward).
 
 K8S_SERVER="https://127.0.0.1:$KUBE_APISERVER_PORT"
 SA_ISSUER="https://kubernetes.default.svc.cluster.local"
@@ -60,6 +61,11 @@ keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:::1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   [ -s "$d/admin.crt" ] || _pki_sign admin "/O=system:masters/CN=admin" \
+"basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+  # The API server's client identity towards the kubelet (exec, logs, port-forward): system:masters.
+  [ -s "$d/apiserver-kubelet-client.crt" ] || _pki_sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" \
 "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
@@ -150,6 +156,10 @@ start_etcd() {
 
 start_apiserver() {
   local pidfile="$PID_DIR/kube-apiserver.pid" logf="$LOG_DIR/kube-apiserver.log"
+  if pid_alive "$pidfile" "$PKI_DIR/apiserver.crt" && ! pid_alive "$pidfile" "--kubelet-client-certificate="; then
+    # Started before the node existed (no kubelet client certificate): restart it with the current flags.
+    stop_pidfile "$pidfile" "$PKI_DIR/apiserver.crt" "kube-apiserver (restart for the kubelet flags)" 30
+  fi
   if pid_alive "$pidfile" "$PKI_DIR/apiserver.crt"; then
     wait_until 60 k8s_ready || { log_tail "$logf"; die "kube-apiserver (pid $(pid_of "$pidfile")) is running but not ready"; }
     return 0
@@ -178,6 +188,10 @@ start_apiserver() {
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$PKI_DIR/front-proxy-client.crt" \
     --proxy-client-key-file="$PKI_DIR/front-proxy-client.key" \
+    --kubelet-client-certificate="$PKI_DIR/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI_DIR/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$PKI_DIR/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
     --profiling=false \
     --event-ttl=1h \
     --v=1
