@@ -14,6 +14,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/lib/objectstore.sh"
 # shellcheck source=scripts/lib/local-node.sh
 . "$ROOT/scripts/lib/local-node.sh"
+# shellcheck source=scripts/lib/local-netpol.sh
+. "$ROOT/scripts/lib/local-netpol.sh"
 
 purge=0 want_k8s=0 want_db=0 want_mq=0 want_s3=0 want_node=0 any=0
 for a in "$@"; do
@@ -37,7 +39,8 @@ fi
 
 t0=$SECONDS
 # The node first (its pods, netns, interfaces, nftables tables, mounts), while the API server still runs.
-if [ "$want_node" = 1 ]; then down_node; fi
+# kube-router (its chains and ipsets), the API relay and the external destination before that.
+if [ "$want_node" = 1 ]; then down_netpol; down_node; fi
 if [ -d "$PID_DIR" ]; then
   # Kubernetes: controller-manager first, then the API server, then etcd.
   if [ "$want_k8s" = 1 ]; then

@@ -249,6 +249,8 @@ EOF
 . "$ROOT/scripts/lib/local-k8s.sh"
 # shellcheck source=scripts/lib/local-node.sh
 . "$ROOT/scripts/lib/local-node.sh"
+# shellcheck source=scripts/lib/local-netpol.sh
+. "$ROOT/scripts/lib/local-netpol.sh"
 
 # =============================================================================
 # S3-compatible object store (archive bucket, bucket backups, exports)
@@ -284,6 +286,7 @@ export CV_RABBITMQ_NODE="$RABBITMQ_NODE"
 EOF
   objectstore_env >>"$tmp"
   node_env >>"$tmp"
+  netpol_env >>"$tmp"
   mv -f "$tmp" "$LOCAL_ENV_FILE"
 }
 
@@ -323,6 +326,8 @@ main() {
   [ "$want_s3" = 0 ] || up_objectstore
   [ "$want_k8s" = 0 ] || up_k8s
   [ "$want_node" = 0 ] || up_node
+  # NetworkPolicy enforcement (kube-router), CoreDNS and the external destination: with the node.
+  [ "$want_node" = 0 ] || up_netpol
   if [ -n "$MQ_BG_PID" ]; then
     wait "$MQ_BG_PID" || { MQ_BG_PID=""; die "rabbitmq failed to start (logs in .work/local/logs)"; }
     MQ_BG_PID=""
