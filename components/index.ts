@@ -4,4 +4,5 @@ export { TenantDatabase, type TenantDatabaseArgs, type CredentialsBackend } from
 export { TenantBucket, type TenantBucketArgs } from "./tenantBucket";
 export { TenantVhost, type TenantVhostArgs } from "./tenantVhost";
 export { TenantIngress, type TenantIngressArgs } from "./tenantIngress";
+export { TenantArchiveAccess, type TenantArchiveAccessArgs } from "./tenantArchive";
 export { SharedRegion, type SharedRegionArgs } from "./sharedRegion";

@@ -15,6 +15,8 @@ import type { TenantSpec } from "../lib/manifest";
 import { DEFAULT_QUEUES, DEFAULT_SERVICES } from "../lib/naming";
 import type { Region } from "../lib/regions";
 import { RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL, type TenantRotations } from "../lib/rotation";
+import { archiveBucketName } from "../lib/archiveLayout";
+import { TenantArchiveAccess } from "./tenantArchive";
 import { TenantBucket } from "./tenantBucket";
 import { TenantDatabase, type CredentialsBackend } from "./tenantDatabase";
 import { TenantIngress } from "./tenantIngress";
@@ -31,6 +33,8 @@ export interface TenantFeatures {
     readonly vhosts?: boolean;
     /** The tenant's dashboard, tracing context and OTLP egress (the region's monitoring stack). Default: true. */
     readonly monitoring?: boolean;
+    /** The tenant's archive identity (AWS IAM user, prefix policy, access key) and its `archive-credentials` Secret (needs the aws provider). Default: false. */
+    readonly archiveIdentity?: boolean;
 }
 
 /** Cluster-internal addresses the tenant's applications use for the shared services. */
@@ -87,12 +91,12 @@ export interface TenantArgs {
         /** The region's archive bucket the backups are copied to. */
         readonly archive?: BackupArchive;
     };
+    /** The region's external egress allow-list and cluster ranges (stack config `network`). Default: no external destination. */
+    readonly network?: RegionNetwork;
 }
 
 /** Whether a tenant in this status is served (has an Ingress). */
 export function isServed(t: TenantSpec): boolean {
-    /** The region's external egress allow-list and cluster ranges (stack config `network`). Default: no external destination. */
-    readonly network?: RegionNetwork;
     return t.status === "active";
 }
 
@@ -129,7 +133,7 @@ export class Tenant extends pulumi.ComponentResource {
         if (t.region !== args.region) {
             throw new Error(`tenant "${t.id}" belongs to region ${t.region}, not ${args.region}: data never leaves its region`);
         }
-        const features = { databases: true, buckets: true, vhosts: true, monitoring: true, ...args.features };
+        const features = { databases: true, buckets: true, vhosts: true, monitoring: true, archiveIdentity: false, ...args.features };
         const services = args.services ?? DEFAULT_SERVICES;
         const endpoints = args.endpoints ?? {};
         const labels = tenantLabels(t, { environment: args.environment, region: args.region });
@@ -149,11 +153,11 @@ export class Tenant extends pulumi.ComponentResource {
                 backupArchive: args.backup?.archive,
                 backupBuckets: features.buckets,
                 tracing: features.monitoring,
+                network: args.network,
             },
             child,
         );
         this.namespaceName = ns.namespaceName;
-                network: args.network,
         const namespace = ns.namespaceName;
         if (features.monitoring) {
             const dashboard = dashboardConfigMapArgs(t.id, labels);
@@ -187,6 +191,19 @@ export class Tenant extends pulumi.ComponentResource {
                 t.id,
                 { tenantId: t.id, namespace, endpoint: endpoints.s3Endpoint, labels, credentials: args.credentials?.[STORAGE_CREDENTIAL] },
                 child,
+            );
+        }
+        if (features.archiveIdentity) {
+            new TenantArchiveAccess(
+                t.id,
+                {
+                    tenantId: t.id,
+                    bucket: args.backup?.archive?.bucket ?? archiveBucketName(args.region),
+                    namespace,
+                    credentialsBackend: args.credentialsBackend,
+                    labels,
+                },
+                { parent: this, dependsOn: [ns.namespace] },
             );
         }
         if (features.vhosts) {

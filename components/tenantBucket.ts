@@ -5,6 +5,7 @@ import { COMPONENT_TOKENS } from "../lib/tokens";
 import * as random from "@pulumi/random";
 import { SLOTS, activeSlot, passwordKeepers, type CredentialState } from "../lib/rotation";
 import { BUCKET_CREDENTIALS_SECRET, BUCKET_PURPOSES, bucketName, bucketPolicyName, bucketUser } from "../lib/naming";
+import { BUCKET_BACKUP_CREDENTIALS_SECRET, bucketBackupPolicyDocument, bucketBackupPolicyName, bucketBackupUser } from "../lib/archiveAccess";
 
 export interface TenantBucketArgs {
     readonly tenantId: string;
@@ -45,7 +46,8 @@ export function bucketPolicyDocument(buckets: readonly string[]) {
 /**
  * The tenant's buckets in MinIO (products, sav, newsletters), two app users
  * (rotation slots) with a policy on those buckets' objects only, and the
- * active one's credentials Secret.
+ * active one's credentials Secret; and the read-only user the backup jobs
+ * copy the objects out with (lib/archiveAccess.ts), in its own Secret.
  */
 export class TenantBucket extends pulumi.ComponentResource {
     public readonly buckets: string[];
@@ -98,6 +100,25 @@ export class TenantBucket extends pulumi.ComponentResource {
             },
             // The Secret names a user only once that user has the key and the policy.
             { ...child, dependsOn: current.ready },
+        );
+
+        // The bucket backups' identity: list and read these buckets, nothing else (the app user cannot list).
+        const backupKey = new random.RandomPassword(`${name}-backup-secret`, { length: 40, special: false }, child);
+        const backupUser = new minio.IamUser(`${name}-backup`, { name: bucketBackupUser(args.tenantId), secret: backupKey.result, forceDestroy: false }, child);
+        const backupPolicy = new minio.IamPolicy(
+            `${name}-backup-read`,
+            { name: bucketBackupPolicyName(args.tenantId), policy: JSON.stringify(bucketBackupPolicyDocument(this.buckets)) },
+            { ...child, dependsOn: bucketResources },
+        );
+        const backupAttachment = new minio.IamUserPolicyAttachment(`${name}-backup-read`, { userName: backupUser.name, policyName: backupPolicy.name }, child);
+        new k8s.core.v1.Secret(
+            `${name}-backup-credentials`,
+            {
+                metadata: { name: BUCKET_BACKUP_CREDENTIALS_SECRET, namespace: args.namespace, labels: args.labels },
+                type: "Opaque",
+                stringData: { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: bucketBackupUser(args.tenantId), S3_SECRET_ACCESS_KEY: backupKey.result },
+            },
+            { ...child, dependsOn: [backupUser, backupAttachment] },
         );
         this.registerOutputs({ buckets: this.buckets, userName: this.userName });
     }

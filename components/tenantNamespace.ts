@@ -6,10 +6,10 @@ import type { TenantSpec } from "../lib/manifest";
 import { externalEgressRules, type ExternalDestination } from "../lib/egress";
 import { OTEL_COLLECTOR, OTEL_CONFIGMAP, otelConfigMapData } from "../lib/monitoring";
 import { ARCHIVE_CREDENTIALS_SECRET, BACKUP_POD_RESOURCES, DEFAULT_BACKUP_IMAGE, archiveBucketName, type BackupArchive } from "../lib/archiveLayout";
+import { BUCKET_BACKUP_CREDENTIALS_SECRET } from "../lib/archiveAccess";
 import {
     APP_SERVICE_ACCOUNT,
     BACKUP_PVC,
-    BUCKET_CREDENTIALS_SECRET,
     CLIENT_ADMIN_ROLE,
     DEFAULT_SERVICES,
     SHARED_NAMESPACE,
@@ -37,7 +37,7 @@ export interface TenantNamespaceArgs {
     readonly backupUid?: number;
     /** The region's archive bucket. Default: collectverything-archive-<region> in the S3 region named like the region. */
     readonly backupArchive?: BackupArchive;
-    /** The tenant has buckets (their objects are backed up too, read with the object-storage-credentials Secret). Default: true. */
+    /** The tenant has buckets (their objects are backed up too, read with the bucket-backup-credentials Secret). Default: true. */
     readonly backupBuckets?: boolean;
     /** Storage class of the backup PVC. Default: the cluster's default class. */
     readonly backupStorageClass?: string;
@@ -159,7 +159,11 @@ export function backupCommand(tenantId: string, services: readonly string[], lab
     ];
 }
 
-/** The backup container's environment: the archive (credentials from its Secret) and, with buckets, the tenant's object storage. */
+/**
+ * The backup container's environment: the archive (the tenant's archive identity, limited to tenants/<id>/,
+ * components/tenantArchive.ts) and, with buckets, the tenant's object storage read with its read-only backup user
+ * (components/tenantBucket.ts; the app user cannot list).
+ */
 export function backupEnv(archive: BackupArchive, buckets: boolean) {
     const fromSecret = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
     return [
@@ -170,9 +174,9 @@ export function backupEnv(archive: BackupArchive, buckets: boolean) {
         fromSecret("CV_S3_SECRET_ACCESS_KEY", ARCHIVE_CREDENTIALS_SECRET, "AWS_SECRET_ACCESS_KEY"),
         ...(buckets
             ? [
-                  fromSecret("CV_BUCKETS_S3_ENDPOINT", BUCKET_CREDENTIALS_SECRET, "S3_ENDPOINT"),
-                  fromSecret("CV_BUCKETS_S3_ACCESS_KEY_ID", BUCKET_CREDENTIALS_SECRET, "S3_ACCESS_KEY_ID"),
-                  fromSecret("CV_BUCKETS_S3_SECRET_ACCESS_KEY", BUCKET_CREDENTIALS_SECRET, "S3_SECRET_ACCESS_KEY"),
+                  fromSecret("CV_BUCKETS_S3_ENDPOINT", BUCKET_BACKUP_CREDENTIALS_SECRET, "S3_ENDPOINT"),
+                  fromSecret("CV_BUCKETS_S3_ACCESS_KEY_ID", BUCKET_BACKUP_CREDENTIALS_SECRET, "S3_ACCESS_KEY_ID"),
+                  fromSecret("CV_BUCKETS_S3_SECRET_ACCESS_KEY", BUCKET_BACKUP_CREDENTIALS_SECRET, "S3_SECRET_ACCESS_KEY"),
               ]
             : []),
     ];

@@ -130,9 +130,20 @@ export function credentialsDirConnections(dir: string): (service: string) => DbC
     };
 }
 
-/** The archive bucket exists, with Object Lock enabled (which turns versioning on). */
+/**
+ * The archive bucket exists, with Object Lock enabled (which turns versioning on).
+ * A tenant's archive identity (lib/archiveAccess.ts) may not look at the bucket
+ * itself: HeadBucket is s3:ListBucket without a prefix, refused with 403. The
+ * bucket is then the operator's, created once per region (README, "Backups");
+ * if it is missing, the first write fails with NoSuchBucket.
+ */
 export async function ensureArchiveBucket(ctx: ArchiveContext): Promise<void> {
-    await ensureBucket(ctx.archive, ctx.archiveBucket, { objectLock: true });
+    try {
+        await ensureBucket(ctx.archive, ctx.archiveBucket, { objectLock: true });
+    } catch (err) {
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) return;
+        throw err;
+    }
 }
 
 // ---------------------------------------------------------------------------

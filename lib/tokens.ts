@@ -12,6 +12,7 @@ export const COMPONENT_TOKENS = {
     TenantBucket: `${PACKAGE}:tenant:TenantBucket`,
     TenantVhost: `${PACKAGE}:tenant:TenantVhost`,
     TenantIngress: `${PACKAGE}:tenant:TenantIngress`,
+    TenantArchiveAccess: `${PACKAGE}:tenant:TenantArchiveAccess`,
     SharedRegion: `${PACKAGE}:tenant:SharedRegion`,
 } as const;
 

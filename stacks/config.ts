@@ -73,9 +73,11 @@ export const stackConfigSchema = z
                 vhosts: z.boolean().default(true),
                 /** The region's scrape-config Secret and PrometheusRule (they need the Prometheus operator's CRDs). */
                 monitoring: z.boolean().default(true),
+                /** Each tenant's archive identity in AWS IAM (user, prefix policy, access key) and its archive-credentials Secret; needs `aws`. Off: the operator provides that Secret. */
+                archiveIdentity: z.boolean().default(false),
             })
             .strict()
-            .default({ databases: true, buckets: true, vhosts: true, monitoring: true }),
+            .default({ databases: true, buckets: true, vhosts: true, monitoring: true, archiveIdentity: false }),
         credentialsBackend: z.enum(["kubernetes", "aws-secrets-manager"]).default("kubernetes"),
         kubernetes: z
             .object({
@@ -129,9 +131,9 @@ export const stackConfigSchema = z
             .optional(),
         /** Fully qualified names of the other region stacks, checked so that no tenant is deployed in two regions. */
         peerStacks: z.array(z.string().min(1)).default([]),
+        network: networkSchema.default({ clusterCidrs: [], externalEgress: [] }),
         /**
          * Shard stacks the region's tenants are spread over (README, "Region shards"). 1: the region
-        network: networkSchema.default({ clusterCidrs: [], externalEgress: [] }),
          * stack deploys everything. K > 1: the region stack keeps the shared resources and the tenants
          * live in `<region stack>-s00` … `-s<K-1>`. Change it only with `tenantctl reshard`.
          */
@@ -215,11 +217,16 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>): S
             );
         }
     }
-    if (features.databases !== false && view.credentialsBackend === "aws-secrets-manager" && view.aws === undefined) {
-        problems.push(`${CONFIG_NAMESPACE}:aws is missing but credentialsBackend is aws-secrets-manager. Fix: add aws: { region: <aws region> }`);
     const network = typeof view.network === "object" && view.network ? (view.network as Record<string, unknown>) : {};
     for (const p of externalEgressProblems(network.externalEgress, network.clusterCidrs))
         problems.push(`${CONFIG_NAMESPACE}:network.${p.path.join(".")}: ${p.message}`);
+    if (features.databases !== false && view.credentialsBackend === "aws-secrets-manager" && view.aws === undefined) {
+        problems.push(`${CONFIG_NAMESPACE}:aws is missing but credentialsBackend is aws-secrets-manager. Fix: add aws: { region: <aws region> }`);
+    }
+    if (features.archiveIdentity === true && view.aws === undefined) {
+        problems.push(
+            `${CONFIG_NAMESPACE}:aws is missing but features.archiveIdentity is on (each tenant's archive user is an AWS IAM user). Fix: add aws: { region: <aws region> }, or turn features.archiveIdentity off and provide each namespace's archive-credentials Secret yourself`,
+        );
     }
     if (parsed.success && maxTenantIdLength(parsed.data.services) < 1) {
         problems.push(

@@ -172,15 +172,25 @@ export function createProviders(config: StackConfig, secrets: StackSecrets, proj
             }),
         );
     }
-    if (config.features.databases && config.credentialsBackend === "aws-secrets-manager" && config.aws) {
+    if (usesAws(config) && config.aws) {
         providers.push(new aws.Provider("aws", { region: config.aws.region as aws.Region }));
     }
     return providers;
 }
 
+/** Whether the stack declares AWS resources: the database secrets (aws-secrets-manager backend) or the tenants' archive identities. */
+export function usesAws(config: StackConfig): boolean {
+    return secretsInAws(config) || config.features.archiveIdentity;
+}
+
+/** Whether tenant credentials are delivered from AWS Secrets Manager (the database passwords, the archive keys). */
+function secretsInAws(config: StackConfig): boolean {
+    return config.credentialsBackend === "aws-secrets-manager" && (config.features.databases || config.features.archiveIdentity);
+}
+
 /** The arguments of the region's shared component. */
 export function sharedRegionArgs(config: StackConfig): SharedRegionArgs {
-    const awsStore = config.features.databases && config.credentialsBackend === "aws-secrets-manager" && config.aws;
+    const awsStore = secretsInAws(config) && config.aws;
     return {
         region: config.region,
         environment: config.environment,
@@ -214,6 +224,7 @@ export function tenantArgs(tenant: TenantSpec, config: StackConfig, rotations?: 
             controllerNamespace: config.kubernetes.ingressControllerNamespace,
             awaitLoadBalancer: config.kubernetes.awaitIngress,
         },
+        network: config.network,
         backup: {
             image: config.backup.image,
             uid: config.backup.uid,
@@ -224,7 +235,6 @@ export function tenantArgs(tenant: TenantSpec, config: StackConfig, rotations?: 
                 endpoint: config.backup.archiveEndpoint,
             },
         },
-        network: config.network,
     };
 }
 

@@ -3,6 +3,7 @@
  * tenant's database, bucket or vhost.
  */
 import { BUCKET_PURPOSES, bucketName, bucketPolicyName, bucketUser, databaseName, rabbitUser, vhostName } from "../../lib/naming";
+import { bucketBackupPolicyName, bucketBackupUser } from "../../lib/archiveAccess";
 import { SLOTS } from "../../lib/rotation";
 import { DATA, indexByUrn, policyStatements, str, stringList, tenantOf, type Rule, type Subject, type Violation } from "../model";
 
@@ -70,10 +71,20 @@ export function tenantBuckets(tenant: string): string[] {
     return BUCKET_PURPOSES.map((p) => bucketName(tenant, p));
 }
 
-/** The tenant a bucket IAM policy belongs to by its name `client-<id>-app-objects`. */
+/** The tenant a bucket IAM policy belongs to by its name `client-<id>-app-objects` (the app users') or `client-<id>-backup-read` (the backup user's). */
 export function tenantOfBucketPolicyName(name: string | undefined): string | undefined {
-    const m = name === undefined ? null : /^client-(.+)-app-objects$/.exec(name);
-    return m?.[1] !== undefined && bucketPolicyName(m[1]) === name ? m[1] : undefined;
+    const m = name === undefined ? null : /^client-(.+)-(?:app-objects|backup-read)$/.exec(name);
+    return m?.[1] !== undefined && tenantPolicyNames(m[1]).includes(name!) ? m[1] : undefined;
+}
+
+/** A tenant's MinIO users: the app user's two rotation slots and the read-only backup user. */
+export function tenantMinioUsers(tenant: string): string[] {
+    return [...SLOTS.map((slot) => bucketUser(tenant, slot)), bucketBackupUser(tenant)];
+}
+
+/** A tenant's MinIO policies: the app users' and the backup user's. */
+export function tenantPolicyNames(tenant: string): string[] {
+    return [bucketPolicyName(tenant), bucketBackupPolicyName(tenant)];
 }
 
 /** Problems of an IAM policy document for `tenant`: every S3 resource must be one of the tenant's buckets. */
@@ -142,10 +153,11 @@ export function checkCrossTenant(subjects: readonly Subject[]): Violation[] {
                 const owner = tenant ?? tenantOfBucketPolicyName(policyName);
                 if (owner === undefined) break;
                 const problems: string[] = [];
-                const users = SLOTS.map((slot) => bucketUser(owner, slot));
+                const users = tenantMinioUsers(owner);
                 if (user !== undefined && !users.includes(user)) problems.push(`user ${user} is not one of tenant "${owner}"'s users ${users.join(", ")}`);
-                if (policyName !== undefined && policyName !== bucketPolicyName(owner))
-                    problems.push(`policy ${policyName} is not tenant "${owner}"'s policy ${bucketPolicyName(owner)}`);
+                const policies = tenantPolicyNames(owner);
+                if (policyName !== undefined && !policies.includes(policyName))
+                    problems.push(`policy ${policyName} is not one of tenant "${owner}"'s policies ${policies.join(", ")}`);
                 report(s, "MinIO policy attachment", problems);
                 break;
             }

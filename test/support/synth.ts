@@ -60,6 +60,7 @@ export const T = {
     TenantBucket: "collectverything:tenant:TenantBucket",
     TenantVhost: "collectverything:tenant:TenantVhost",
     TenantIngress: "collectverything:tenant:TenantIngress",
+    TenantArchiveAccess: "collectverything:tenant:TenantArchiveAccess",
     SharedRegion: "collectverything:tenant:SharedRegion",
     Namespace: "kubernetes:core/v1:Namespace",
     ResourceQuota: "kubernetes:core/v1:ResourceQuota",
@@ -82,6 +83,9 @@ export const T = {
     MysqlGrant: "mysql:index/grant:Grant",
     AwsSecret: "aws:secretsmanager/secret:Secret",
     AwsSecretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
+    AwsIamUser: "aws:iam/user:User",
+    AwsIamUserPolicy: "aws:iam/userPolicy:UserPolicy",
+    AwsAccessKey: "aws:iam/accessKey:AccessKey",
     S3Bucket: "minio:index/s3Bucket:S3Bucket",
     IamUser: "minio:index/iamUser:IamUser",
     IamPolicy: "minio:index/iamPolicy:IamPolicy",
@@ -95,7 +99,16 @@ export const T = {
 } as const;
 
 /** The component tokens the program defines, and nothing else. */
-export const COMPONENT_TYPES = [T.Tenant, T.TenantNamespace, T.TenantDatabase, T.TenantBucket, T.TenantVhost, T.TenantIngress, T.SharedRegion];
+export const COMPONENT_TYPES = [
+    T.Tenant,
+    T.TenantNamespace,
+    T.TenantDatabase,
+    T.TenantBucket,
+    T.TenantVhost,
+    T.TenantIngress,
+    T.TenantArchiveAccess,
+    T.SharedRegion,
+];
 
 /** Resources that hold data: deleting one loses it, so each must be protected. */
 export const DATA_TYPES = [T.MysqlDatabase, T.S3Bucket, T.VHost, T.Queue, T.PVC, T.Namespace];

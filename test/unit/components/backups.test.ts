@@ -31,9 +31,9 @@ const ENV = [
     { name: "CV_ARCHIVE_BUCKET", value: "collectverything-archive-eu-west" },
     { name: "CV_S3_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "archive-credentials", key: "AWS_ACCESS_KEY_ID" } } },
     { name: "CV_S3_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "archive-credentials", key: "AWS_SECRET_ACCESS_KEY" } } },
-    { name: "CV_BUCKETS_S3_ENDPOINT", valueFrom: { secretKeyRef: { name: "object-storage-credentials", key: "S3_ENDPOINT" } } },
-    { name: "CV_BUCKETS_S3_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "object-storage-credentials", key: "S3_ACCESS_KEY_ID" } } },
-    { name: "CV_BUCKETS_S3_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "object-storage-credentials", key: "S3_SECRET_ACCESS_KEY" } } },
+    { name: "CV_BUCKETS_S3_ENDPOINT", valueFrom: { secretKeyRef: { name: "bucket-backup-credentials", key: "S3_ENDPOINT" } } },
+    { name: "CV_BUCKETS_S3_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "bucket-backup-credentials", key: "S3_ACCESS_KEY_ID" } } },
+    { name: "CV_BUCKETS_S3_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "bucket-backup-credentials", key: "S3_SECRET_ACCESS_KEY" } } },
 ];
 
 /** The pod both backup kinds run: restricted Pod Security, the backup volume, a scratch /tmp and each service's credentials read-only. */
@@ -205,6 +205,7 @@ describe("generated credentials", () => {
         const passwords = ofType(ofTenant(euWest, "abc"), "random:index/randomPassword:RandomPassword");
         expect(Object.fromEntries(passwords.map((p) => [p.name, p.inputs]))).toEqual({
             "abc-auth-db-password": { length: 32, special: false },
+            "abc-backup-secret": { length: 40, special: false },
             "abc-products-db-password": { length: 32, special: false },
             "abc-orders-db-password": { length: 32, special: false },
             "abc-amqp-password": { length: 32, special: false },
@@ -221,6 +222,7 @@ describe("generated credentials", () => {
     test("each AWS secret describes whose password it holds", () => {
         const secrets = ofType(ofTenant(euWest, "abc"), "aws:secretsmanager/secret:Secret");
         expect(Object.fromEntries(secrets.map((s) => [s.inputs.name, s.inputs.description]))).toEqual({
+            "/e-commerce/client-abc/archive-credentials": "Archive key of cv-archive-abc (tenants/abc/ only)",
             "/e-commerce/client-abc/auth-db-password": "Password of client_abc_auth_user on client_abc_auth_db",
             "/e-commerce/client-abc/products-db-password": "Password of client_abc_products_user on client_abc_products_db",
             "/e-commerce/client-abc/orders-db-password": "Password of client_abc_orders_user on client_abc_orders_db",

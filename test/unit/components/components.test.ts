@@ -44,7 +44,7 @@ const SERVICES = ["auth", "products", "orders"];
 const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
 
 describe("tenant abc in eu-west: what is registered", () => {
-    test("exact counts per resource type (82 resources: every credential in two rotation slots)", () => {
+    test("exact counts per resource type (94 resources: every credential in two rotation slots, the backup identities)", () => {
         expect(countByType(abc)).toEqual({
             [T.Tenant]: 1,
             [T.TenantNamespace]: 1,
@@ -59,19 +59,23 @@ describe("tenant abc in eu-west: what is registered", () => {
             [T.PVC]: 1,
             [T.CronJob]: 1,
             [T.TenantDatabase]: 1,
-            [T.RandomPassword]: 10, // slots a and b of: 3 database passwords, the MinIO secret key, the AMQP password
+            [T.RandomPassword]: 11, // slots a and b of: 3 database passwords, the MinIO secret key, the AMQP password; the bucket backup user's key
             [T.MysqlDatabase]: 3,
             [T.MysqlUser]: 6,
             [T.MysqlGrant]: 6,
-            [T.AwsSecret]: 6,
-            [T.AwsSecretVersion]: 6,
-            [T.ExternalSecret]: 3,
+            [T.AwsSecret]: 7, // 6 database passwords, the archive key
+            [T.AwsSecretVersion]: 7,
+            [T.ExternalSecret]: 4,
+            [T.TenantArchiveAccess]: 1,
+            [T.AwsIamUser]: 1,
+            [T.AwsIamUserPolicy]: 1,
+            [T.AwsAccessKey]: 1,
             [T.TenantBucket]: 1,
             [T.S3Bucket]: 3,
-            [T.IamUser]: 2,
-            [T.IamPolicy]: 1,
-            [T.IamUserPolicyAttachment]: 2,
-            [T.Secret]: 2, // object-storage-credentials, rabbitmq-credentials
+            [T.IamUser]: 3, // the app user's two slots, the backup user
+            [T.IamPolicy]: 2,
+            [T.IamUserPolicyAttachment]: 3,
+            [T.Secret]: 3, // object-storage-credentials, bucket-backup-credentials, rabbitmq-credentials
             [T.TenantVhost]: 1,
             [T.VHost]: 1,
             [T.RabbitUser]: 2,
@@ -83,7 +87,7 @@ describe("tenant abc in eu-west: what is registered", () => {
             [T.Ingress]: 1,
             [CONFIG_MAP]: 2, // otel-resource-attributes, grafana-dashboard
         });
-        expect(abc).toHaveLength(82);
+        expect(abc).toHaveLength(94);
     });
 
     test("the kubernetes objects of the tenant all live in its namespace", () => {
@@ -531,7 +535,10 @@ describe("TenantDatabase", () => {
             ofType(abc, T.AwsSecret)
                 .map((s) => s.inputs.name)
                 .sort(),
-        ).toEqual(["auth", "orders", "products"].flatMap((s) => [`/e-commerce/client-abc/${s}-db-password`, `/e-commerce/client-abc/${s}-db-password-b`]));
+        ).toEqual([
+            "/e-commerce/client-abc/archive-credentials",
+            ...["auth", "orders", "products"].flatMap((s) => [`/e-commerce/client-abc/${s}-db-password`, `/e-commerce/client-abc/${s}-db-password-b`]),
+        ]);
         for (const v of ofType(abc, T.AwsSecretVersion)) expect(v.inputs.secretString).toBe("[secret]");
     });
 
@@ -566,7 +573,7 @@ describe("TenantDatabase", () => {
             ofType(abc, T.Secret)
                 .map((s) => at(s.inputs, "metadata", "name"))
                 .sort(),
-        ).toEqual(["object-storage-credentials", "rabbitmq-credentials"]);
+        ).toEqual(["bucket-backup-credentials", "object-storage-credentials", "rabbitmq-credentials"]);
         const store = one(euWest.resources, T.ClusterSecretStore);
         expect(at(store.inputs, "metadata", "name")).toBe("aws-secrets-manager");
         expect(at(store.inputs, "spec", "provider", "aws", "region")).toBe("eu-west-1");
@@ -660,7 +667,7 @@ describe("TenantBucket", () => {
     );
 
     test("the app user's policy allows exactly Get/Put/DeleteObject on the objects of its 3 buckets", () => {
-        const policy = one(abc, T.IamPolicy);
+        const policy = one(abc, T.IamPolicy, "abc-app-objects");
         expect(policy.inputs.name).toBe("client-abc-app-objects");
         const doc = JSON.parse(policy.inputs.policy as string) as { Version: string; Statement: Record<string, unknown>[] };
         expect(doc.Version).toBe("2012-10-17");
@@ -884,10 +891,17 @@ describe("component structure", () => {
         const index = byUrn(abc);
         const owner = (r: SynthResource): string => {
             if (r.type === T.Tenant) return "(top level)";
-            if ([T.TenantNamespace, T.TenantDatabase, T.TenantBucket, T.TenantVhost, T.TenantIngress].includes(r.type as never)) return T.Tenant;
+            if ([T.TenantNamespace, T.TenantDatabase, T.TenantBucket, T.TenantVhost, T.TenantIngress, T.TenantArchiveAccess].includes(r.type as never))
+                return T.Tenant;
+            if (r.type.startsWith("aws:iam/") || r.name === "abc-archive-credentials") return T.TenantArchiveAccess;
             if (r.type.startsWith("mysql:") || r.type.startsWith("aws:") || r.type === T.ExternalSecret || /-db-(password|credentials)(-b)?$/.test(r.name))
                 return T.TenantDatabase;
-            if (r.type.startsWith("minio:") || /^abc-app-secret(-b)?$/.test(r.name) || r.name === "abc-storage-credentials") return T.TenantBucket;
+            if (
+                r.type.startsWith("minio:") ||
+                /^abc-(app|backup)-secret(-b)?$/.test(r.name) ||
+                ["abc-storage-credentials", "abc-backup-credentials"].includes(r.name)
+            )
+                return T.TenantBucket;
             if (r.type.startsWith("rabbitmq:") || r.name.startsWith("abc-amqp-")) return T.TenantVhost;
             if (r.type === T.Ingress) return T.TenantIngress;
             if (r.name === "abc-dashboard") return T.Tenant;

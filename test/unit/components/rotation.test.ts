@@ -151,7 +151,7 @@ describe("TenantVhost and TenantBucket after a switch (generation 1, in the grac
     test("object store: two users with the policy attached; the Secret names client-kiwi-app-b with slot b's key", () => {
         expect(
             bucket
-                .filter((r) => r.type === T.IamUserPolicyAttachment)
+                .filter((r) => r.type === T.IamUserPolicyAttachment && r.serialized.policyName === "client-kiwi-app-objects")
                 .map((r) => r.serialized.userName)
                 .sort(),
         ).toEqual(["client-kiwi-app", "client-kiwi-app-b"]);

@@ -27,6 +27,8 @@ import {
     rabbitUser,
     vhostName,
 } from "../../../lib/naming";
+import { archiveAwsSecretPath, archiveUserName, bucketBackupPolicyName, bucketBackupUser } from "../../../lib/archiveAccess";
+import { archiveBucketName } from "../../../lib/archiveLayout";
 
 const STACKS = ["eu-west", "us-east", "apac", "local"] as const;
 const STACK_REGION: Record<(typeof STACKS)[number], string> = { "eu-west": "eu-west", "us-east": "us-east", apac: "apac", local: "eu-west" };
@@ -47,14 +49,19 @@ function ownNames(id: string) {
         databases: DEFAULT_SERVICES.map((s) => databaseName(id, s)),
         dbUsers: DEFAULT_SERVICES.flatMap((s) => [databaseUser(id, s, "a"), databaseUser(id, s, "b")]),
         buckets: BUCKET_PURPOSES.map((p) => bucketName(id, p)),
-        bucketArns: BUCKET_PURPOSES.map((p) => `arn:aws:s3:::${bucketName(id, p)}/*`),
-        iamUsers: [bucketUser(id, "a"), bucketUser(id, "b")],
-        iamPolicy: bucketPolicyName(id),
+        bucketArns: BUCKET_PURPOSES.flatMap((p) => [`arn:aws:s3:::${bucketName(id, p)}/*`, `arn:aws:s3:::${bucketName(id, p)}`]),
+        iamUsers: [bucketUser(id, "a"), bucketUser(id, "b"), bucketBackupUser(id)],
+        iamPolicies: [bucketPolicyName(id), bucketBackupPolicyName(id)],
+        archiveUser: archiveUserName(id),
+        archiveArns: [
+            `arn:aws:s3:::${archiveBucketName(tenantById.get(id)!.region)}/tenants/${id}/*`,
+            `arn:aws:s3:::${archiveBucketName(tenantById.get(id)!.region)}`,
+        ],
         vhost: vhostName(id),
         rabbitUsers: [rabbitUser(id, "a"), rabbitUser(id, "b")],
         exchange: exchangeName(id),
         queues: DEFAULT_QUEUES.map((q) => queueName(id, q)),
-        awsPaths: DEFAULT_SERVICES.flatMap((s) => [awsSecretPath(id, s, "a"), awsSecretPath(id, s, "b")]),
+        awsPaths: [...DEFAULT_SERVICES.flatMap((s) => [awsSecretPath(id, s, "a"), awsSecretPath(id, s, "b")]), archiveAwsSecretPath(id)],
         adminGroup: adminGroup(id),
     };
 }
@@ -152,7 +159,7 @@ describe.each(STACKS)("stack %s", (stack) => {
                     check(r, "user", i.user, own.dbUsers);
                     break;
                 case T.IamPolicy: {
-                    check(r, "policy name", i.name, [own.iamPolicy]);
+                    check(r, "policy name", i.name, own.iamPolicies);
                     const doc = JSON.parse(i.policy as string) as { Statement: { Resource: string | string[]; Principal?: unknown }[] };
                     for (const s of doc.Statement) {
                         if (s.Principal !== undefined) violations.push(`${r.urn}: statement with a Principal`);
@@ -163,9 +170,24 @@ describe.each(STACKS)("stack %s", (stack) => {
                 case T.IamUser:
                     check(r, "MinIO user", i.name, own.iamUsers);
                     break;
+                case T.AwsIamUser:
+                    check(r, "archive user", i.name, [own.archiveUser]);
+                    break;
+                case T.AwsIamUserPolicy: {
+                    check(r, "policy user", i.user, [own.archiveUser]);
+                    const doc = JSON.parse(i.policy as string) as { Statement: { Resource: string | string[]; Principal?: unknown }[] };
+                    for (const s of doc.Statement) {
+                        if (s.Principal !== undefined) violations.push(`${r.urn}: statement with a Principal`);
+                        for (const arn of ([] as string[]).concat(s.Resource)) check(r, "archive policy resource", arn, own.archiveArns);
+                    }
+                    break;
+                }
+                case T.AwsAccessKey:
+                    check(r, "key user", i.user, [own.archiveUser]);
+                    break;
                 case T.IamUserPolicyAttachment:
                     check(r, "attached user", i.userName, own.iamUsers);
-                    check(r, "attached policy", i.policyName, [own.iamPolicy]);
+                    check(r, "attached policy", i.policyName, own.iamPolicies);
                     break;
                 case T.S3Bucket:
                     check(r, "bucket", i.bucket, own.buckets);

@@ -88,7 +88,7 @@ const DATA_OF_ABC = () => ofTenant(base, "abc").filter((r) => (DATA_TYPES as rea
 
 test("the base synth is the shipped manifest's", () => {
     expect(loadManifest(SHIPPED_MANIFEST).tenants.map((t) => t.id)).toEqual(entries.map((t) => t.id));
-    expect(ofTenant(base, "abc")).toHaveLength(82);
+    expect(ofTenant(base, "abc")).toHaveLength(94);
     // Namespace, PVC, 3 databases, 3 buckets, vhost, 2 queues.
     expect(DATA_OF_ABC()).toHaveLength(11);
 });
@@ -257,7 +257,7 @@ describe("(e) suspending abc", () => {
                 "urn:pulumi:eu-west::tenant-platform::collectverything:tenant:Tenant$collectverything:tenant:TenantIngress$kubernetes:networking.k8s.io/v1:Ingress::abc-ingress",
             ].sort(),
         );
-        expect(after.size).toBe(80);
+        expect(after.size).toBe(92);
         expect(ofType(suspended(), T.Ingress)).toEqual([]);
     });
 

@@ -63,12 +63,13 @@ describe("abc's billing id, cost center and department change", () => {
         // Every object of abc carries the three as labels (AWS secrets as tags): they change in place.
         const touched = changed(rebilled);
         expect(touched).toHaveLength(ofTenant(rebilled, "abc").filter((r) => JSON.stringify(r.inputs).includes("sub_abc999")).length);
-        // 21 Kubernetes objects (labels) and the 6 AWS secrets (tags, both rotation slots of 3 services); the MySQL, MinIO,
-        // RabbitMQ and random resources carry none.
+        // 23 Kubernetes objects (labels), the 7 AWS secrets (tags: both rotation slots of 3 services, the archive key) and the
+        // archive IAM user (tags); the MySQL, MinIO, RabbitMQ, random, IAM policy and access key resources carry none.
         const kinds = touched.map((u) => u.slice(u.lastIndexOf("$") + 1, u.lastIndexOf("::")));
-        expect(kinds.filter((k) => k.startsWith("kubernetes:"))).toHaveLength(21);
-        expect(kinds.filter((k) => k === "aws:secretsmanager/secret:Secret")).toHaveLength(6);
-        expect(touched).toHaveLength(27);
+        expect(kinds.filter((k) => k.startsWith("kubernetes:"))).toHaveLength(23);
+        expect(kinds.filter((k) => k === "aws:secretsmanager/secret:Secret")).toHaveLength(7);
+        expect(kinds.filter((k) => k === "aws:iam/user:User")).toHaveLength(1);
+        expect(touched).toHaveLength(31);
         expect(touched.filter((u) => !u.includes("collectverything:tenant:Tenant$") || !/::abc[-a-z]*$/.test(u))).toEqual([]);
     });
 });
