@@ -29,6 +29,9 @@ import { PROJECT_DIR } from "../core/project";
 import { Region, type StackOutcome, type StackProgress } from "../core/region";
 import { namespaceName } from "../lib/naming";
 import { CONFIG_NAMESPACE } from "../stacks/config";
+import pino from "pino";
+import { createService } from "../service/service";
+import { signatureHeader } from "../service/signature";
 import { benchManifest, kube, onboardThroughService, parseIds } from "./webhooks";
 
 /** The CSV columns: the issue's seven, then the pulumi processes' CPU seconds. */
@@ -42,6 +45,8 @@ export const ENGINE_SETTINGS = [
     "PULUMI_DIY_BACKEND_ZSTD",
     "PULUMI_DIY_BACKEND_PARALLEL",
     "PULUMI_SKIP_CHECKPOINTS",
+    "PULUMI_K8S_CLIENT_QPS",
+    "PULUMI_K8S_CLIENT_BURST",
 ] as const;
 
 export interface EngineBenchOptions {
@@ -53,6 +58,10 @@ export interface EngineBenchOptions {
     readonly parallel?: number;
     /** Keep each run's temp dir and namespaces. */
     readonly keep?: boolean;
+    /** `pulumi up|preview --parallel`: resource operations at a time within one stack. Default: the CLI's (4 x the CPU count). */
+    readonly engineParallel?: number;
+    /** After the single onboarding, this many onboardings sent at once through the webhook service (0: none). */
+    readonly concurrentOnboardings?: number;
     /** CSV lines (stdout). */
     readonly out?: (line: string) => void;
     /** Progress lines (stderr). */
@@ -75,6 +84,8 @@ export interface EngineBenchRow {
     readonly firstUpCpuSeconds: number;
     /** The stack the onboarded tenant went to. */
     readonly onboardStack: string;
+    /** The concurrent onboardings: how many, all sent to every namespace Active, to every job done. */
+    readonly concurrent?: { readonly count: number; readonly allActiveSeconds: number; readonly allDoneSeconds: number; readonly jobs: number };
 }
 
 /** One CSV line of a run, in CSV_HEADER's order. */
@@ -174,6 +185,7 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
     const { envVars, kubeconfig } = localPulumiEnv(backendDir);
     const region = new Region({ regionStack: "local", settingsFile, manifest: manifestPath, envVars, workDir: path.join(dir, "work") });
     const parallel = opts.parallel ?? os.availableParallelism();
+    const concurrentIds: string[] = [];
     try {
         const cpuStart = reapedChildrenCpuSeconds();
         // Other work on the machine slows every figure: the load average says how much there was.
@@ -181,7 +193,8 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
             `[${tenants} tenants, ${shards} shard(s)] first up of ${region.stacks().join(", ")}, ${parallel} at a time; load average ${os.loadavg()[0].toFixed(1)}`,
         );
         let t0 = Date.now();
-        const up = await region.run("up", { parallel, onProgress: progressPrinter("up", print) });
+        const engineParallel = opts.engineParallel;
+        const up = await region.run("up", { parallel, engineParallel, onProgress: progressPrinter("up", print) });
         const firstUpSeconds = (Date.now() - t0) / 1000;
         const firstUpCpuSeconds = reapedChildrenCpuSeconds() - cpuStart;
         if (up.some((o) => o.result === "failed")) throw new Error(`the first up failed:\n${failures(up)}`);
@@ -190,7 +203,7 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
 
         t0 = Date.now();
         const cpuPreview = reapedChildrenCpuSeconds();
-        const preview = await region.run("preview", { parallel, onProgress: progressPrinter("preview", print) });
+        const preview = await region.run("preview", { parallel, engineParallel, onProgress: progressPrinter("preview", print) });
         const noopPreviewSeconds = (Date.now() - t0) / 1000;
         const previewCpuSeconds = reapedChildrenCpuSeconds() - cpuPreview;
         if (preview.some((o) => o.result === "failed")) throw new Error(`the preview failed:\n${failures(preview)}`);
@@ -218,6 +231,25 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
             kubeconfig,
         });
         const onboardCpuSeconds = reapedChildrenCpuSeconds() - cpuOnboard;
+        let concurrent: EngineBenchRow["concurrent"];
+        if ((opts.concurrentOnboardings ?? 0) > 0) {
+            const ids = Array.from({ length: opts.concurrentOnboardings! }, (_, i) => `w${tag}c${String(i).padStart(3, "0")}`);
+            concurrentIds.push(...ids);
+            print(`  ${ids.length} onboardings at once through the webhook service (one queue per shard stack, ${os.availableParallelism()} jobs at a time)`);
+            const cpu = reapedChildrenCpuSeconds();
+            concurrent = await onboardManyThroughService({
+                deployer,
+                manifestPath,
+                storePath: path.join(dir, "service-many.db"),
+                shards,
+                ids,
+                kubeconfig,
+                print,
+            });
+            print(
+                `  ${ids.length} concurrent onboardings: every namespace Active after ${concurrent.allActiveSeconds.toFixed(1)} s, every job done after ${concurrent.allDoneSeconds.toFixed(1)} s, ${concurrent.jobs} job(s), ${(reapedChildrenCpuSeconds() - cpu).toFixed(1)} CPU s`,
+            );
+        }
         const largest = largestStateBytes(backendDir);
         const pulumiCpuSeconds = reapedChildrenCpuSeconds() - cpuStart;
         print(
@@ -237,12 +269,13 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
             pulumiCpuSeconds,
             firstUpCpuSeconds,
             onboardStack: onboarded.job.stack,
+            concurrent,
         };
     } finally {
         region.close();
         if (opts.keep) print(`  kept ${dir} and the namespaces`);
         else {
-            const ids = [...new Set([...parseIds(manifestPath), newId])];
+            const ids = [...new Set([...parseIds(manifestPath), newId, ...concurrentIds])];
             for (const id of ids) await kube(kubeconfig, "DELETE", `/api/v1/namespaces/${namespaceName(id)}`).catch(() => undefined);
             fs.rmSync(dir, { recursive: true, force: true });
             // The next run starts on a quiet cluster: the namespace controller's deletions are not part of its figures.
@@ -258,7 +291,7 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
     const print = opts.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
     const set = ENGINE_SETTINGS.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
     print(
-        `bench-engine: local stack, temp file backend, ${os.availableParallelism()} CPUs, parallel ${opts.parallel ?? os.availableParallelism()}; engine settings: ${set.join(" ") || "defaults"}`,
+        `bench-engine: local stack, temp file backend, ${os.availableParallelism()} CPUs, parallel ${opts.parallel ?? os.availableParallelism()}; engine settings: ${[...set, ...(opts.engineParallel !== undefined ? [`--parallel ${opts.engineParallel}`] : [])].join(" ") || "defaults"}`,
     );
     out(CSV_HEADER);
     const rows: EngineBenchRow[] = [];
@@ -267,7 +300,122 @@ export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBe
             const row = await benchOne(n, k, { ...opts, progress: print });
             rows.push(row);
             out(csvRow(row));
+            if (row.concurrent)
+                print(
+                    `concurrent onboardings: ${row.concurrent.count}, all namespaces Active ${row.concurrent.allActiveSeconds.toFixed(1)} s, all jobs done ${row.concurrent.allDoneSeconds.toFixed(1)} s`,
+                );
         }
     }
     return rows;
+}
+
+/**
+ * `count` onboardings sent at once through the webhook service on the real
+ * engine (signed `subscription.created` events, all posted together): the
+ * time until every new namespace is Active and until every job is done.
+ * The service queues each on its tenant's shard stack (one queue per stack,
+ * at most the CPU count of jobs at a time; queued events of one stack share
+ * a job). Every job must succeed.
+ */
+export async function onboardManyThroughService(o: {
+    readonly deployer: PulumiDeployer;
+    readonly manifestPath: string;
+    readonly storePath: string;
+    readonly shards: number;
+    readonly ids: readonly string[];
+    readonly kubeconfig: string;
+    readonly print: (line: string) => void;
+}): Promise<{ count: number; allActiveSeconds: number; allDoneSeconds: number; jobs: number }> {
+    const secret = "bench-secret";
+    const svc = await createService({
+        manifestPath: o.manifestPath,
+        storePath: o.storePath,
+        deployer: o.deployer,
+        secrets: [secret],
+        stacks: { "eu-west": "local" },
+        shards: () => o.shards,
+        logger: pino({ level: "warn" }),
+        runner: { maxAttempts: 1 },
+    });
+    try {
+        await svc.app.listen({ host: "127.0.0.1", port: 0 });
+        const address = svc.app.server.address();
+        const port = typeof address === "object" && address ? address.port : 0;
+        const started = Date.now();
+        const answers = await Promise.all(
+            o.ids.map(async (id, i) => {
+                const body = JSON.stringify({
+                    id: `evt_bench_many_${id}`,
+                    type: "subscription.created",
+                    created: Math.floor(Date.now() / 1000),
+                    data: {
+                        tenantId: id,
+                        websiteId: 980_000 + i,
+                        name: id,
+                        domain: `client-${id}.collectverything.com`,
+                        tier: "standard",
+                        region: "eu-west",
+                        billingId: `sub_${id}`,
+                        costCenter: "CC-BENCH-001",
+                        department: "retail",
+                    },
+                });
+                const res = await fetch(`http://127.0.0.1:${port}/webhooks/billing`, {
+                    method: "POST",
+                    body,
+                    headers: { "content-type": "application/json", "billing-signature": signatureHeader(secret, body) },
+                });
+                return { id, status: res.status, text: await res.text() };
+            }),
+        );
+        const refused = answers.filter((a) => a.status !== 202);
+        if (refused.length > 0) throw new Error(`${refused.length} webhook(s) refused, e.g. ${refused[0].id}: ${refused[0].status} ${refused[0].text}`);
+        const jobIds = async () => {
+            const out = new Set<string>();
+            for (const id of o.ids) {
+                const e = await svc.store.getEvent(`evt_bench_many_${id}`);
+                if (e?.jobId) out.add(e.jobId);
+            }
+            return out;
+        };
+        const names = new Set(o.ids.map((id) => namespaceName(id)));
+        let allActiveSeconds = 0;
+        let lastReport = 0;
+        for (;;) {
+            const [, list] = (await kube(o.kubeconfig, "GET", "/api/v1/namespaces")) as unknown as [
+                number,
+                { items?: { metadata: { name: string }; status?: { phase?: string } }[] },
+            ];
+            const active = (list.items ?? []).filter((n) => names.has(n.metadata.name) && n.status?.phase === "Active").length;
+            if (active === names.size) {
+                allActiveSeconds = (Date.now() - started) / 1000;
+                break;
+            }
+            for (const jobId of await jobIds()) {
+                const j = await svc.store.getJob(jobId);
+                if (j && (j.state === "failed" || j.state === "cancelled")) throw new Error(`job ${jobId} (${j.stack}) ${j.state}: ${j.error}`);
+            }
+            if (Date.now() - lastReport > 30_000) {
+                lastReport = Date.now();
+                o.print(`    ${active}/${names.size} namespaces Active after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+            }
+            if (Date.now() - started > 3_600_000) throw new Error(`only ${active} of ${names.size} namespaces Active after an hour`);
+            await new Promise((r) => setTimeout(r, 500));
+        }
+        let jobs = 0;
+        for (;;) {
+            const ids = await jobIds();
+            const states = await Promise.all([...ids].map(async (id) => (await svc.store.getJob(id))?.state));
+            if (states.some((st) => st === "failed" || st === "cancelled")) throw new Error(`a job failed: ${JSON.stringify(states)}`);
+            if (ids.size > 0 && states.every((st) => st === "succeeded")) {
+                jobs = ids.size;
+                break;
+            }
+            if (Date.now() - started > 3_600_000) throw new Error("the jobs were not done after an hour");
+            await new Promise((r) => setTimeout(r, 500));
+        }
+        return { count: o.ids.length, allActiveSeconds, allDoneSeconds: (Date.now() - started) / 1000, jobs };
+    } finally {
+        await svc.close();
+    }
 }

@@ -16,6 +16,8 @@ interface BenchEngineFlags {
     shards: number[];
     parallel?: number;
     keep?: boolean;
+    engineParallel?: number;
+    concurrentOnboardings?: number;
 }
 
 export function register(program: Command): void {
@@ -28,6 +30,12 @@ export function register(program: Command): void {
         .option("--shards <list>", `comma-separated shard counts (1..${MAX_SHARDS}), e.g. 1,2,4`, countList, [1])
         .option("--parallel <n>", "stacks at a time in the first up and the preview (default: the CPU count)", positiveInt)
         .option("--keep", "keep each run's temp backend and namespaces (default: deleted)")
+        .option("--engine-parallel <n>", "pulumi up|preview --parallel: resource operations at a time within one stack (default: the CLI's)", positiveInt)
+        .option(
+            "--concurrent-onboardings <n>",
+            "after the single onboarding, send this many at once through the webhook service and time them until every namespace is Active",
+            positiveInt,
+        )
         .action(async (opts: BenchEngineFlags) => {
             const tooMany = opts.shards.find((k) => k > MAX_SHARDS);
             if (tooMany !== undefined)

@@ -8,6 +8,7 @@ import { ConcurrentUpdateError, LocalWorkspace, type Stack } from "@pulumi/pulum
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
+import { lockRemovedLine, repairPendingOperations, runPulumi, staleLocks } from "./crashRepair";
 import { settingsStack, stackFilePath } from "./stackFile";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE } from "../stacks/config";
@@ -209,18 +210,36 @@ export class PulumiDeployer implements Deployer {
         const target = targeted ? req.tenants.map((t) => tenantUrn(req.stack, this.project, t)) : undefined;
         // After the update, up() reads the stack's outputs (from the state: nothing is written) and its last
         // history entry, here without secrets: `stack history --show-secrets` would save the salt into the project.
-        const result = await h.stack.up({
-            configFile: h.configFile,
-            showSecrets: false,
-            target,
-            targetDependents: targeted ? true : undefined,
-            color: "never",
-            suppressProgress: true,
-            signal: req.signal,
-            onOutput: (out) => {
-                for (const line of out.split("\n")) if (line.trim() !== "") req.onOutput(line);
-            },
-        });
+        const up = () =>
+            h.stack.up({
+                configFile: h.configFile,
+                showSecrets: false,
+                target,
+                targetDependents: targeted ? true : undefined,
+                color: "never",
+                suppressProgress: true,
+                signal: req.signal,
+                onOutput: (out) => {
+                    for (const line of out.split("\n")) if (line.trim() !== "") req.onOutput(line);
+                },
+            });
+        let result: Awaited<ReturnType<typeof up>>;
+        try {
+            result = await up();
+        } catch (err) {
+            // A lock left by a crashed update (this host, its process gone: a replica killed mid-update) is removed and the
+            // state repaired, as the region runner does (README, "After a crash"); any other lock is the caller's retry.
+            const locks = staleLocks(err);
+            if (!locks) throw err;
+            const envVars = { ...this.opts.envVars };
+            await runPulumi(["cancel", "--yes", "--stack", req.stack], this.scratchDir(req.stack), envVars);
+            req.onOutput(`recovered: ${lockRemovedLine(locks)}`);
+            const repaired = await repairPendingOperations(h.scratch, (args) =>
+                runPulumi(["refresh", "--yes", "--skip-preview", "--stack", req.stack, "--config-file", h.configFile, ...args], this.opts.projectDir, envVars),
+            );
+            for (const line of repaired) req.onOutput(`recovered: ${line}`);
+            result = await up();
+        }
         const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : (v.value as unknown)]));
         return { targeted, changes: { ...(result.summary.resourceChanges ?? {}) }, outputs };
     }

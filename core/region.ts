@@ -34,7 +34,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from "yaml";
 import type { TenantSpec } from "../lib/manifest";
-import { allStale, needsRepair, parseLocks, pendingRepair, refreshRepairArgs, repairLines, type PendingOperation } from "../lib/crashRecovery";
+import { parseLocks, type PendingOperation } from "../lib/crashRecovery";
+import { lockRemovedLine, processAlive, repairPendingOperations, staleLocks } from "./crashRepair";
 import { parseShardStack, reshardPlan, stackOfShard, shardStackName, type ShardMove } from "../lib/shards";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE, type StackConfig } from "../stacks/config";
@@ -110,6 +111,8 @@ export interface RunOptions {
     readonly stacks?: readonly string[];
     /** Policy packs every `up` and `preview` runs under (`--policy-pack`), e.g. the repository's `policy`. */
     readonly policyPacks?: readonly string[];
+    /** Resource operations in parallel within one stack's update (`pulumi up --parallel`). Default: the CLI's. */
+    readonly engineParallel?: number;
 }
 
 export interface ReshardOptions {
@@ -254,21 +257,6 @@ function secureEntries(settings: Record<string, unknown>): Record<string, unknow
 
 function lastLines(text: string, n = 15): string {
     return text.trim().split("\n").slice(-n).join("\n");
-}
-
-/** Whether a process of this host runs: signal 0 reaches it and, where /proc tells, it is not a zombie (killed, not yet reaped). */
-export function processAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-    } catch (err) {
-        return (err as NodeJS.ErrnoException).code === "EPERM";
-    }
-    try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-        return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-    } catch {
-        return true;
-    }
 }
 
 interface StackHandle {
@@ -465,7 +453,7 @@ export class Region {
         for (const stack of names) opts.onProgress?.({ stack, state: "queued", done: 0, total: totals.get(stack) });
         const outcomes = new Map<string, StackOutcome>();
         const one = async (stack: string) => {
-            outcomes.set(stack, await this.runStack(stack, op, totals.get(stack), opts.onProgress, opts.policyPacks));
+            outcomes.set(stack, await this.runStack(stack, op, totals.get(stack), opts.onProgress, opts.policyPacks, opts.engineParallel));
         };
         if (op === "up" && names[0] === this.regionStack && names.length > 1) {
             await one(this.regionStack);
@@ -482,6 +470,7 @@ export class Region {
         total: number | undefined,
         onProgress?: (p: StackProgress) => void,
         policyPacks?: readonly string[],
+        engineParallel?: number,
     ): Promise<StackOutcome> {
         const started = Date.now();
         const done = new Set<string>();
@@ -519,7 +508,7 @@ export class Region {
             report("running");
             const h = await this.handle(stack);
             this.writeRunFile(h);
-            const common = { configFile: h.runFile, color: "never" as const, onEvent };
+            const common = { configFile: h.runFile, color: "never" as const, onEvent, ...(engineParallel !== undefined ? { parallel: engineParallel } : {}) };
             const attempt = async () => {
                 done.clear();
                 changed = {};
@@ -537,12 +526,10 @@ export class Region {
             } catch (err) {
                 // A lock left by a crashed update: removed with `pulumi cancel` when its process is gone, then the state is repaired and the operation run again.
                 // A preview stays read-only: it reports the lock and the fix.
-                const locks = parseLocks(err instanceof Error ? err.message : String(err));
-                if (op === "preview" || !allStale(locks, os.hostname(), processAlive)) throw err;
+                const locks = staleLocks(err);
+                if (op === "preview" || !locks) throw err;
                 await this.pulumi(["cancel", "--yes", "--stack", stack], h.dir);
-                recovered.push(
-                    `removed the lock of ${locks.map((l) => `pid ${l.pid} on ${l.host} (since ${l.at})`).join(", ")}, a process that no longer runs, with pulumi cancel`,
-                );
+                recovered.push(lockRemovedLine(locks));
                 recovered.push(...(await this.repairPending(h)));
                 report("running");
                 await attempt();
@@ -557,7 +544,7 @@ export class Region {
             const lockFix =
                 locks.length > 0
                     ? `\nThe stack is locked by ${locks.map((l) => `pid ${l.pid} on ${l.host}`).join(", ")}. ` +
-                      (allStale(locks, os.hostname(), processAlive)
+                      (locks.every((l) => l.host === os.hostname() && !processAlive(l.pid))
                           ? `That process no longer runs. Fix: tenantctl up --region ${this.regionStack} (or refresh) removes the lock and repairs the state.`
                           : `Fix: wait for that update to finish; once you are sure no update runs, \`pulumi cancel --stack ${stack}\` then tenantctl refresh --region ${this.regionStack}.`)
                     : "";
@@ -578,23 +565,10 @@ export class Region {
      * nothing when the checkpoint has no pending operation.
      */
     private async repairPending(h: StackHandle): Promise<string[]> {
-        const before = body(await h.scratch.exportStack());
-        const pending = before.pending_operations ?? [];
-        if (pending.length === 0) return [];
-        const repair = pendingRepair(pending, new Set((before.resources ?? []).map((r) => r.urn)));
-        if (!needsRepair(repair)) return [];
         this.writeRunFile(h);
-        await this.pulumi(["refresh", "--yes", "--skip-preview", "--stack", h.name, "--config-file", h.runFile, ...refreshRepairArgs(repair)], this.projectDir);
-        const lines = repairLines(repair).map((l) => `${l} (pulumi refresh)`);
-        const after = await h.scratch.exportStack();
-        const left = body(after).pending_operations ?? [];
-        if (left.length > 0) {
-            await h.scratch.importStack({ ...after, deployment: { ...body(after), pending_operations: [] } });
-            lines.push(
-                `removed ${left.length} pending operation(s) the refresh left (${left.map((p) => `${p.type} ${p.resource.urn}`).join(", ")}) with pulumi stack export/import`,
-            );
-        }
-        return lines;
+        return repairPendingOperations(h.scratch, (args) =>
+            this.pulumi(["refresh", "--yes", "--skip-preview", "--stack", h.name, "--config-file", h.runFile, ...args], this.projectDir),
+        );
     }
 
     /**

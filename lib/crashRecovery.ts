@@ -33,7 +33,15 @@ const LOCK_LINE = /created by ([^@\s]+)@(\S+) \(pid (\d+)\) at (\S+)/g;
 /** The locks a DIY backend's "the stack is currently locked by N lock(s)" error names; empty for any other text. */
 export function parseLocks(message: string): StackLock[] {
     if (!message.includes("the stack is currently locked by")) return [];
-    return [...message.matchAll(LOCK_LINE)].map((m) => ({ user: m[1], host: m[2], pid: Number(m[3]), at: m[4] }));
+    // The CLI's output may be quoted more than once in an error (stdout and stderr): each lock once.
+    const seen = new Set<string>();
+    const locks: StackLock[] = [];
+    for (const m of message.matchAll(LOCK_LINE)) {
+        if (seen.has(m[0])) continue;
+        seen.add(m[0]);
+        locks.push({ user: m[1], host: m[2], pid: Number(m[3]), at: m[4] });
+    }
+    return locks;
 }
 
 /**

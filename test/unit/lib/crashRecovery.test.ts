@@ -24,6 +24,8 @@ describe("locks", () => {
         expect(parseLocks(LOCKED)).toEqual([{ user: "root", host: "vm", pid: 15210, at: "2026-12-01T16:54:39Z" }]);
         const two = LOCKED.replace("1 lock(s)", "2 lock(s)") + "  file:///tmp/b/x.json: created by ci@runner-7 (pid 88) at 2026-12-01T17:00:00Z\n";
         expect(parseLocks(two).map((l) => `${l.user}@${l.host}:${l.pid}`)).toEqual(["root@vm:15210", "ci@runner-7:88"]);
+        // The Automation API's error quotes the CLI's output twice (stdout and stderr): each lock once.
+        expect(parseLocks(`${LOCKED}\nstderr: ${LOCKED}`)).toEqual([{ user: "root", host: "vm", pid: 15210, at: "2026-12-01T16:54:39Z" }]);
     });
 
     test("parseLocks: nothing for another error, or the service backend's conflict (no pid to judge)", () => {
