@@ -24,18 +24,16 @@
  * retirement the old password must be refused.
  */
 import * as amqp from "amqplib";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as mysql from "mysql2/promise";
 import type { SynthResource } from "../../core/synth";
-import type { SynthRecord } from "../../core/synthProcess";
 import { databaseName, dbCredentialsSecretName, RABBITMQ_CREDENTIALS_SECRET, vhostName } from "../../lib/naming";
 import { RABBITMQ_CREDENTIAL, type CredentialState } from "../../lib/rotation";
 import { amqpHandshake } from "../support/contractAmqp";
-import { REPO_ROOT, input, localServices, readLocalEnv, testPassword, type LocalServices } from "../support/contract";
+import { input, localServices, readLocalEnv, type LocalServices } from "../support/contract";
+import { PasswordOracle, byName, declaredTenant, dependency, reconnectEvery100ms, sleep, typeAndName, type ClientStats } from "../support/rotationHarness";
 import { KubeClient } from "../support/k8s";
 
 jest.setTimeout(240_000);
@@ -89,57 +87,7 @@ function manifest(region: string, rotations?: Record<string, CredentialState>): 
     return `${lines.join("\n")}\n`;
 }
 
-async function declared(stack: string, source: string, label: string): Promise<SynthResource[]> {
-    const file = path.join(work, `${stack}-${label}.yaml`);
-    fs.writeFileSync(file, source);
-    // core/synthProcess.ts in a child of its own (the Pulumi runtime is a process singleton), loaded through tsx as tenantctl does.
-    const out = path.join(work, `${stack}-${label}.json`);
-    await promisify(execFile)(
-        process.execPath,
-        ["--import", "tsx", path.join(REPO_ROOT, "core", "synthProcess.ts"), "--stack", stack, "--manifest", file, "--out", out, "--full"],
-        { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 },
-    );
-    const record = JSON.parse(fs.readFileSync(out, "utf8")) as SynthRecord;
-    return record.resources.filter((r) => r.tenant === TENANT && r.custom);
-}
-
-/** The provider's RandomPassword: a value per (resource, keepers); changed keepers are a new value. */
-class PasswordOracle {
-    private readonly values = new Map<string, string>();
-    value(r: SynthResource): string {
-        const key = `${r.urn} ${JSON.stringify(r.inputs.keepers ?? null)}`;
-        let v = this.values.get(key);
-        if (v === undefined) {
-            v = testPassword(r.inputs.length as number);
-            this.values.set(key, v);
-        }
-        return v;
-    }
-}
-
-/**
- * A dependency URN's type and name (the recorder writes dependency URNs with
- * the type chain of the dependency's own parent only, so they are matched by
- * type and name, which are unique within the tenant).
- */
-const typeAndName = (urn: string) => {
-    const parts = urn.split("::");
-    return `${parts[2].split("$").pop()}::${parts[3]}`;
-};
-
-/** The only dependency of `r` of type `type`; fails naming both when there is not exactly one. */
-function dependency(resources: readonly SynthResource[], r: SynthResource, type: string): SynthResource {
-    const deps = new Set((r.options.dependencies ?? []).map(typeAndName));
-    const found = resources.filter((x) => x.type === type && deps.has(typeAndName(x.urn)));
-    if (found.length !== 1) throw new Error(`${r.urn}: expected one ${type} among its dependencies, found ${found.length}`);
-    return found[0];
-}
-
-const byName = (resources: readonly SynthResource[], type: string, name: string): SynthResource => {
-    const r = resources.find((x) => x.type === type && x.name === name);
-    if (!r) throw new Error(`no ${type} named ${name}`);
-    return r;
-};
+const declared = (stack: string, source: string, label: string): Promise<SynthResource[]> => declaredTenant(work, TENANT, stack, source, label);
 
 interface Credentials {
     readonly user: string;
@@ -272,27 +220,9 @@ async function transition(
     return changed;
 }
 
-interface ClientStats {
-    connections: number;
-    failures: string[];
-}
-
 /** Reconnects every 100 ms with the Secret's credentials until `stop` resolves. */
-async function client(connect: (c: Credentials) => Promise<void>, secret: string, keys: typeof DB_KEYS, stop: { done: boolean }): Promise<ClientStats> {
-    const stats: ClientStats = { connections: 0, failures: [] };
-    while (!stop.done) {
-        const started = Date.now();
-        try {
-            const c = await readSecret(secret, keys);
-            await connect(c);
-            stats.connections++;
-        } catch (err) {
-            // The message names the user, never the password.
-            stats.failures.push(err instanceof Error ? err.message : String(err));
-        }
-        await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - started))));
-    }
-    return stats;
+function client(connect: (c: Credentials) => Promise<void>, secret: string, keys: typeof DB_KEYS, stop: { done: boolean }): Promise<ClientStats> {
+    return reconnectEvery100ms(() => readSecret(secret, keys), connect, stop);
 }
 
 async function mariadbLogin(c: Credentials, database: string): Promise<void> {
@@ -319,8 +249,6 @@ async function amqpLogin(c: Credentials): Promise<void> {
     await ch.close();
     await conn.close();
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function cleanup(): Promise<void> {
     const db = databaseName(TENANT, SERVICE);
