@@ -11,7 +11,7 @@
  * Without --yes it only prints the plan. With --yes it empties the buckets,
  * unprotects the tenant's resources in the stack's state, turns the tenant's
  * entry into a tombstone (`status: deleted`, `deletedAt`; comments and order
- * kept), appends the audit record (auditLogPath) and runs `up`, which deletes
+ * kept) with its audit record (auditLogPath) in the same commit, and runs `up`, which deletes
  * them: a tombstone declares nothing. `--due` does this for every tenant of
  * the region past its deletion date.
  */
@@ -118,8 +118,36 @@ export interface PurgeAuditRecord {
     readonly changes?: Readonly<Record<string, number>>;
 }
 
-export function appendAudit(manifestPath: string, record: PurgeAuditRecord): void {
-    fs.appendFileSync(auditLogPath(manifestPath), `${JSON.stringify(record)}\n`, { mode: 0o644 });
+/**
+ * The audit log with `record` appended, as a companion file of a manifest
+ * change (core/manifestRepo.ts Change.companions): read when the change is
+ * computed (with git: at the remote tip, again on a retry), so the line is
+ * committed and pushed with the change, after every line already there.
+ */
+export function auditCompanion(manifestPath: string, record: PurgeAuditRecord): Record<string, string> {
+    const file = auditLogPath(manifestPath);
+    let current = "";
+    try {
+        current = fs.readFileSync(file, "utf8");
+    } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    if (current !== "" && !current.endsWith("\n")) current += "\n";
+    return { [path.basename(file)]: `${current}${JSON.stringify(record)}\n` };
+}
+
+/** Appends one audit record through the manifest's one commit path (with git: its own commit, pushed), the manifest unchanged. */
+export async function recordAudit(manifestPath: string, record: PurgeAuditRecord, repo?: ManifestRepo): Promise<{ commit?: string }> {
+    const file = new ManifestFile(manifestPath, { repo });
+    const out = await file.withLock(() =>
+        file.transact((current) => ({
+            text: current,
+            message: `tenantctl purge: audit ${record.action} ${record.tenant} (stack ${record.stack})`,
+            result: undefined,
+            companions: auditCompanion(manifestPath, record),
+        })),
+    );
+    return { commit: out.commit };
 }
 
 /** Who runs the purge: TENANTCTL_ACTOR, else the local user at the host. */
@@ -233,16 +261,21 @@ export function purgeGate(
  * the lock the file is read again, the purge's conditions are checked again
  * on that text (a webhook may have reactivated the tenant since purge first
  * read it), and the entry is removed from it, so a change committed in
- * between is kept. Throws PurgeRefused when the conditions no longer hold.
+ * between is kept. `audit`, the purge's record, is appended to the audit log
+ * in the same write (with git: the same commit, pushed with the tombstone).
+ * Throws PurgeRefused when the conditions no longer hold.
  */
 export async function removeTenantFromManifest(
     manifestPath: string,
     ctx: PurgeGateContext,
     services?: readonly string[],
     repo?: ManifestRepo,
+    audit?: PurgeAuditRecord,
 ): Promise<{ commit?: string }> {
+    const file = new ManifestFile(manifestPath, { repo });
+    const message = `tenantctl purge: tombstone ${ctx.tenantId} (data erased; stack ${ctx.stack}, grace period over on ${ctx.today})`;
     // With a repository, `current` is the remote tip's text, again on every retry after a refused push.
-    const { commit } = await new ManifestFile(manifestPath, { repo }).update((current) => {
+    const tombstone = (current: string): string => {
         const result = validateManifest(current, manifestPath, { services });
         if (!result.ok) throw new PurgeRefused(formatIssues(result.issues));
         const { tenant } = purgeGate(result.manifest.tenants, ctx, result.manifest.tombstones);
@@ -252,8 +285,16 @@ export async function removeTenantFromManifest(
         const checked = validateManifest(next, manifestPath, { services });
         if (!checked.ok) throw new PurgeRefused(formatIssues(checked.issues));
         return next;
-    }, `tenantctl purge: tombstone ${ctx.tenantId} (data erased; stack ${ctx.stack}, grace period over on ${ctx.today})`);
-    return { commit };
+    };
+    const out = await file.withLock(() =>
+        file.transact((current) => ({
+            text: tombstone(current),
+            message,
+            result: undefined,
+            companions: audit ? auditCompanion(manifestPath, audit) : undefined,
+        })),
+    );
+    return { commit: out.commit };
 }
 
 /** Sets `protect: false` on exactly the resources whose URN is in `urns`; every other resource keeps its flag. */
@@ -346,17 +387,6 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
     if (stores) emptied = await emptyBuckets(stores.buckets, buckets);
     unprotect(resources, urns);
     await stack.importStack(state);
-    try {
-        const { commit } = await removeTenantFromManifest(manifestPath, gate, config.services, repo);
-        if (commit) log(`pushed ${commit.slice(0, 12)} to ${repo!.remote}/${repo!.branch}`);
-    } catch (err) {
-        if (err instanceof PurgeRefused) {
-            throw new PurgeRefused(
-                `${err.message}\n(the manifest changed since purge read it; nothing was removed. The resources were unprotected in the state: the next \`pulumi up\` protects them again)`,
-            );
-        }
-        throw err;
-    }
     const audit = {
         by,
         tenant: tenant.id,
@@ -367,10 +397,27 @@ export async function purge(opts: PurgeOptions): Promise<{ urns: string[]; appli
         finalBackup: `the final-backup Job of ${namespaceName(tenant.id)} and the tenant's final backup in the archive`,
         ...(emptied ? { buckets: emptied.map(({ bucket, deleted }) => ({ bucket, deletedVersions: deleted })) } : {}),
     };
-    appendAudit(manifestPath, { at: new Date().toISOString(), action: "purge.tombstoned", ...audit, resources: urns });
+    try {
+        // The tombstone and its audit record: one write, with git one commit, pushed.
+        const tombstoned: PurgeAuditRecord = { at: new Date().toISOString(), action: "purge.tombstoned", ...audit, resources: urns };
+        const { commit } = await removeTenantFromManifest(manifestPath, gate, config.services, repo, tombstoned);
+        if (commit) log(`pushed ${commit.slice(0, 12)} (tombstone and audit record) to ${repo!.remote}/${repo!.branch}`);
+    } catch (err) {
+        if (err instanceof PurgeRefused) {
+            throw new PurgeRefused(
+                `${err.message}\n(the manifest changed since purge read it; nothing was removed. The resources were unprotected in the state: the next \`pulumi up\` protects them again)`,
+            );
+        }
+        throw err;
+    }
     log(`tombstoned "${tenant.id}" in ${manifestPath} (status: deleted, deletedAt: ${today}); audit in ${auditLogPath(manifestPath)}; running up`);
     const up = await stack.up({ onOutput: (o) => process.stdout.write(o), configFile: opts.configFile });
-    appendAudit(manifestPath, { at: new Date().toISOString(), action: "purge.deleted", ...audit, changes: { ...(up.summary.resourceChanges ?? {}) } });
+    const deleted = await recordAudit(
+        manifestPath,
+        { at: new Date().toISOString(), action: "purge.deleted", ...audit, changes: { ...(up.summary.resourceChanges ?? {}) } },
+        repo,
+    );
+    if (deleted.commit) log(`pushed ${deleted.commit.slice(0, 12)} (audit record purge.deleted) to ${repo!.remote}/${repo!.branch}`);
     log(`purge of "${tenant.id}" done: ${JSON.stringify(up.summary.resourceChanges ?? {})}`);
     return { urns, applied: true };
 }

@@ -318,6 +318,7 @@ export class ManifestFile {
         const current = await fs.promises.readFile(this.file, "utf8");
         const c = await compute(current, 1);
         if (c.text !== current) await writeAtomicAsync(this.file, c.text);
+        for (const [file, text] of await changedCompanions(path.dirname(this.file), c.companions)) await writeAtomicAsync(file, text);
         return { result: c.result, attempts: 1, gitMs: 0 };
     }
 
@@ -340,6 +341,22 @@ export class ManifestFile {
             return { ...out.result, commit: out.commit };
         });
     }
+}
+
+/** The companion files of a change whose text differs from what `dir` holds now: [absolute path, text]. */
+export async function changedCompanions(dir: string, companions: Readonly<Record<string, string>> | undefined): Promise<[string, string][]> {
+    const out: [string, string][] = [];
+    for (const [name, text] of Object.entries(companions ?? {})) {
+        if (name !== path.basename(name) || name === "." || name === "..")
+            throw new Error(`companion file ${JSON.stringify(name)} must be a plain file name beside the manifest`);
+        const file = path.join(dir, name);
+        const old = await fs.promises.readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+            if (err.code === "ENOENT") return undefined;
+            throw err;
+        });
+        if (old !== text) out.push([file, text]);
+    }
+    return out;
 }
 
 /** writeAtomic on the libuv thread pool (the caller's event loop is not blocked by the write and the fsync). */

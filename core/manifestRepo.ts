@@ -21,7 +21,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { StackConfig } from "../stacks/config";
-import { writeAtomicAsync } from "./manifestFile";
+import { changedCompanions, writeAtomicAsync } from "./manifestFile";
 import { PROJECT_DIR } from "./project";
 import { loadStackConfig, type StackFileOptions } from "./stackFile";
 
@@ -78,6 +78,13 @@ export interface Change<T> {
     readonly text: string;
     readonly message: string;
     readonly result: T;
+    /**
+     * Files beside the manifest, by name (no directory), with the full text
+     * each must hold, committed and pushed in the same commit as the manifest
+     * (the purge's audit log, `tenants.audit.jsonl`). Computed, like `text`,
+     * from what the tip holds: read them inside `compute`.
+     */
+    readonly companions?: Readonly<Record<string, string>>;
 }
 
 function parseAuthor(author: string): { name: string; email: string } {
@@ -186,10 +193,13 @@ export class ManifestRepo {
             gitMs += performance.now() - t0;
             const current = await fs.promises.readFile(abs, "utf8");
             const c = await compute(current, attempt);
-            if (c.text === current) return { result: c.result, attempts: attempt, gitMs };
+            const companions = await changedCompanions(path.dirname(abs), c.companions);
+            if (c.text === current && companions.length === 0) return { result: c.result, attempts: attempt, gitMs };
             t0 = performance.now();
             await writeAtomicAsync(abs, c.text);
-            await this.git(["add", "--", this.file]);
+            for (const [file, text] of companions) await writeAtomicAsync(file, text);
+            const files = [this.file, ...companions.map(([file]) => path.relative(this.root, file))];
+            await this.git(["add", "--", ...files]);
             await this.git([
                 "-c",
                 `user.name=${this.author.name}`,
@@ -201,7 +211,7 @@ export class ManifestRepo {
                 "-m",
                 c.message,
                 "--",
-                this.file,
+                ...files,
             ]);
             const commit = (await this.git(["rev-parse", "HEAD"])).trim();
             const pushed = await this.push();
