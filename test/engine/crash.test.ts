@@ -19,12 +19,13 @@
  * Pulumi.local.yaml with 3 shards). The killed processes are descendants of
  * the `tenantctl` child this test started, found through /proc by pid.
  */
-import { execFile, type ChildProcess } from "node:child_process";
+import { execFile, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { PulumiDeployer } from "../../core/deployer";
 import { Region, tenantTrees, type StackOutcome, type StateResource } from "../../core/region";
 import { withShardCount } from "../../cli/shardsLayout";
 import { hashedShard } from "../../lib/shards";
@@ -39,6 +40,8 @@ const FIRST = ["crash01", "crash03", "crash02"];
 const VICTIM_NEW = ["crash06", "crash11", "crash16", "crash21", "crash22", "crash27"];
 const OTHERS_NEW = ["crash04", "crash05"];
 const ALL = [...FIRST, ...VICTIM_NEW, ...OTHERS_NEW];
+/** Onboarded by the webhook service's deployer into local-s02 (shard 2 of 3) over a stale lock. */
+const SERVICE_NEW = "crash09";
 const VICTIM = "local-s01";
 const STACKS = ["local", "local-s00", "local-s01", "local-s02"];
 const ns = (id: string) => `e-commerce-client-${id}`;
@@ -230,7 +233,7 @@ function expectNothingToDo(outcomes: readonly StackOutcome[]): void {
 }
 
 beforeAll(async () => {
-    await assertClusterFree(kube, ALL.map(ns));
+    await assertClusterFree(kube, [...ALL, SERVICE_NEW].map(ns));
     ownsCluster = true;
     fs.mkdirSync(backendDir);
     fs.writeFileSync(settingsFile, withShardCount(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.local.yaml"), "utf8"), 3));
@@ -243,8 +246,8 @@ afterAll(async () => {
         for (const d of destroyed) if (d.result === "failed") console.log(`destroy of ${d.stack} failed: ${d.error}`);
     } finally {
         if (ownsCluster) {
-            for (const id of ALL) await kube.request("DELETE", paths.namespace(ns(id)));
-            for (const id of ALL) await kube.waitGone(paths.namespace(ns(id)));
+            for (const id of [...ALL, SERVICE_NEW]) await kube.request("DELETE", paths.namespace(ns(id)));
+            for (const id of [...ALL, SERVICE_NEW]) await kube.waitGone(paths.namespace(ns(id)));
         }
         fs.rmSync(dir, { recursive: true, force: true });
         console.log(`figures (s): ${JSON.stringify(figures)}`);
@@ -255,6 +258,7 @@ test("the ids spread as the tests below assume (FNV-1a of the id, 3 shards)", ()
     expect(FIRST.map((id) => hashedShard(id, 3))).toEqual([0, 1, 2]);
     expect(VICTIM_NEW.map((id) => hashedShard(id, 3))).toEqual([1, 1, 1, 1, 1, 1]);
     expect(OTHERS_NEW.map((id) => hashedShard(id, 3))).toEqual([0, 2]);
+    expect(hashedShard(SERVICE_NEW, 3)).toBe(2);
 });
 
 let perTenant: number;
@@ -399,4 +403,46 @@ test("tenantctl up --region again: the stale lock is removed, the pending create
         r.close();
     }
     expect(fs.readdirSync(REPO_ROOT).filter((f) => /^Pulumi\.local-s\d\d\.yaml$/.test(f))).toEqual([]);
+});
+
+test("the webhook service's deployer removes a stale lock the same way: an onboarding into a shard a killed replica left locked", async () => {
+    // The lock a killed update leaves, as the DIY backend writes it, of a process of this host that has exited.
+    const dead = spawnSync("true").pid;
+    expect(dead).toBeGreaterThan(0);
+    const lockDir = path.join(backendDir, ".pulumi", "locks", "organization", "tenant-platform", "local-s02");
+    fs.mkdirSync(lockDir, { recursive: true });
+    fs.writeFileSync(
+        path.join(lockDir, "6f1c9a52-2d0b-4b8e-9a7e-3c1d2e4f5a6b.json"),
+        JSON.stringify({ pid: dead, username: os.userInfo().username, hostname: os.hostname(), timestamp: new Date().toISOString() }),
+    );
+    fs.writeFileSync(manifestFile, stringifyYaml({ tenants: tenantEntries([...ALL, SERVICE_NEW]) }));
+    const deployer = new PulumiDeployer({
+        projectDir: REPO_ROOT,
+        manifestPath: manifestFile,
+        stateDir: path.join(dir, "service"),
+        envVars: engineEnv(backendDir).envVars,
+        settingsFile,
+        targetMode: "existing",
+    });
+    const lines: string[] = [];
+    const started = Date.now();
+    const result = await deployer.deploy({
+        jobId: "crash-service",
+        region: "eu-west",
+        stack: "local-s02",
+        tenants: [SERVICE_NEW],
+        signal: new AbortController().signal,
+        onOutput: (l) => lines.push(l),
+    });
+    figures["service onboarding over a stale lock"] = (Date.now() - started) / 1000;
+    expect(lines.filter((l) => l.startsWith("recovered: "))).toEqual([
+        expect.stringMatching(
+            new RegExp(`^recovered: removed the lock of pid ${dead} on ${os.hostname()} \\(since \\S+\\), a process that no longer runs, with pulumi cancel$`),
+        ),
+    ]);
+    // The targeted update of the new tenant: its 17 resources, nothing else.
+    expect({ targeted: result.targeted, create: result.changes.create }).toEqual({ targeted: true, create: treeSize });
+    expect(fs.readdirSync(lockDir).filter((f) => f.endsWith(".json"))).toEqual([]);
+    expect((await kube.get(paths.namespace(ns(SERVICE_NEW)))).status.phase).toBe("Active");
+    expect(checkpoint("local-s02")!.pending).toEqual([]);
 });
