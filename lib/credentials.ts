@@ -3,7 +3,9 @@
  * receives access credentials"): the Kubernetes Secrets the components
  * create in the tenant's namespace, the keys each holds, and the AWS Secrets
  * Manager secrets behind them where that backend is used. Names only, from
- * lib/naming.ts: never a value. Pure: no I/O.
+ * lib/naming.ts: never a value. Not reported: the backup jobs' own
+ * identities (bucket-backup-credentials, archive-credentials,
+ * lib/archiveAccess.ts), which are the platform's, not the client's. Pure: no I/O.
  */
 import { z } from "zod";
 import { activeSlot, type TenantRotations } from "./rotation";

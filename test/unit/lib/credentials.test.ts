@@ -3,6 +3,8 @@
  * tenant's credentials are, by name (lib/credentials.ts), and proof that
  * those are the Secrets, keys and AWS secrets the components really create.
  */
+import { BUCKET_BACKUP_CREDENTIALS_SECRET } from "../../../lib/archiveAccess";
+import { ARCHIVE_CREDENTIALS_SECRET } from "../../../lib/archiveLayout";
 import { awsSecretArnsOf, credentialLocations, secretNameOfArn, type CredentialLocations } from "../../../lib/credentials";
 import { tenantSpec } from "../../support/manifests";
 import { SYNTH_TIMEOUT_MS, T, at, recordComponent, unwrapSecret, type RecordedRegistration } from "../../support/synth";
@@ -157,10 +159,14 @@ describe("they are what a Tenant really creates", () => {
         return { recorded, arns };
     }
 
-    /** The Secrets (and ExternalSecret targets) of the recording: name -> keys, sorted (the recording sorts them). */
+    /**
+     * The Secrets (and ExternalSecret targets) of the recording: name -> keys, sorted (the recording sorts them). The backup
+     * jobs' own identities (bucket-backup-credentials, archive-credentials) are the platform's, not credentials the client receives.
+     */
     function secretsOf(recorded: readonly RecordedRegistration[]): Record<string, string[]> {
         const out: Record<string, string[]> = {};
-        for (const s of names(recorded, T.Secret))
+        const platformOnly = new Set([BUCKET_BACKUP_CREDENTIALS_SECRET, ARCHIVE_CREDENTIALS_SECRET]);
+        for (const s of names(recorded, T.Secret).filter((r) => !platformOnly.has(String(at(r.serialized, "metadata", "name")))))
             out[String(at(s.serialized, "metadata", "name"))] = Object.keys(unwrapSecret(s.serialized.stringData) as object).sort();
         for (const es of names(recorded, T.ExternalSecret))
             out[String(at(es.serialized, "spec", "target", "name"))] = Object.keys(at(es.serialized, "spec", "target", "template", "data") as object).sort();
