@@ -24,6 +24,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { PulumiDeployer } from "../core/deployer";
+import { effectiveSettings, withEngineSettings } from "../core/engineSettings";
 import { localPulumiEnv } from "../core/localEnv";
 import { PROJECT_DIR } from "../core/project";
 import { Region, type StackOutcome, type StackProgress } from "../core/region";
@@ -37,8 +38,8 @@ import { benchManifest, kube, onboardThroughService, parseIds } from "./webhooks
 /** The CSV columns: the issue's seven, then the pulumi processes' CPU seconds. */
 export const CSV_HEADER = "tenants,shards,resources,first_up_s,noop_preview_s,onboard_active_s,largest_state_mb,pulumi_cpu_s";
 
-/** Engine settings that change the figures; the bench prints the ones set. */
-export const ENGINE_SETTINGS = [
+/** Engine settings that change the figures; the bench prints the ones in effect. */
+export const MEASURED_SETTINGS = [
     "PULUMI_PARALLEL_DIFF",
     "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS",
     "PULUMI_DIY_BACKEND_GZIP",
@@ -289,7 +290,8 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
 export async function runEngineBench(opts: EngineBenchOptions): Promise<EngineBenchRow[]> {
     const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
     const print = opts.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
-    const set = ENGINE_SETTINGS.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+    // What the region runner and the deployer run with: the platform's settings (core/engineSettings.ts) under this environment's.
+    const set = effectiveSettings(withEngineSettings(), MEASURED_SETTINGS);
     print(
         `bench-engine: local stack, temp file backend, ${os.availableParallelism()} CPUs, parallel ${opts.parallel ?? os.availableParallelism()}; engine settings: ${[...set, ...(opts.engineParallel !== undefined ? [`--parallel ${opts.engineParallel}`] : [])].join(" ") || "defaults"}`,
     );

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { lockRemovedLine, repairPendingOperations, runPulumi, staleLocks } from "./crashRepair";
+import { withEngineSettings } from "./engineSettings";
 import { settingsStack, stackFilePath } from "./stackFile";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE } from "../stacks/config";
@@ -169,7 +170,7 @@ export class PulumiDeployer implements Deployer {
     }
 
     private async openStack(stackName: string): Promise<StackHandle> {
-        const envVars = { ...this.opts.envVars };
+        const envVars = withEngineSettings(this.opts.envVars);
         const scratchDir = this.scratchDir(stackName);
         fs.mkdirSync(scratchDir, { recursive: true });
         fs.copyFileSync(path.join(this.opts.projectDir, "Pulumi.yaml"), path.join(scratchDir, "Pulumi.yaml"));
@@ -231,7 +232,7 @@ export class PulumiDeployer implements Deployer {
             // state repaired, as the region runner does (README, "After a crash"); any other lock is the caller's retry.
             const locks = staleLocks(err);
             if (!locks) throw err;
-            const envVars = { ...this.opts.envVars };
+            const envVars = withEngineSettings(this.opts.envVars);
             await runPulumi(["cancel", "--yes", "--stack", req.stack], this.scratchDir(req.stack), envVars);
             req.onOutput(`recovered: ${lockRemovedLine(locks)}`);
             const repaired = await repairPendingOperations(h.scratch, (args) =>

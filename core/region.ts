@@ -36,6 +36,7 @@ import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from "y
 import type { TenantSpec } from "../lib/manifest";
 import { parseLocks, type PendingOperation } from "../lib/crashRecovery";
 import { lockRemovedLine, processAlive, repairPendingOperations, staleLocks } from "./crashRepair";
+import { withEngineSettings } from "./engineSettings";
 import { parseShardStack, reshardPlan, stackOfShard, shardStackName, type ShardMove } from "../lib/shards";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE, type StackConfig } from "../stacks/config";
@@ -299,7 +300,7 @@ export class Region {
         }
         this.configRef = this.readConfig();
         this.manifestOverride = opts.manifest === undefined ? undefined : path.resolve(opts.manifest);
-        this.envVars = { ...(opts.envVars ?? {}) };
+        this.envVars = withEngineSettings(opts.envVars);
         this.ownWorkDir = opts.workDir === undefined;
         this.workDirRef = opts.workDir;
     }
