@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start the local development/test backends (all on loopback only):
-#   k8s       etcd + kube-apiserver + kube-controller-manager ("envtest-like"
-#             real control plane; no kubelet/scheduler, so pods stay Pending)
+#   k8s       etcd + kube-apiserver + kube-controller-manager (a real control
+#             plane; its pods run on the node below)
 #   mariadb   private mariadbd instance
 #   rabbitmq  private RabbitMQ node with the management plugin
 #   objectstore  S3-compatible archive store (versitygw, scripts/lib/objectstore.sh)
@@ -303,7 +303,7 @@ main() {
       mariadb|mysql) want_db=1 ;;
       rabbitmq|rabbit) want_mq=1 ;;
       objectstore|s3) want_s3=1 ;;
-      -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+      -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
       *) die "unknown target '$t' (expected all|k8s|node|mariadb|rabbitmq|objectstore)" ;;
     esac
   done

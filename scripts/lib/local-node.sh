@@ -360,11 +360,19 @@ EOF
   spawn "$pidfile" "$logf" "$NODE_BIN_PROXY" --config="$NODE_DIR/kube-proxy.yaml" --v=1
 }
 
+# The node's names and addresses are machine-wide: one checkout owns them at a time ($NODE_RUN/owner).
+node_owner() { cat "$NODE_RUN/owner" 2>/dev/null || true; }
+
 up_node() {
-  local t0=$SECONDS
+  local t0=$SECONDS owner
   [ "$(id -u)" = 0 ] || die "node: containerd and the kubelet need root"
+  owner="$(node_owner)"
+  if [ -n "$owner" ] && [ "$owner" != "$ROOT" ]; then
+    die "node: $NODE_NAME ($NODE_IP, $NODE_RUN) belongs to the checkout $owner; run its scripts/local-down.sh first"
+  fi
   resolve_node_bins
   mkdir -p "$NODE_DIR" "$NODE_RUN"; chmod 700 "$NODE_DIR"
+  printf '%s\n' "$ROOT" >"$NODE_RUN/owner"
   local was_up=0
   if pid_alive "$PID_DIR/containerd.pid" "$NODE_DIR/containerd/config.toml" && pid_alive "$PID_DIR/kubelet.pid" "$NODE_DIR/kubelet.yaml" \
      && pid_alive "$PID_DIR/kube-scheduler.pid" "$NODE_DIR/kube-scheduler.kubeconfig" && pid_alive "$PID_DIR/kube-proxy.pid" "$NODE_DIR/kube-proxy.yaml"; then
@@ -393,7 +401,8 @@ up_node() {
 node_env() {
   pid_alive "$PID_DIR/kubelet.pid" "$NODE_DIR/kubelet.yaml" || return 0
   local kubectl home; kubectl="$(load_toolchain_env; find_tool kubectl || true)"
-  home="${NODE_HOME:-$(bash "$ROOT/scripts/bootstrap-node.sh")}"
+  home="${NODE_HOME:-$(bash "$ROOT/scripts/bootstrap-node.sh" --cached || true)}"
+  [ -n "$home" ] || return 0 # the sources changed since the running node was built: the next up_node rebuilds
   # shellcheck disable=SC1091
   [ -n "$NODE_IMAGES_TAG" ] || { . "$home/env.sh"; NODE_IMAGES_TAG="$CV_NODE_IMAGES_TAG"; }
   cat <<EOF
@@ -420,7 +429,12 @@ _umount_under() { # <dir>
 }
 
 down_node() {
-  local t0=$SECONDS f pid
+  local t0=$SECONDS f pid owner
+  owner="$(node_owner)"
+  if [ -n "$owner" ] && [ "$owner" != "$ROOT" ]; then
+    log "node: $NODE_NAME belongs to the checkout $owner: left alone"
+    return 0
+  fi
   local bin; bin="$(bash "$ROOT/scripts/bootstrap-node.sh" --cached 2>/dev/null || true)"
   stop_pidfile "$PID_DIR/kube-proxy.pid" "$NODE_DIR/kube-proxy.yaml" kube-proxy 20
   stop_pidfile "$PID_DIR/kube-scheduler.pid" "$NODE_DIR/kube-scheduler.kubeconfig" kube-scheduler 20
