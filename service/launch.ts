@@ -32,6 +32,8 @@ export interface FakeServiceOptions {
     readonly store: string;
     /** A claimed job's lease (`--job-lease-ms`). Default: the flag's. */
     readonly jobLeaseMs?: number;
+    /** Deploy with the real engine (no `--fake-deployer`; the Pulumi environment comes from the caller's). Default false. */
+    readonly engine?: boolean;
     /** The one webhook secret (the caller's environment's secrets are not passed on). */
     readonly secret: string;
     /** The status endpoints' token (STATUS_TOKENS). Default: a random one, in ServiceProcess.statusToken. */
@@ -72,7 +74,17 @@ export interface ServiceProcess {
 
 export async function launchFakeService(opts: FakeServiceOptions): Promise<ServiceProcess> {
     const mysql = isMysqlUrl(opts.store);
-    const args = ["serve", "--fake-deployer", "--host", "127.0.0.1", "--port", "0", "--manifest", opts.manifest, ...(mysql ? [] : ["--store", opts.store])];
+    const args = [
+        "serve",
+        ...(opts.engine ? [] : ["--fake-deployer"]),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--manifest",
+        opts.manifest,
+        ...(mysql ? [] : ["--store", opts.store]),
+    ];
     if (opts.jobLeaseMs !== undefined) args.push("--job-lease-ms", String(opts.jobLeaseMs));
     if (opts.delayMs !== undefined) args.push("--fake-delay-ms", String(opts.delayMs));
     if (opts.journal !== undefined) args.push("--fake-journal", opts.journal);

@@ -8,6 +8,7 @@
  * resolves after a clean shutdown (exit 0) and throws StartupError, whose
  * message names the fix, when the service cannot start (exit 1).
  */
+import { createHash } from "node:crypto";
 import * as path from "node:path";
 import pino from "pino";
 import { PulumiDeployer, type Deployer, type TargetMode } from "../core/deployer";
@@ -113,8 +114,11 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         throw new StartupError(err instanceof Error ? err.message : String(err));
     }
     const storePath = mysql ? opts.store : storeName;
-    // The deployer's workspaces: next to a SQLite store, else in .work/webhooks.
-    const stateDir = mysql ? path.join(PROJECT_DIR, ".work", "webhooks") : path.dirname(storePath);
+    // The deployer's workspaces: next to a SQLite store; with a shared store, one folder per manifest under .work/webhooks
+    // (replicas on one host each write their stack settings, which name their own manifest).
+    const stateDir = mysql
+        ? path.join(PROJECT_DIR, ".work", "webhooks", `replica-${createHash("sha256").update(manifestPath).digest("hex").slice(0, 12)}`)
+        : path.dirname(storePath);
     let svc;
     try {
         svc = await createService({
