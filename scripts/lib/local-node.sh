@@ -362,6 +362,8 @@ EOF
 
 # The node's names and addresses are machine-wide: one checkout owns them at a time ($NODE_RUN/owner).
 node_owner() { cat "$NODE_RUN/owner" 2>/dev/null || true; }
+# True when this checkout may start or clean up the node (nobody else owns it).
+node_is_ours() { local o; o="$(node_owner)"; [ -z "$o" ] || [ "$o" = "$ROOT" ]; }
 
 up_node() {
   local t0=$SECONDS owner
@@ -431,7 +433,7 @@ _umount_under() { # <dir>
 down_node() {
   local t0=$SECONDS f pid owner
   owner="$(node_owner)"
-  if [ -n "$owner" ] && [ "$owner" != "$ROOT" ]; then
+  if ! node_is_ours; then
     log "node: $NODE_NAME belongs to the checkout $owner: left alone"
     return 0
   fi
