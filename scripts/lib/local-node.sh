@@ -362,14 +362,20 @@ EOF
 
 # The node's names and addresses are machine-wide: one checkout owns them at a time ($NODE_RUN/owner).
 node_owner() { cat "$NODE_RUN/owner" 2>/dev/null || true; }
-# True when this checkout may start or clean up the node (nobody else owns it).
-node_is_ours() { local o; o="$(node_owner)"; [ -z "$o" ] || [ "$o" = "$ROOT" ]; }
+# True when this checkout may start or clean up the node: nobody else owns it, or the owner's containerd and
+# kubelet are gone (a crashed or deleted checkout).
+node_is_ours() {
+  local o; o="$(node_owner)"
+  [ -z "$o" ] || [ "$o" = "$ROOT" ] && return 0
+  ! pid_alive "$o/.work/local/pids/kubelet.pid" "$o/.work/local/node/kubelet.yaml" \
+    && ! pid_alive "$o/.work/local/pids/containerd.pid" "$o/.work/local/node/containerd/config.toml"
+}
 
 up_node() {
   local t0=$SECONDS owner
   [ "$(id -u)" = 0 ] || die "node: containerd and the kubelet need root"
   owner="$(node_owner)"
-  if [ -n "$owner" ] && [ "$owner" != "$ROOT" ]; then
+  if ! node_is_ours; then
     die "node: $NODE_NAME ($NODE_IP, $NODE_RUN) belongs to the checkout $owner; run its scripts/local-down.sh first"
   fi
   resolve_node_bins
