@@ -328,6 +328,11 @@ main() {
   [ "$want_node" = 0 ] || up_node
   # NetworkPolicy enforcement (kube-router), CoreDNS and the external destination: with the node.
   [ "$want_node" = 0 ] || up_netpol
+  # The backup jobs' image (Pulumi.local.yaml backup.image, scripts/lib/backup-image.sh), cached by content.
+  # A tree that does not bundle only warns: test/engine/backupJob.test.ts imports the image itself.
+  if [ "$want_node" = 1 ] && [ "$want_db" = 1 ]; then
+    bash "$ROOT/scripts/lib/backup-image.sh" import || log "backup-image: not imported (see above)"
+  fi
   if [ -n "$MQ_BG_PID" ]; then
     wait "$MQ_BG_PID" || { MQ_BG_PID=""; die "rabbitmq failed to start (logs in .work/local/logs)"; }
     MQ_BG_PID=""
