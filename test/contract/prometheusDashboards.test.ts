@@ -14,6 +14,7 @@ import {
     PROMETHEUS_TIMEOUT_MS,
     backfill,
     ensurePrometheus,
+    instantQuery,
     promtool,
     rangeQuery,
     sample,
@@ -152,6 +153,13 @@ describe("the region's dashboard", () => {
         expect(result.every((s) => (s.values ?? []).length > 0)).toBe(true);
         // Per-tenant series name only the tenants of the dataset.
         for (const s of result) if (s.metric.tenant_id !== undefined) expect(TENANTS.map((t) => t.id)).toContain(s.metric.tenant_id);
+    });
+
+    test("what each tenant adds to the region's Prometheus: 11 recorded series, plus one per quota resource (the dataset has one: pods)", async () => {
+        // lib/monitoring.ts: requests, errors, error ratio, p50, p95, p99, CPU, memory, storage, DB connections, queue depth (one series
+        // each), and the quota usage ratio per resource with a hard limit above 0 (a real tier has 7 of its 8: services.loadbalancers is 0).
+        const counts = await instantQuery(prometheus!.url, 'count by (tenant_id) ({__name__=~"tenant_id:.+"})', END);
+        expect(Object.fromEntries(counts.map((s) => [s.metric.tenant_id, Number(s.value![1])]))).toEqual({ abc: 12, "a-b": 12 });
     });
 
     test("the tenants' series are both there, per tenant", async () => {
