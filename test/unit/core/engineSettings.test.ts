@@ -4,19 +4,24 @@
  */
 import { ENGINE_SETTINGS, effectiveSettings, withEngineSettings } from "../../../core/engineSettings";
 
-test("the platform's settings: diffs in parallel", () => {
-    expect(ENGINE_SETTINGS).toEqual({ PULUMI_PARALLEL_DIFF: "true" });
+test("the platform's settings: diffs in parallel, compressed checkpoints", () => {
+    expect(ENGINE_SETTINGS).toEqual({ PULUMI_PARALLEL_DIFF: "true", PULUMI_DIY_BACKEND_GZIP: "true" });
 });
 
 test("added to the caller's environment; the caller's value and this process's environment win", () => {
-    expect(withEngineSettings({ PULUMI_BACKEND_URL: "file:///b" }, {})).toEqual({ PULUMI_BACKEND_URL: "file:///b", PULUMI_PARALLEL_DIFF: "true" });
-    expect(withEngineSettings({ PULUMI_PARALLEL_DIFF: "false" }, {})).toEqual({ PULUMI_PARALLEL_DIFF: "false" });
-    expect(withEngineSettings({}, { PULUMI_PARALLEL_DIFF: "false" })).toEqual({});
+    expect(withEngineSettings({ PULUMI_BACKEND_URL: "file:///b" }, {})).toEqual({
+        PULUMI_BACKEND_URL: "file:///b",
+        PULUMI_PARALLEL_DIFF: "true",
+        PULUMI_DIY_BACKEND_GZIP: "true",
+    });
+    expect(withEngineSettings({ PULUMI_PARALLEL_DIFF: "false" }, {})).toEqual({ PULUMI_PARALLEL_DIFF: "false", PULUMI_DIY_BACKEND_GZIP: "true" });
+    expect(withEngineSettings({}, { PULUMI_PARALLEL_DIFF: "false", PULUMI_DIY_BACKEND_GZIP: "false" })).toEqual({});
 });
 
 test("effectiveSettings names the platform's settings and the measured ones that are set", () => {
     expect(effectiveSettings(withEngineSettings({}, {}), ["PULUMI_DIY_BACKEND_GZIP", "PULUMI_K8S_CLIENT_QPS"], { PULUMI_K8S_CLIENT_QPS: "500" })).toEqual([
         "PULUMI_PARALLEL_DIFF=true",
+        "PULUMI_DIY_BACKEND_GZIP=true",
         "PULUMI_K8S_CLIENT_QPS=500",
     ]);
 });
