@@ -303,6 +303,9 @@ start_coredns() {
   if grep -q "configmap/coredns configured" <<<"$applied"; then netpol_kubectl -n kube-system rollout restart deployment/coredns >/dev/null; fi
   netpol_kubectl -n kube-system rollout status deployment/coredns --timeout=90s >/dev/null \
     || { netpol_kubectl -n kube-system describe pods -l k8s-app=kube-dns | tail -30 >&2; die "netpol: CoreDNS did not become ready within 90s"; }
+  # Ready in the API is not yet an answer (after a node restart the pod status lags): ask it, through its Service.
+  wait_until 90 "$NODE_HOME/bin/probe" dns udp "$NETPOL_DNS_IP:53" kubernetes.default.svc.cluster.local. --timeout 1s \
+    || { netpol_kubectl -n kube-system logs deployment/coredns --tail=20 >&2; die "netpol: CoreDNS at $NETPOL_DNS_IP does not answer kubernetes.default.svc.cluster.local"; }
 }
 
 up_netpol() {
