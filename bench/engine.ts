@@ -29,6 +29,7 @@ import { localPulumiEnv } from "../core/localEnv";
 import { PROJECT_DIR } from "../core/project";
 import { Region, type StackOutcome, type StackProgress } from "../core/region";
 import { namespaceName } from "../lib/naming";
+import { shardOf } from "../lib/shards";
 import { CONFIG_NAMESPACE } from "../stacks/config";
 import pino from "pino";
 import { createService } from "../service/service";
@@ -63,6 +64,13 @@ export interface EngineBenchOptions {
     readonly engineParallel?: number;
     /** After the single onboarding, this many onboardings sent at once through the webhook service (0: none). */
     readonly concurrentOnboardings?: number;
+    /**
+     * Resume an interrupted run from its kept temp dir (backend, settings, manifest): the first up runs only the
+     * stacks that do not hold all their tenants yet (with the crash repair of a killed update), then the run goes on.
+     */
+    readonly resume?: string;
+    /** Seconds the interrupted first up had already run, added to the resumed one's. */
+    readonly resumeElapsed?: number;
     /** CSV lines (stdout). */
     readonly out?: (line: string) => void;
     /** Progress lines (stderr). */
@@ -173,15 +181,21 @@ async function waitNamespacesGone(kubeconfig: string, ids: readonly string[], ti
 /** One run: N tenants over K shards. */
 export async function benchOne(tenants: number, shards: number, opts: Omit<EngineBenchOptions, "tenants" | "shards"> = {}): Promise<EngineBenchRow> {
     const print = opts.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cv-bench-engine-"));
+    const dir = opts.resume ?? fs.mkdtempSync(path.join(os.tmpdir(), "cv-bench-engine-"));
     const backendDir = path.join(dir, "backend");
-    fs.mkdirSync(backendDir);
     const settingsFile = path.join(dir, "Pulumi.local.yaml");
-    fs.writeFileSync(settingsFile, settingsWithShards(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.local.yaml"), "utf8"), shards));
     const manifestPath = path.join(dir, "tenants.yaml");
     // A tag of its own per run: the cluster is shared, and an earlier run's namespaces may still be terminating.
-    const tag = Date.now().toString(36).slice(-4);
-    fs.writeFileSync(manifestPath, benchManifest(tenants, tag));
+    let tag = Date.now().toString(36).slice(-4);
+    if (opts.resume) {
+        const first = parseIds(manifestPath)[0];
+        if (!first || !/^w.{4}\d{6}$/.test(first)) throw new Error(`${manifestPath} is not a bench-engine manifest`);
+        tag = first.slice(1, 5);
+    } else {
+        fs.mkdirSync(backendDir);
+        fs.writeFileSync(settingsFile, settingsWithShards(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.local.yaml"), "utf8"), shards));
+        fs.writeFileSync(manifestPath, benchManifest(tenants, tag));
+    }
     const newId = `w${tag}new`;
     const { envVars, kubeconfig } = localPulumiEnv(backendDir);
     const region = new Region({ regionStack: "local", settingsFile, manifest: manifestPath, envVars, workDir: path.join(dir, "work") });
@@ -195,10 +209,30 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
         );
         let t0 = Date.now();
         const engineParallel = opts.engineParallel;
-        const up = await region.run("up", { parallel, engineParallel, onProgress: progressPrinter("up", print) });
-        const firstUpSeconds = (Date.now() - t0) / 1000;
+        let todo = region.stacks();
+        if (opts.resume) {
+            // A stack is done when it holds its tenants' resources: 17 each on the local stack, plus its root and providers.
+            const counts = await region.existingStacks();
+            const layout = new Map<string, number>();
+            for (const t of region.tenants()) {
+                const s = region.stacks()[1 + shardOf(t, shards)] ?? region.regionStack;
+                layout.set(s, (layout.get(s) ?? 0) + 1);
+            }
+            todo = todo.filter((s) => (counts.get(s) ?? 0) < 17 * (layout.get(s) ?? 0) + 2 || (s === region.regionStack && counts.get(s) === undefined));
+            print(`  resuming ${dir}: ${todo.length} stack(s) to deploy: ${todo.join(", ")}`);
+        }
+        let up = await region.run("up", { parallel, engineParallel, stacks: todo, onProgress: progressPrinter("up", print) });
+        const failedUp = up.filter((o) => o.result === "failed");
+        if (failedUp.length > 0) {
+            // One retry of the failed stacks, their errors printed: a 2-core machine shared with other work has transient failures.
+            print(`  ${failedUp.length} stack(s) failed, retrying once:\n${failures(up)}`);
+            const again = await region.run("up", { parallel, engineParallel, stacks: failedUp.map((o) => o.stack), onProgress: progressPrinter("up", print) });
+            up = up.map((o) => again.find((a) => a.stack === o.stack) ?? o);
+        }
+        const firstUpSeconds = (Date.now() - t0) / 1000 + (opts.resumeElapsed ?? 0);
         const firstUpCpuSeconds = reapedChildrenCpuSeconds() - cpuStart;
         if (up.some((o) => o.result === "failed")) throw new Error(`the first up failed:\n${failures(up)}`);
+        for (const o of up) if (o.recovered.length > 0) print(`  ${o.stack} recovered: ${o.recovered.join("; ")}`);
         const resources = [...(await region.existingStacks()).values()].reduce<number>((n, c) => n + (c ?? 0), 0);
         print(`  first up: ${firstUpSeconds.toFixed(1)} s, ${resources} resources, ${firstUpCpuSeconds.toFixed(1)} CPU s`);
 

@@ -18,6 +18,8 @@ interface BenchEngineFlags {
     keep?: boolean;
     engineParallel?: number;
     concurrentOnboardings?: number;
+    resume?: string;
+    resumeElapsed?: number;
 }
 
 export function register(program: Command): void {
@@ -31,6 +33,8 @@ export function register(program: Command): void {
         .option("--parallel <n>", "stacks at a time in the first up and the preview (default: the CPU count)", positiveInt)
         .option("--keep", "keep each run's temp backend and namespaces (default: deleted)")
         .option("--engine-parallel <n>", "pulumi up|preview --parallel: resource operations at a time within one stack (default: the CLI's)", positiveInt)
+        .option("--resume <dir>", "resume an interrupted run from its temp dir (kept when the run was killed): deploy the stacks not done yet, then go on")
+        .option("--resume-elapsed <seconds>", "seconds the interrupted first up had run, added to the first up figure", positiveInt)
         .option(
             "--concurrent-onboardings <n>",
             "after the single onboarding, send this many at once through the webhook service and time them until every namespace is Active",
