@@ -17,6 +17,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/lib/objectstore.sh"
 # shellcheck source=scripts/lib/local-node.sh
 . "$ROOT/scripts/lib/local-node.sh"
+# shellcheck source=scripts/lib/local-netpol.sh
+. "$ROOT/scripts/lib/local-netpol.sh"
 
 verify=0
 for a in "$@"; do
@@ -56,6 +58,10 @@ if [ "${CV_LOCAL_NODE:-1}" != 0 ] || [ -e "$PID_DIR/kubelet.pid" ]; then
   svc kubelet               "$PID_DIR/kubelet.pid" "$NODE_DIR/kubelet.yaml" kubelet_healthy
   svc kube-scheduler        "$PID_DIR/kube-scheduler.pid" "$NODE_DIR/kube-scheduler.kubeconfig" scheduler_healthy
   svc kube-proxy            "$PID_DIR/kube-proxy.pid" "$NODE_DIR/kube-proxy.yaml" proxy_healthy
+  # NetworkPolicy enforcement and DNS (scripts/lib/local-netpol.sh): kube-router's chain is installed, CoreDNS answers.
+  svc kube-router           "$PID_DIR/kube-router.pid" "--run-firewall=true" sh -c 'iptables -S FORWARD | grep -q -- "-j KUBE-ROUTER-FORWARD"'
+  svc coredns-api-relay     "$PID_DIR/netpol-apirelay.pid" "TCP-LISTEN:$NETPOL_APIRELAY_PORT" \
+    "$NODE_HOME/bin/probe" dns udp "$NETPOL_DNS_IP:53" kubernetes.default.svc.cluster.local. --timeout 1s
 fi
 echo "  endpoints: k8s https://127.0.0.1:$KUBE_APISERVER_PORT | mysql 127.0.0.1:$MARIADB_PORT | amqp 127.0.0.1:$RABBITMQ_AMQP_PORT | rabbitmq-mgmt http://127.0.0.1:$RABBITMQ_MGMT_PORT | s3 http://127.0.0.1:$OBJECTSTORE_PORT"
 echo "  env: ${LOCAL_ENV_FILE#"$ROOT"/} $([ -f "$LOCAL_ENV_FILE" ] || echo '(missing)')"
