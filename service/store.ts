@@ -387,7 +387,13 @@ export class Store {
         await d.exclusive("cv-store-migrate", async () => {
             for (const t of TABLES) await d.run(t.replace(/\{serial\}/g, d.dialect.serial).replace("{table}", d.dialect.tableOptions));
             for (const [table, column, type] of ADDED_COLUMNS) {
-                if (!(await d.columns(table)).includes(column)) await d.run(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+                if ((await d.columns(table)).includes(column)) continue;
+                try {
+                    await d.run(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+                } catch (err) {
+                    // Another process sharing a SQLite file added it first (the named lock is per process there).
+                    if (!(await d.columns(table)).includes(column)) throw err;
+                }
             }
             for (const [name, table, columns] of INDEXES) await d.ensureIndex(name, table, columns);
         });

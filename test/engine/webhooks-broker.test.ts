@@ -66,6 +66,8 @@ describe("RabbitMQ job queues", () => {
             CV_DELAY_MS: "1200",
             CV_STACKS: JSON.stringify(stacks),
             BROKER_URL: url,
+            // The killed consumer's job waits for its lease (service/store.ts) before the next consumer runs it: a short one.
+            CV_JOB_LEASE_MS: "3000",
         };
         fs.writeFileSync(env.CV_FAKE_LOG, "");
         const r1 = await startFakeProcess(dir, env);

@@ -45,6 +45,7 @@ export async function startFakeProcess(_dir: string, env: Record<string, string>
         delayMs: Number(env.CV_DELAY_MS ?? "500"),
         stacks: env.CV_STACKS ? (JSON.parse(env.CV_STACKS) as Record<string, string>) : undefined,
         brokerUrl: env.BROKER_URL,
+        jobLeaseMs: env.CV_JOB_LEASE_MS ? Number(env.CV_JOB_LEASE_MS) : undefined,
         logLevel: process.env.CV_TEST_LOG ?? "silent",
         onLog: process.env.CV_TEST_LOG ? (line) => process.stderr.write(`${line}\n`) : undefined,
     });
