@@ -46,12 +46,7 @@ export function runPulumi(args: readonly string[], cwd: string, envVars: Readonl
             [...args, "--non-interactive", "--color", "never"],
             { cwd, env: { ...process.env, ...envVars }, maxBuffer: 256 * 1024 * 1024 },
             (err, stdout, stderr) => {
-                if (err)
-                    reject(
-                        new Error(
-                            `pulumi ${args.slice(0, 2).join(" ")} failed: ${`${stdout}\n${stderr}`.trim().split("\n").slice(-15).join("\n")}`,
-                        ),
-                    );
+                if (err) reject(new Error(`pulumi ${args.slice(0, 2).join(" ")} failed: ${`${stdout}\n${stderr}`.trim().split("\n").slice(-15).join("\n")}`));
                 else resolve(stdout);
             },
         );
@@ -84,7 +79,9 @@ export async function repairPendingOperations(scratch: Stack, refresh: (args: st
     const left = (after.deployment as Body).pending_operations ?? [];
     if (left.length > 0) {
         await scratch.importStack({ ...after, deployment: { ...(after.deployment as Body), pending_operations: [] } });
-        lines.push(`removed ${left.length} pending operation(s) the refresh left (${left.map((p) => `${p.type} ${p.resource.urn}`).join(", ")}) with pulumi stack export/import`);
+        lines.push(
+            `removed ${left.length} pending operation(s) the refresh left (${left.map((p) => `${p.type} ${p.resource.urn}`).join(", ")}) with pulumi stack export/import`,
+        );
     }
     return lines;
 }
