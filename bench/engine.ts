@@ -211,14 +211,18 @@ export async function benchOne(tenants: number, shards: number, opts: Omit<Engin
         const engineParallel = opts.engineParallel;
         let todo = region.stacks();
         if (opts.resume) {
-            // A stack is done when it holds its tenants' resources: 17 each on the local stack, plus its root and providers.
-            const counts = await region.existingStacks();
-            const layout = new Map<string, number>();
+            // A stack is done when its last completed update declared every tenant of its shard (and the region stack when it has state).
+            const layout = new Map<string, string[]>();
             for (const t of region.tenants()) {
-                const s = region.stacks()[1 + shardOf(t, shards)] ?? region.regionStack;
-                layout.set(s, (layout.get(s) ?? 0) + 1);
+                const st = shards === 1 ? region.regionStack : region.stacks()[1 + shardOf(t, shards)];
+                layout.set(st, [...(layout.get(st) ?? []), t.id]);
             }
-            todo = todo.filter((s) => (counts.get(s) ?? 0) < 17 * (layout.get(s) ?? 0) + 2 || (s === region.regionStack && counts.get(s) === undefined));
+            const done: string[] = [];
+            for (const st of todo) {
+                const held = await region.completedTenants(st);
+                if (held !== undefined && (layout.get(st) ?? []).every((id) => held.includes(id))) done.push(st);
+            }
+            todo = todo.filter((st) => !done.includes(st));
             print(`  resuming ${dir}: ${todo.length} stack(s) to deploy: ${todo.join(", ")}`);
         }
         let up = await region.run("up", { parallel, engineParallel, stacks: todo, onProgress: progressPrinter("up", print) });

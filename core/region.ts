@@ -423,6 +423,20 @@ export class Region {
         });
     }
 
+    /**
+     * The tenants a stack's last completed update declared: the keys of its
+     * root `tenants` output (written when an update finishes, so a stack whose
+     * update was interrupted lists only what it held before). Undefined for a
+     * stack without state.
+     */
+    async completedTenants(stack: string): Promise<string[] | undefined> {
+        if (!(await this.existingStacks()).has(stack)) return undefined;
+        const resources = body(await (await this.handle(stack)).scratch.exportStack()).resources ?? [];
+        const root = resources.find((r) => r.type === rootPulumiStackTypeName && !r.parent);
+        const listed = root?.outputs?.tenants;
+        return listed !== null && typeof listed === "object" ? Object.keys(listed).sort() : [];
+    }
+
     /** The region's stacks that exist in the backend, with their resource counts. */
     async existingStacks(): Promise<Map<string, number | undefined>> {
         const region = await this.handle(this.regionStack);
