@@ -152,6 +152,11 @@ start_external_destinations() {
     ip -n "$ns" link set "$ns-n" up
     # Replies to pods go back through the host; nothing else is routed out of the namespace.
     ip -n "$ns" route replace "$NODE_POD_CIDR" via "$net.1"
+    # A probe left in a namespace that was deleted and made again serves nobody: restart it in the current one.
+    if pid_alive "$pidfile" "$NODE_HOME/bin/probe" \
+      && [ "$(stat -L -c %i "/run/netns/$ns")" != "$(stat -L -c %i "/proc/$(pid_of "$pidfile")/ns/net" 2>/dev/null)" ]; then
+      stop_pidfile "$pidfile" "/bin/probe" "external destination $ns (in a stale network namespace)" 5
+    fi
     if ! pid_alive "$pidfile" "$NODE_HOME/bin/probe"; then
       POD_NAME="$ns" spawn "$pidfile" "$LOG_DIR/netpol-$ns.log" ip netns exec "$ns" "$NODE_HOME/bin/probe" serve --tcp "$NETPOL_EXT_PORT" --udp "$NETPOL_EXT_PORT"
     fi
