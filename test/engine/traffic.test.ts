@@ -456,6 +456,9 @@ const reports: string[] = [];
 beforeAll(async () => {
     const t0 = Date.now();
     await assertClusterFree(kube, [...TENANTS, ...AUX]);
+    // kube-system is not ours to delete: our probe pod there goes by name (a crashed run may have left it).
+    await kube.request("DELETE", `${paths.pods("kube-system")}/cv-traffic-probe?gracePeriodSeconds=0`);
+    await kube.waitGone(`${paths.pods("kube-system")}/cv-traffic-probe`);
     await fixture.init(MANIFEST);
     // The region's allow-list, in the stack config like an operator writes it.
     const settings = parseYaml(fs.readFileSync(fixture.configFile, "utf8")) as { config: Record<string, unknown> };
@@ -516,6 +519,7 @@ afterAll(async () => {
     try {
         await fixture.teardown([...TENANTS, SHARED_NAMESPACE]);
     } finally {
+        await kube.request("DELETE", `${paths.pods("kube-system")}/cv-traffic-probe?gracePeriodSeconds=0`);
         for (const ns of AUX) await kube.request("DELETE", paths.namespace(ns));
         for (const ns of AUX) await kube.waitGone(paths.namespace(ns));
     }
