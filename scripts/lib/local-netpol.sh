@@ -125,7 +125,8 @@ cleanup_kube_router_rules() {
   command -v iptables >/dev/null || return 0
   local top rule chains c sets
   for top in INPUT FORWARD OUTPUT; do
-    iptables -S "$top" 2>/dev/null | grep -E -- "-j KUBE-ROUTER-(INPUT|FORWARD|OUTPUT)( |$)" | while read -r rule; do
+    # (no match is the usual case on a clean machine: grep's status 1 must not fail the caller under pipefail)
+    { iptables -S "$top" 2>/dev/null || true; } | { grep -E -- "-j KUBE-ROUTER-(INPUT|FORWARD|OUTPUT)( |$)" || true; } | while read -r rule; do
       eval "iptables -D ${rule#-A }" || warn "netpol: could not delete '$rule'"
     done
   done
