@@ -44,7 +44,11 @@ test("restart after a switch: every Deployment's pod template gets the rotation 
         spec: {
             replicas: 1,
             selector: { matchLabels: { app: name } },
-            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "registry.invalid/app:1" }] } },
+            // A node selector no node matches: the pods stay Pending (not started) whether or not the local stack runs a node.
+            template: {
+                metadata: { labels: { app: name } },
+                spec: { nodeSelector: { "collectverything.com/test": "never-scheduled" }, containers: [{ name: "app", image: "registry.invalid/app:1" }] },
+            },
         },
     });
     for (const name of ["auth-service", "orders-service"]) {
@@ -71,7 +75,7 @@ test("restart after a switch: every Deployment's pod template gets the rotation 
     const evidence = await retireEvidence(access, TENANT, step);
     expect(evidence.secretUser).toBe("client-rotk-app-b");
     expect(evidence.secretChangedAt).toBe(created);
-    // Without a scheduler the Deployments' pods exist but have not started: they will read the new Secret, so they do not hold the retirement back.
+    // The Deployments' pods exist but have not started (unschedulable): they will read the new Secret, so they do not hold the retirement back.
     expect(evidence.pods.every((p) => p.startTime === undefined)).toBe(true);
     expect(retireProblems(TENANT, NS, step, evidence)).toEqual([]);
     // A Secret still naming the old account holds it back.
