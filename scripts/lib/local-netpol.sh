@@ -67,12 +67,14 @@ build_coredns() {
 NETPOL_APIRELAY_PORT=16443                 # on $NODE_IP: CoreDNS's way to the API server (which binds 127.0.0.1 only)
 NETPOL_DNS_IP=10.96.0.10                   # == NODE_CLUSTER_DNS, the kubelet's clusterDNS
 NETPOL_COREDNS_IMAGE="localhost/cv/coredns:$COREDNS_VERSION"
-# The external destinations: two network namespaces behind veths, one address each (a UDP server on an address
-# that is not its namespace's first one would answer from the wrong source). Both TEST-NET ranges (RFC 5737),
-# routed nowhere but into their namespace. The traffic test lists the first in the allow-list, not the second.
-NETPOL_EXT_DESTS="cv-ext0:198.51.100 cv-ext1:203.0.113"   # <netns>:<first three octets>; .1 host side, .10 inside
+# The external destinations: two network namespaces, each behind a point-to-point veth that routes exactly one
+# address into it (a UDP server on an address that is not its namespace's first one would answer from the wrong
+# source). Both in TEST-NET-2 (RFC 5737), /32 each, so nothing else on the machine is captured: check_claimed_ranges
+# refuses an address the machine needs outside. The traffic test lists the first in the allow-list, not the second
+# (same /24: the /32 is what admits it).
+NETPOL_EXT_DESTS="cv-ext0:198.51.100.10:10.89.0.11 cv-ext1:198.51.100.20:10.89.0.12"   # <netns>:<address>:<host side>
 NETPOL_EXT_LISTED=198.51.100.10
-NETPOL_EXT_UNLISTED=203.0.113.10
+NETPOL_EXT_UNLISTED=198.51.100.20
 NETPOL_EXT_PORT=8443                       # TCP and UDP
 # Chains and ipsets kube-router's firewall controller creates (pkg/controllers/netpol): cleanup removes these only.
 NETPOL_CHAIN_RE='^(KUBE-ROUTER-(INPUT|FORWARD|OUTPUT)|KUBE-POD-FW-[A-Z0-9]+|KUBE-NWPLCY-[A-Z0-9]+)$'
@@ -138,21 +140,29 @@ cleanup_kube_router_rules() {
   [ -z "$chains$sets" ] || log "netpol: removed $(wc -w <<<"$chains") kube-router chains and $(wc -w <<<"$sets") ipsets"
 }
 
-# The external destinations (NETPOL_EXT_DESTS): netns <ns> with veth <ns>-h (host, <net>.1) / <ns>-n (<net>.10), a
-# probe serving TCP and UDP $NETPOL_EXT_PORT in it, its identity the namespace's name.
+# The external destinations (NETPOL_EXT_DESTS): netns <ns> with veth <ns>-h (host, <host side>/32 peer <address>) /
+# <ns>-n (<address>/32 peer <host side>), a probe serving TCP and UDP $NETPOL_EXT_PORT in it, its identity the
+# namespace's name.
 start_external_destinations() {
-  local d ns net pidfile
+  local d ns addr host pidfile rest
   for d in $NETPOL_EXT_DESTS; do
-    ns="${d%%:*}" net="${d#*:}" pidfile="$PID_DIR/netpol-$ns.pid"
+    ns="${d%%:*}" rest="${d#*:}"; addr="${rest%%:*}" host="${rest#*:}"
+    check_claimed_ranges "netpol: external destination $ns" "$addr/32" "$host/32"
+  done
+  for d in $NETPOL_EXT_DESTS; do
+    ns="${d%%:*}" rest="${d#*:}"; addr="${rest%%:*}" host="${rest#*:}" pidfile="$PID_DIR/netpol-$ns.pid"
     [ -e "/run/netns/$ns" ] || ip netns add "$ns"
     ip link show "$ns-h" >/dev/null 2>&1 || ip link add "$ns-h" type veth peer name "$ns-n" netns "$ns"
-    ip addr replace "$net.1/24" dev "$ns-h"
+    # An address left by an earlier layout (a /24 on either side) would route more than the one address.
+    ip addr flush dev "$ns-h" scope global
+    ip addr add "$host/32" peer "$addr/32" dev "$ns-h"
     ip link set "$ns-h" up
     ip -n "$ns" link set lo up
-    ip -n "$ns" addr replace "$net.10/24" dev "$ns-n"
+    ip -n "$ns" addr flush dev "$ns-n" scope global
+    ip -n "$ns" addr add "$addr/32" peer "$host/32" dev "$ns-n"
     ip -n "$ns" link set "$ns-n" up
     # Replies to pods go back through the host; nothing else is routed out of the namespace.
-    ip -n "$ns" route replace "$NODE_POD_CIDR" via "$net.1"
+    ip -n "$ns" route replace "$NODE_POD_CIDR" via "$host" dev "$ns-n"
     # A probe left in a namespace that was deleted and made again serves nobody: restart it in the current one.
     if pid_alive "$pidfile" "$NODE_HOME/bin/probe" \
       && [ "$(stat -L -c %i "/run/netns/$ns")" != "$(stat -L -c %i "/proc/$(pid_of "$pidfile")/ns/net" 2>/dev/null)" ]; then
@@ -161,8 +171,8 @@ start_external_destinations() {
     if ! pid_alive "$pidfile" "$NODE_HOME/bin/probe"; then
       POD_NAME="$ns" spawn "$pidfile" "$LOG_DIR/netpol-$ns.log" ip netns exec "$ns" "$NODE_HOME/bin/probe" serve --tcp "$NETPOL_EXT_PORT" --udp "$NETPOL_EXT_PORT"
     fi
-    wait_until 10 ip netns exec "$ns" "$NODE_HOME/bin/probe" dial tcp "$net.10:$NETPOL_EXT_PORT" --timeout 500ms \
-      || { log_tail "$LOG_DIR/netpol-$ns.log"; die "netpol: the external destination's probe does not answer on $net.10:$NETPOL_EXT_PORT"; }
+    wait_until 10 ip netns exec "$ns" "$NODE_HOME/bin/probe" dial tcp "$addr:$NETPOL_EXT_PORT" --timeout 500ms \
+      || { log_tail "$LOG_DIR/netpol-$ns.log"; die "netpol: the external destination's probe does not answer on $addr:$NETPOL_EXT_PORT"; }
   done
 }
 

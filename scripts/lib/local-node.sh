@@ -95,8 +95,39 @@ subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
 # ---- network ----------------------------------------------------------------------------------------------------
 _default_ifaces() { ip -o -4 route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1)}' | sort -u; }
 
+# The machine's own way out must never be captured by a range the local stack routes or translates: its resolvers
+# and the package registries the scripts install from. (In this sandbox every registry is at one TEST-NET-3
+# address, 203.0.113.80: an external destination once routed 203.0.113.0/24 into a namespace, and every later npm,
+# pip and Go download on the machine failed with "No route to host".)
+NODE_OUTSIDE_HOSTS="registry.npmjs.org pypi.org files.pythonhosted.org proxy.golang.org deb.debian.org repo1.maven.org index.crates.io"
+_ip4_int() { local IFS=.; set -- $1; echo $(( ($1 << 24) + ($2 << 16) + ($3 << 8) + $4 )); }
+_ip4_in_cidr() { # <ip> <cidr>
+  local len="${2#*/}" mask
+  mask=$(( len == 0 ? 0 : (0xffffffff << (32 - len)) & 0xffffffff ))
+  (( ($(_ip4_int "$1") & mask) == ($(_ip4_int "${2%/*}") & mask) ))
+}
+# The IPv4 addresses this machine needs outside: its resolvers and what the registries' names resolve to.
+outside_addresses() {
+  { awk '$1 == "nameserver" { print $2 }' /etc/resolv.conf 2>/dev/null
+    local h; for h in $NODE_OUTSIDE_HOSTS; do timeout 5 getent ahostsv4 "$h" 2>/dev/null | awk '{ print $1 }'; done
+  } | grep -E '^[0-9]+(\.[0-9]+){3}$' | sort -u
+}
+# Dies, naming the address and the range, when one of <cidr...> (ranges about to be routed or translated here)
+# holds an address the machine needs outside. <what> names the owner of the ranges for the message.
+check_claimed_ranges() { # <what> <cidr...>
+  local what="$1" ip c; shift
+  for ip in $(outside_addresses); do
+    for c in "$@"; do
+      _ip4_in_cidr "$ip" "$c" \
+        && die "$what: $c would capture $ip, an address this machine needs outside (its resolver or a package registry: $NODE_OUTSIDE_HOSTS). Fix: move $c to a range this machine does not use"
+    done
+  done
+  return 0
+}
+
 ensure_node_network() {
   command -v nft >/dev/null || apt_install nftables
+  check_claimed_ranges "node" "$NODE_IP/32" "$NODE_POD_CIDR" "$KUBE_SERVICE_CIDR"
   # ip_forward: pod -> ClusterIP -> pod is routed through the host. Keep the old value for local-down.
   [ -s "$NODE_DIR/ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward >"$NODE_DIR/ip_forward.orig"
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || echo 1 >/proc/sys/net/ipv4/ip_forward

@@ -3,6 +3,10 @@
  * image (localhost/cv/probe, never pulled), kubectl exec through the API server and the kubelet, a Deployment
  * the scheduler places, and a Service ClusterIP that kube-proxy (nftables) sends to the Deployment's pods.
  */
+import { execFileSync } from "node:child_process";
+import { lookup } from "node:dns/promises";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { KubeClient, paths, type KubeObject } from "../support/k8s";
 import { kubectlExec, nodeEnv, probeContainer, probeDial, probePod, RESTRICTED_POD, waitForPod } from "../support/node";
 
@@ -146,5 +150,39 @@ describe("a Deployment behind a Service", () => {
         expect(names.has(reply![1])).toBe(true);
         // No Service on that port: refused by kube-proxy's reject rule, not a timeout.
         expect(await probeDial(env, NS, "probe-b", "tcp", `${clusterIP}:81`, "1s")).toMatchObject({ code: 1 });
+    });
+});
+
+describe("the machine's own way out, while the node and the external destinations run", () => {
+    // The registries the scripts install from and the resolvers: no route of the local stack may capture them
+    // (an external destination once routed 203.0.113.0/24, this sandbox's registry range, into a namespace).
+    const HOSTS = ["registry.npmjs.org", "pypi.org", "proxy.golang.org"];
+
+    function routeDevice(address: string): string {
+        const out = execFileSync("ip", ["-o", "route", "get", address], { encoding: "utf8" });
+        return /\bdev (\S+)/.exec(out)?.[1] ?? `(no device in: ${out.trim()})`;
+    }
+
+    test("resolvers and registries are routed through the default route's interface", async () => {
+        const defaultDev = /\bdev (\S+)/.exec(execFileSync("ip", ["-o", "-4", "route", "show", "default"], { encoding: "utf8" }))?.[1];
+        expect(defaultDev).toBeDefined();
+        const nameservers = readFileSync("/etc/resolv.conf", "utf8")
+            .split("\n")
+            .map((l) => /^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l)?.[1])
+            .filter((a): a is string => a !== undefined);
+        const registries = await Promise.all(HOSTS.map(async (h) => (await lookup(h, { family: 4 })).address));
+        const addresses = [...new Set([...nameservers, ...registries])];
+        expect(addresses.length).toBeGreaterThan(0);
+        expect(Object.fromEntries(addresses.map((a) => [a, routeDevice(a)]))).toEqual(Object.fromEntries(addresses.map((a) => [a, defaultDev])));
+    });
+
+    test("a TCP connection to the npm registry's port 443 opens", async () => {
+        const opened = await new Promise<string>((resolve) => {
+            const socket = connect({ host: HOSTS[0], port: 443, timeout: 10_000 });
+            socket.once("connect", () => (socket.destroy(), resolve("open")));
+            socket.once("timeout", () => (socket.destroy(), resolve("timeout")));
+            socket.once("error", (e) => resolve(e.message));
+        });
+        expect(opened).toBe("open");
     });
 });
