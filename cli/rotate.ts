@@ -10,7 +10,10 @@ export function register(program: Command): void {
         )
         .requiredOption("--stack <stack>", "the region stack")
         .option("--tenant <id>", "tenant id")
-        .option("--service <name>", "one credential: a service's database account, rabbitmq or storage (default: all of the tenant's)")
+        .option(
+            "--service <name>",
+            "one credential: a service's database account, rabbitmq, storage or archive (the archive identity's access key; default: all of the tenant's)",
+        )
         .option("--due", "every retirement and every 90-day switch due in the stack's region")
         .option("--retire", "retire the old account of the last switch (refused within the grace window or while a pod may hold its password)")
         .option("--force", "retire although pods may hold the old password (a leaked credential)")

@@ -14,7 +14,7 @@ import { tenantLabels } from "../lib/labels";
 import type { TenantSpec } from "../lib/manifest";
 import { DEFAULT_QUEUES, DEFAULT_SERVICES } from "../lib/naming";
 import type { Region } from "../lib/regions";
-import { RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL, type TenantRotations } from "../lib/rotation";
+import { ARCHIVE_CREDENTIAL, RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL, type TenantRotations } from "../lib/rotation";
 import { archiveBucketName } from "../lib/archiveLayout";
 import { TenantArchiveAccess } from "./tenantArchive";
 import { TenantBucket } from "./tenantBucket";
@@ -202,6 +202,7 @@ export class Tenant extends pulumi.ComponentResource {
                     namespace,
                     credentialsBackend: args.credentialsBackend,
                     labels,
+                    credentials: args.credentials?.[ARCHIVE_CREDENTIAL],
                 },
                 { parent: this, dependsOn: [ns.namespace] },
             );

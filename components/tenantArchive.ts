@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ARCHIVE_IAM_PATH, ARCHIVE_POLICY_NAME, archiveAwsSecretPath, archivePolicyDocument, archiveUserName } from "../lib/archiveAccess";
 import { ARCHIVE_CREDENTIALS_SECRET } from "../lib/archiveLayout";
 import type { CredentialsBackend } from "../lib/credentials";
+import { SLOTS, activeSlot, archiveKeyExists, archiveKeyResourceName, type CredentialState } from "../lib/rotation";
 import { COMPONENT_TOKENS } from "../lib/tokens";
 
 export interface TenantArchiveAccessArgs {
@@ -18,6 +19,8 @@ export interface TenantArchiveAccessArgs {
     readonly secretStoreName?: string;
     /** Labels for the Kubernetes objects and tags for the AWS ones. */
     readonly labels?: Record<string, string>;
+    /** The rotation state of the archive credential (lib/rotation.ts, key `archive`); absent: generation 0. */
+    readonly credentials?: CredentialState;
 }
 
 /** The keys of the `archive-credentials` Secret (what the backup pod's CV_S3_ACCESS_KEY_ID / CV_S3_SECRET_ACCESS_KEY read). */
@@ -27,9 +30,11 @@ export const ARCHIVE_SECRET_KEYS = { accessKeyId: "AWS_ACCESS_KEY_ID", secretAcc
  * The tenant's identity in the archive's IAM (AWS IAM, through the stack's
  * aws provider): a user under ARCHIVE_IAM_PATH whose only policy
  * (lib/archiveAccess.ts) is its own `tenants/<id>/` prefix of the region's
- * archive bucket, one access key, and that key delivered to the tenant's
- * namespace as `archive-credentials` (a Kubernetes Secret, or an AWS secret
- * rendered by an ExternalSecret). The secret key is a Pulumi secret.
+ * archive bucket, its access keys (rotation slots a and b: lib/rotation.ts
+ * archiveKeyExists; generation 0 is the one key every tenant always had), and
+ * the active slot's key delivered to the tenant's namespace as
+ * `archive-credentials` (a Kubernetes Secret, or an AWS secret rendered by an
+ * ExternalSecret), only once that key exists. The secret key is a Pulumi secret.
  */
 export class TenantArchiveAccess extends pulumi.ComponentResource {
     public readonly userName: string;
@@ -44,8 +49,12 @@ export class TenantArchiveAccess extends pulumi.ComponentResource {
             { name: ARCHIVE_POLICY_NAME, user: user.name, policy: JSON.stringify(archivePolicyDocument(args.bucket, args.tenantId)) },
             child,
         );
-        const key = new aws.iam.AccessKey(`${name}-archive-key`, { user: user.name }, child);
-        // The Secret names a key only once its user has the policy.
+        // Slot a's key keeps the name the one key always had; slot b's exists from the first switch; a retired slot's key is deleted.
+        const keys = SLOTS.filter((slot) => archiveKeyExists(args.credentials, slot)).map(
+            (slot) => [slot, new aws.iam.AccessKey(archiveKeyResourceName(name, slot), { user: user.name }, child)] as const,
+        );
+        const key = keys.find(([slot]) => slot === activeSlot(args.credentials))![1];
+        // The Secret names a key only once it exists and its user has the policy.
         const ready = { parent: this, dependsOn: [key, policy] };
         const data = { [ARCHIVE_SECRET_KEYS.accessKeyId]: key.id, [ARCHIVE_SECRET_KEYS.secretAccessKey]: pulumi.secret(key.secret) };
         const meta = { name: ARCHIVE_CREDENTIALS_SECRET, namespace: args.namespace, labels: args.labels };

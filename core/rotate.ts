@@ -5,6 +5,10 @@
  *   rotate --tenant ID [--service S] --retire   retire: the old slot's password is replaced (refused while a pod may hold it)
  *   rotate --due                                every retirement and every 90-day switch due in the stack's region
  *
+ * The archive credential (`--service archive`, with features.archiveIdentity)
+ * is two access keys of one AWS IAM user: the switch creates the inactive
+ * slot's key, the retirement deletes the old one (lib/rotation.ts).
+ *
  * Each run records the new states in the manifest's `rotations:` block
  * through the manifest lock (re-checked there: a concurrent rotation wins
  * and this one is refused), then runs `up`, which changes exactly the
@@ -29,6 +33,9 @@ import {
     switchStep,
     credentialAccount,
     activeSlot,
+    archiveKeyIdInState,
+    ARCHIVE_CREDENTIAL,
+    type StateResource,
     type CredentialFeatures,
     type RetireEvidence,
     type RotationStep,
@@ -42,7 +49,7 @@ import { stackRole, type StackRole } from "./stackFile";
 export interface RotateOptions {
     readonly stack: string;
     readonly tenant?: string;
-    /** A service name (its database account), `rabbitmq` or `storage`; default: every credential of the tenant. */
+    /** A service name (its database account), `rabbitmq`, `storage` or `archive`; default: every credential of the tenant. */
     readonly service?: string;
     readonly due?: boolean;
     readonly retire?: boolean;
@@ -98,8 +105,18 @@ export function stackHeldTenants(tenants: readonly TenantSpec[], shards: number,
     return tenants.filter((t) => own.has(t.id));
 }
 
-/** What the cluster says about a retirement: the Secret's account and last change, the namespace's pods. */
-export async function retireEvidence(access: KubeAccess, tenantId: string, step: RotationStep): Promise<RetireEvidence> {
+/**
+ * What the cluster says about a retirement: the Secret's account and last
+ * change, the namespace's pods; for the archive credential, `stateResources`
+ * (the stack's state) gives the active slot's access key id, which the
+ * server generated and the Secret must name.
+ */
+export async function retireEvidence(
+    access: KubeAccess,
+    tenantId: string,
+    step: RotationStep,
+    stateResources?: readonly StateResource[],
+): Promise<RetireEvidence> {
     const ns = namespaceName(tenantId);
     const account = credentialAccount(tenantId, step.credential, activeSlot(step.from));
     let secretUser: string | undefined;
@@ -122,7 +139,14 @@ export async function retireEvidence(access: KubeAccess, tenantId: string, step:
         `/api/v1/namespaces/${ns}/pods`,
     );
     const running = (pods.items ?? []).filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
-    return { secretUser, secretChangedAt, pods: running.map((p) => ({ name: p.metadata?.name ?? "?", startTime: p.status?.startTime })) };
+    const activeKeyId =
+        step.credential === ARCHIVE_CREDENTIAL && stateResources ? archiveKeyIdInState(stateResources, tenantId, activeSlot(step.from)) : undefined;
+    return {
+        secretUser,
+        secretChangedAt,
+        pods: running.map((p) => ({ name: p.metadata?.name ?? "?", startTime: p.status?.startTime })),
+        ...(activeKeyId !== undefined ? { activeKeyId } : {}),
+    };
 }
 
 /** Restarts the namespace's Deployments and StatefulSets (as `kubectl rollout restart`): their new pods read the new Secret. */
@@ -207,11 +231,18 @@ export async function rotate(opts: RotateOptions): Promise<{ steps: RotationStep
     // The cluster is read for retirements and written for the restart after a switch, not for a dry-run switch.
     let cached: KubeAccess | undefined;
     const access = () => (cached ??= kubeAccess(kubeconfig, config.kubernetes.context));
+    // The archive keys' ids are in the stack's state only (the server generates them): read once, for archive retirements.
+    let state: Promise<StateResource[]> | undefined;
+    const stateResources = () =>
+        (state ??= LocalWorkspace.selectStack({ stackName: opts.stack, workDir: projectDir })
+            .then((s) => s.exportStack())
+            .then((d) => (d.deployment as { resources?: StateResource[] } | undefined)?.resources ?? []));
     const steps: RotationStep[] = [];
     const refused: string[] = [];
     for (const step of planned) {
         if (step.kind === "retire" && !opts.force) {
-            const problems = retireProblems(step.tenant, namespaceName(step.tenant), step, await retireEvidence(access(), step.tenant, step));
+            const resources = step.credential === ARCHIVE_CREDENTIAL ? await stateResources() : undefined;
+            const problems = retireProblems(step.tenant, namespaceName(step.tenant), step, await retireEvidence(access(), step.tenant, step, resources));
             if (problems.length > 0) {
                 refused.push(`${step.tenant} ${step.credential}: ${problems.join("; ")}`);
                 continue;

@@ -22,9 +22,16 @@
  * its RandomPassword has always had (no keepers), so adding slot b to an
  * existing tenant changes nothing that a client uses.
  *
+ * The archive credential (`archive`) is the exception to "two accounts": its
+ * two slots are two access keys of the tenant's one AWS IAM user, whose
+ * secrets the server generates. A switch creates the inactive slot's key, a
+ * retirement deletes the old one (archiveKeyExists).
+ *
  * Pure: no I/O, no Pulumi SDK.
  */
 import { isMap, isScalar, parseDocument, type Document, type YAMLMap } from "yaml";
+import { archiveUserName } from "./archiveAccess";
+import { ARCHIVE_CREDENTIALS_SECRET } from "./archiveLayout";
 import { BUCKET_CREDENTIALS_SECRET, RABBITMQ_CREDENTIALS_SECRET, bucketUser, databaseUser, dbCredentialsSecretName, rabbitUser } from "./naming";
 
 /** Days after which a credential is rotated again by `tenantctl rotate --due`. */
@@ -36,6 +43,8 @@ export const ROTATION_GRACE_HOURS = 24;
 export const RABBITMQ_CREDENTIAL = "rabbitmq";
 /** The credential key of the tenant's object-store (MinIO) user. */
 export const STORAGE_CREDENTIAL = "storage";
+/** The credential key of the tenant's archive identity (its AWS IAM user's access keys, features.archiveIdentity). */
+export const ARCHIVE_CREDENTIAL = "archive";
 
 export type Slot = "a" | "b";
 export const SLOTS: readonly Slot[] = ["a", "b"];
@@ -72,12 +81,19 @@ export interface CredentialFeatures {
     readonly databases: boolean;
     readonly vhosts: boolean;
     readonly buckets: boolean;
+    /** The archive identity (an AWS IAM user per tenant); absent: off, as in stacks/config.ts. */
+    readonly archiveIdentity?: boolean;
 }
 
-/** Every credential key of a tenant under the stack's services (and, given, its features). */
+/** Every credential key of a tenant under the stack's services (and, given, its features; without them, every key a manifest may hold). */
 export function credentialKeys(services: readonly string[], features?: CredentialFeatures): string[] {
-    if (!features) return [...services, RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL];
-    return [...(features.databases ? services : []), ...(features.vhosts ? [RABBITMQ_CREDENTIAL] : []), ...(features.buckets ? [STORAGE_CREDENTIAL] : [])];
+    if (!features) return [...services, RABBITMQ_CREDENTIAL, STORAGE_CREDENTIAL, ARCHIVE_CREDENTIAL];
+    return [
+        ...(features.databases ? services : []),
+        ...(features.vhosts ? [RABBITMQ_CREDENTIAL] : []),
+        ...(features.buckets ? [STORAGE_CREDENTIAL] : []),
+        ...(features.archiveIdentity ? [ARCHIVE_CREDENTIAL] : []),
+    ];
 }
 
 /** The state of a credential never rotated: slot a active since the tenant was created. */
@@ -102,6 +118,42 @@ export function passwordKeepers(state: CredentialState | undefined, slot: Slot):
     // The previous slot: its own generation's password while live, a fresh one once retired.
     if (!state?.retired) return n - 1 === 0 ? undefined : { generation: String(n - 1) };
     return { retired: String(n) };
+}
+
+/**
+ * One slot of the archive credential: an access key of the tenant's one AWS
+ * IAM user (AWS allows two per user). The server generates the secret, so a
+ * slot is re-keyed by creating its key anew, and retired by deleting it:
+ *   - the active slot's key exists (generation 0: slot a's key, the one every
+ *     tenant always had);
+ *   - the previous slot's key exists while its grace window lasts and is
+ *     deleted by the retirement (generation 0 has no previous slot: slot b
+ *     has no key until the first switch);
+ *   - a switch creates the inactive slot's key: that slot was retired, so it
+ *     has none, and the user has at most two keys at any time.
+ */
+export function archiveKeyExists(state: CredentialState | undefined, slot: Slot): boolean {
+    if (slot === activeSlot(state)) return true;
+    return (state?.generation ?? 0) > 0 && !state!.retired;
+}
+
+/** The Pulumi name of a slot's access key: slot a keeps the name the tenant's one key always had. */
+export function archiveKeyResourceName(tenantId: string, slot: Slot): string {
+    return `${tenantId}-archive-key${slot === "a" ? "" : "-b"}`;
+}
+
+/** A resource of a stack's state (`pulumi stack export`): the fields the archive key lookup reads. */
+export interface StateResource {
+    readonly urn: string;
+    readonly type: string;
+    readonly id?: string;
+}
+
+/** The access key id (the resource's id) of a slot's archive key in a stack's state; undefined when the state has no such key. */
+export function archiveKeyIdInState(resources: readonly StateResource[], tenantId: string, slot: Slot): string | undefined {
+    const suffix = `collectverything:tenant:TenantArchiveAccess$aws:iam/accessKey:AccessKey::${archiveKeyResourceName(tenantId, slot)}`;
+    const found = resources.filter((r) => r.type === "aws:iam/accessKey:AccessKey" && r.urn.endsWith(suffix));
+    return found.length === 1 && found[0].id ? found[0].id : undefined;
 }
 
 /** A refused rotation step: the message names the credential and the fix. */
@@ -345,6 +397,8 @@ export interface CredentialAccount {
 export function credentialAccount(tenantId: string, credential: string, slot: Slot): CredentialAccount {
     if (credential === RABBITMQ_CREDENTIAL) return { secret: RABBITMQ_CREDENTIALS_SECRET, usernameKey: "AMQP_USERNAME", user: rabbitUser(tenantId, slot) };
     if (credential === STORAGE_CREDENTIAL) return { secret: BUCKET_CREDENTIALS_SECRET, usernameKey: "S3_ACCESS_KEY_ID", user: bucketUser(tenantId, slot) };
+    // The Secret names an access key id the server generated: the key of the slot, `activeKeyId` in the retirement evidence.
+    if (credential === ARCHIVE_CREDENTIAL) return { secret: ARCHIVE_CREDENTIALS_SECRET, usernameKey: "AWS_ACCESS_KEY_ID", user: archiveUserName(tenantId) };
     return { secret: dbCredentialsSecretName(credential), usernameKey: "DB_USERNAME", user: databaseUser(tenantId, credential, slot) };
 }
 
@@ -356,6 +410,8 @@ export interface RetireEvidence {
     readonly secretChangedAt?: string;
     /** The namespace's running pods and when they started (ISO 8601). */
     readonly pods: readonly { readonly name: string; readonly startTime?: string }[];
+    /** The archive credential only: the access key id of the active slot, from the stack's state (undefined: not found there). */
+    readonly activeKeyId?: string;
 }
 
 /**
@@ -366,12 +422,24 @@ export interface RetireEvidence {
  * password, and lose it at the retirement).
  */
 export function retireProblems(tenantId: string, namespace: string, step: RotationStep, evidence: RetireEvidence): string[] {
-    const account = credentialAccount(tenantId, step.credential, activeSlot(step.from));
+    const slot = activeSlot(step.from);
+    const account = credentialAccount(tenantId, step.credential, slot);
     const where = `${namespace}/${account.secret}`;
+    let expected = account.user;
+    let what = `the active account ${account.user}`;
+    if (step.credential === ARCHIVE_CREDENTIAL) {
+        if (evidence.activeKeyId === undefined) {
+            return [
+                `the stack's state has no access key ${archiveKeyResourceName(tenantId, slot)} (slot ${slot} of ${account.user}). Fix: run up (the switch creates it), then retry`,
+            ];
+        }
+        expected = evidence.activeKeyId;
+        what = `the active slot ${slot}'s access key ${evidence.activeKeyId}`;
+    }
     if (evidence.secretUser === undefined) return [`the Secret ${where} is missing or has no ${account.usernameKey}`];
-    if (evidence.secretUser !== account.user) {
+    if (evidence.secretUser !== expected) {
         return [
-            `the Secret ${where} still names ${evidence.secretUser}, not the active account ${account.user}. Fix: wait for the Secret to be updated (aws-secrets-manager: external-secrets refreshes it), then retry`,
+            `the Secret ${where} still names ${evidence.secretUser}, not ${what}. Fix: wait for the Secret to be updated (aws-secrets-manager: external-secrets refreshes it), then retry`,
         ];
     }
     const changed = evidence.secretChangedAt ?? step.from.rotatedAt;

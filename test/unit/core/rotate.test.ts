@@ -24,6 +24,7 @@ describe("plannedSteps", () => {
             ["switch", "orders", 1],
             ["switch", "rabbitmq", 1],
             ["switch", "storage", 1],
+            ["switch", "archive", 1],
         ]);
         expect(plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "rabbitmq" }, NOW).map((s) => s.credential)).toEqual(["rabbitmq"]);
     });
@@ -38,7 +39,7 @@ describe("plannedSteps", () => {
             new RotationRefused('tenant "xyz" is not a live tenant of this stack\'s region. Fix: check the id and --stack'),
         );
         expect(() => plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "ftp" }, NOW)).toThrow(
-            '--service ftp: not a credential of tenant "abc". Allowed: auth, products, orders, rabbitmq, storage',
+            '--service ftp: not a credential of tenant "abc". Allowed: auth, products, orders, rabbitmq, storage, archive',
         );
         expect(() => plannedSteps([abc], undefined, SERVICES, { tenant: "abc", retire: true, service: "auth" }, NOW)).toThrow(
             'tenant "abc" credential "auth": nothing to retire (generation 0 has no live old slot)',

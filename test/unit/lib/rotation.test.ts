@@ -40,8 +40,9 @@ describe("slots and keepers", () => {
         expect(passwordKeepers(undefined, "a")).toBeUndefined();
     });
 
-    test("credential keys: the services, then rabbitmq and storage; only the enabled components' with features", () => {
-        expect(credentialKeys(["auth", "orders"])).toEqual(["auth", "orders", "rabbitmq", "storage"]);
+    test("credential keys: the services, then rabbitmq, storage and archive; only the enabled components' with features", () => {
+        expect(credentialKeys(["auth", "orders"])).toEqual(["auth", "orders", "rabbitmq", "storage", "archive"]);
+        expect(credentialKeys(["auth"], { databases: true, vhosts: false, buckets: false, archiveIdentity: true })).toEqual(["auth", "archive"]);
         expect(credentialKeys(["auth"], { databases: false, vhosts: true, buckets: false })).toEqual(["rabbitmq"]);
         expect(credentialKeys(["auth"], { databases: false, vhosts: false, buckets: false })).toEqual([]);
     });
@@ -90,6 +91,7 @@ describe("steps", () => {
             ["switch", "auth", 1],
             ["switch", "rabbitmq", 1],
             ["switch", "storage", 1],
+            ["switch", "archive", 1],
         ]);
         const rotations = { abc: { auth: switched } };
         expect(
@@ -141,7 +143,7 @@ describe("the rotations: block of the manifest", () => {
             [18, "rotations.abc.ftp", "unknown credential", "remove rotations.abc.ftp"],
             [19, "rotations", "rotation state of a tenant that is not in the manifest", "remove rotations.ghost"],
         ]);
-        expect(issues[1].allowed).toBe("auth, products, orders, rabbitmq, storage");
+        expect(issues[1].allowed).toBe("auth, products, orders, rabbitmq, storage, archive");
     });
 });
 
