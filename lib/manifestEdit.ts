@@ -70,7 +70,11 @@ export interface EditResult {
 
 function tenantsSeq(doc: Document) {
     const seq = doc.get("tenants", true);
-    if (isSeq(seq)) return seq;
+    if (isSeq(seq)) {
+        // An empty list written `tenants: []` would otherwise stay a flow list, every tenant then on it as a `{ … }` map.
+        if (seq.flow && seq.items.length === 0) seq.flow = false;
+        return seq;
+    }
     if (seq === undefined || seq === null) {
         const created = doc.createNode([]);
         doc.set("tenants", created);

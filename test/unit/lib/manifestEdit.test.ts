@@ -67,6 +67,28 @@ describe("applyEvent", () => {
         expect(r.tenant).toMatchObject({ id: "newshop", status: "active", createdDate: today, customDomains: ["shop.newshop.fr"] });
     });
 
+    it("onboards into an empty `tenants: []` as a block list, the way people write it (not a flow list of maps)", () => {
+        const r = applyEvent("tenants: []\n", { ...created, data: { ...created.data, customDomains: [] } }, { today });
+        expect(r.source).toBe(
+            [
+                "tenants:",
+                "  - id: newshop",
+                "    websiteId: 9001",
+                "    name: New Shop",
+                "    domain: client-newshop.collectverything.com",
+                "    customDomains: []",
+                "    tier: standard",
+                "    region: eu-west",
+                "    billingId: sub_new1",
+                "    costCenter: CC-NEW-001",
+                "    department: retail",
+                "    createdDate: 2025-06-01",
+                "    status: active",
+                "",
+            ].join("\n"),
+        );
+    });
+
     it("treats a second created for the same subscription as already applied, and refuses a reused id", () => {
         const once = applyEvent(source, created, { today }).source;
         expect(applyEvent(once, created, { today })).toMatchObject({ changed: false, source: once });
