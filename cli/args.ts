@@ -32,6 +32,13 @@ export function stackMapping(value: string, previous: Record<string, string> = {
     return { ...previous, [m[1]]: m[2] };
 }
 
+/** `<stack>=<file>` (repeatable): a region stack's settings file instead of the repository's `Pulumi.<stack>.yaml`. */
+export function stackSettingsFile(value: string, previous: Record<string, string> = {}): Record<string, string> {
+    const m = /^([A-Za-z0-9._-]+)=(.+)$/.exec(value);
+    if (!m) throw new InvalidArgumentError("expected <stack>=<settings file>, e.g. local=/tmp/Pulumi.local.yaml");
+    return { ...previous, [m[1]]: m[2] };
+}
+
 /** A whole number of milliseconds, 0 or more. */
 export function milliseconds(value: string): number {
     const n = Number(value);

@@ -4,7 +4,7 @@
  * other commands start fast.
  */
 import type { Command } from "commander";
-import { milliseconds, port, positiveInt, stackMapping, targetMode } from "./args";
+import { milliseconds, port, positiveInt, stackMapping, stackSettingsFile, targetMode } from "./args";
 import { CliError, EXIT } from "./errors";
 
 interface ServeFlags {
@@ -14,6 +14,7 @@ interface ServeFlags {
     host: string;
     port: number;
     stack: Record<string, string>;
+    settingsFile: Record<string, string>;
     target: "never" | "existing" | "always";
     secretsFile?: string;
     statusTokenFile?: string;
@@ -51,6 +52,12 @@ export function register(program: Command): void {
         .option("--host <host>", "listen address", "127.0.0.1")
         .option("--port <port>", "listen port; 0: any free port", port, 8088)
         .option("--stack <region=stack>", "deploy a region to this stack (repeatable), e.g. eu-west=local", stackMapping, {})
+        .option(
+            "--settings-file <stack=file>",
+            "a region stack's settings file instead of the repository's Pulumi.<stack>.yaml (repeatable; its shards use it too), e.g. local=/tmp/Pulumi.local.yaml",
+            stackSettingsFile,
+            {},
+        )
         .option("--target <mode>", "targeted updates of the changed tenants: never, existing (stack already deployed) or always", targetMode, "existing")
         .option("--secrets-file <file>", "file with the webhook secrets, one a line, current first")
         .option(
@@ -86,10 +93,11 @@ export function register(program: Command): void {
             // STORE_URL (it holds a password: never a default shown by --help) unless --store is given.
             if (command.getOptionValueSource("store") !== "cli" && process.env.STORE_URL) flags.store = process.env.STORE_URL;
             const { serve, StartupError } = await import("../service/main");
-            const { fakeDeployer, fakeDelayMs, fakeJournal, gitRemote, gitBranch, gitAuthor, ...opts } = flags;
+            const { fakeDeployer, fakeDelayMs, fakeJournal, gitRemote, gitBranch, gitAuthor, settingsFile, ...opts } = flags;
+            const settingsFiles = Object.keys(settingsFile).length > 0 ? settingsFile : undefined;
             const git = gitRemote ? { remote: gitRemote, branch: gitBranch, author: gitAuthor } : undefined;
             try {
-                await serve({ ...opts, git, fake: fakeDeployer ? { delayMs: fakeDelayMs, journal: fakeJournal } : undefined });
+                await serve({ ...opts, git, settingsFiles, fake: fakeDeployer ? { delayMs: fakeDelayMs, journal: fakeJournal } : undefined });
             } catch (err) {
                 if (err instanceof StartupError) throw new CliError(`tenantctl serve: ${err.message}`, EXIT.failed);
                 throw err;

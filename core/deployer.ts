@@ -11,6 +11,7 @@ import { parseDocument } from "yaml";
 import { lockRemovedLine, repairPendingOperations, runPulumi, staleLocks } from "./crashRepair";
 import { withEngineSettings } from "./engineSettings";
 import { settingsStack, stackFilePath } from "./stackFile";
+import { parseShardStack } from "../lib/shards";
 import { TENANT_TYPE } from "../lib/tokens";
 import { CONFIG_NAMESPACE } from "../stacks/config";
 
@@ -68,6 +69,11 @@ export interface PulumiDeployerOptions {
      * its region's). The benches and tests point it at a copy.
      */
     readonly settingsFile?: string;
+    /**
+     * Per region stack, its settings file instead of `<projectDir>/Pulumi.<stack>.yaml`
+     * (a shard stack uses its region's; `tenantctl serve --settings-file`). `settingsFile` wins.
+     */
+    readonly settingsFiles?: Readonly<Record<string, string>>;
 }
 
 /** The URN of a tenant's Tenant component in a stack. */
@@ -153,6 +159,14 @@ export class PulumiDeployer implements Deployer {
         return h;
     }
 
+    /** The settings file given for the stack (its region's, for a shard), if any. */
+    private settingsOf(stackName: string): string | undefined {
+        if (this.opts.settingsFile !== undefined) return this.opts.settingsFile;
+        const files = this.opts.settingsFiles ?? {};
+        const region = parseShardStack(stackName)?.regionStack;
+        return files[stackName] ?? (region !== undefined ? files[region] : undefined);
+    }
+
     private scratchDir(stackName: string): string {
         return path.join(this.opts.stateDir, "workspaces", stackName);
     }
@@ -165,7 +179,7 @@ export class PulumiDeployer implements Deployer {
             this.opts.stateDir,
             this.opts.manifestPath,
             path.join(this.scratchDir(stackName), `Pulumi.${stackName}.yaml`),
-            this.opts.settingsFile,
+            this.settingsOf(stackName),
         );
     }
 
@@ -177,7 +191,7 @@ export class PulumiDeployer implements Deployer {
         const scratchSettings = path.join(scratchDir, `Pulumi.${stackName}.yaml`);
         // A shard is created with its region's secrets-provider keys, as core/region.ts does: the region's `secure:` values stay valid for it.
         const repoSettings =
-            this.opts.settingsFile ?? stackFilePath(settingsStack(stackName, { projectDir: this.opts.projectDir }), { projectDir: this.opts.projectDir });
+            this.settingsOf(stackName) ?? stackFilePath(settingsStack(stackName, { projectDir: this.opts.projectDir }), { projectDir: this.opts.projectDir });
         if (!fs.existsSync(scratchSettings)) {
             // Only the secrets-provider keys matter there; a salt committed in the repository is reused.
             const doc = fs.existsSync(repoSettings) ? parseDocument(fs.readFileSync(repoSettings, "utf8")) : parseDocument("{}");
@@ -192,7 +206,7 @@ export class PulumiDeployer implements Deployer {
             this.opts.stateDir,
             this.opts.manifestPath,
             scratchSettings,
-            this.opts.settingsFile,
+            this.settingsOf(stackName),
         );
         const stack = await LocalWorkspace.selectStack({ stackName, workDir: this.opts.projectDir }, { envVars });
         return { stack, scratch, configFile };

@@ -34,6 +34,13 @@ export interface FakeServiceOptions {
     readonly jobLeaseMs?: number;
     /** Deploy with the real engine (no `--fake-deployer`; the Pulumi environment comes from the caller's). Default false. */
     readonly engine?: boolean;
+    /** Per region stack, its settings file (`--settings-file stack=file`), e.g. a copy with a shard count. */
+    readonly settingsFiles?: Readonly<Record<string, string>>;
+    /**
+     * Start the service as the leader of a process group of its own: `kill()` then ends it and every process it
+     * started (the pulumi CLI and its plugins), as the end of a container does. Default false.
+     */
+    readonly ownProcessGroup?: boolean;
     /** The one webhook secret (the caller's environment's secrets are not passed on). */
     readonly secret: string;
     /** The status endpoints' token (STATUS_TOKENS). Default: a random one, in ServiceProcess.statusToken. */
@@ -68,7 +75,7 @@ export interface ServiceProcess {
     readonly exited: Promise<number | null>;
     /** SIGTERM, a clean shutdown; resolves with the exit code. */
     stop(): Promise<number | null>;
-    /** SIGKILL: no shutdown code runs. */
+    /** SIGKILL: no shutdown code runs (with `ownProcessGroup`, to the whole group: the service and what it started). */
     kill(): void;
 }
 
@@ -91,6 +98,7 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
     if (opts.statusTokenFile !== undefined) args.push("--status-token-file", opts.statusTokenFile);
     if (opts.gitRemote !== undefined) args.push("--git-remote", opts.gitRemote);
     for (const [region, stack] of Object.entries(opts.stacks ?? {})) args.push("--stack", `${region}=${stack}`);
+    for (const [stack, file] of Object.entries(opts.settingsFiles ?? {})) args.push("--settings-file", `${stack}=${file}`);
     const statusToken = opts.statusToken ?? randomBytes(24).toString("hex");
     const child = spawn(path.join(PROJECT_DIR, "tenantctl"), args, {
         cwd: PROJECT_DIR,
@@ -107,6 +115,7 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
             LOG_LEVEL: opts.logLevel ?? "error",
         },
         stdio: ["ignore", "pipe", "inherit"],
+        detached: opts.ownProcessGroup === true,
     });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     // Read every line for the life of the process: a pipe nobody drains would block the service's logging.
@@ -143,6 +152,9 @@ export async function launchFakeService(opts: FakeServiceOptions): Promise<Servi
             child.kill("SIGTERM");
             return exited;
         },
-        kill: () => child.kill("SIGKILL"),
+        kill: () => {
+            if (opts.ownProcessGroup && child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+            else child.kill("SIGKILL");
+        },
     };
 }

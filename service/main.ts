@@ -9,6 +9,7 @@
  * message names the fix, when the service cannot start (exit 1).
  */
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
 import { PulumiDeployer, type Deployer, type TargetMode } from "../core/deployer";
@@ -16,6 +17,7 @@ import type { ManifestRepoOptions } from "../core/manifestRepo";
 import { PROJECT_DIR } from "../core/project";
 import { FakeDeployer, type FakeDeployerOptions } from "./fakeDeployer";
 import { readyLine } from "./launch";
+import { shardCounts } from "./queue";
 import { readSecrets, readStatusTokens } from "./secrets";
 import { createService, ManifestUnusable, StoreInUse, StoreUnusable } from "./service";
 import { isMysqlUrl } from "./storeDriver";
@@ -45,6 +47,11 @@ export interface ServeOptions {
     readonly timeoutMinutes: number;
     /** Commit and push every applied batch (`--git-remote`, `--git-branch`, `--git-author`); unset: the file alone. */
     readonly git?: ManifestRepoOptions;
+    /**
+     * Per region stack, its settings file instead of the repository's `Pulumi.<stack>.yaml` (`--settings-file stack=file`):
+     * the deployer's settings and the shard count (a shard stack uses its region's).
+     */
+    readonly settingsFiles?: Readonly<Record<string, string>>;
     /** Deploy nothing: every update succeeds after `delayMs` (`--fake-deployer`). */
     readonly fake?: Pick<FakeDeployerOptions, "delayMs" | "journal">;
 }
@@ -96,7 +103,28 @@ function deployerFor(opts: ServeOptions, manifestPath: string, stateDir: string,
         const v = env[key];
         if (v !== undefined) envVars[key] = v;
     }
-    return new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir, envVars, targetMode: opts.target });
+    return new PulumiDeployer({ projectDir: PROJECT_DIR, manifestPath, stateDir, envVars, targetMode: opts.target, settingsFiles: opts.settingsFiles });
+}
+
+/**
+ * The deployer's folder of a replica on a shared (MySQL) store: one per manifest under .work/webhooks (replicas on one
+ * host each write their stack settings, which name their own manifest).
+ */
+export function replicaStateDir(manifestPath: string): string {
+    return path.join(PROJECT_DIR, ".work", "webhooks", `replica-${createHash("sha256").update(manifestPath).digest("hex").slice(0, 12)}`);
+}
+
+/** `--settings-file` paths resolved against the project directory; each must exist. */
+function settingsFilesOf(files: Readonly<Record<string, string>> | undefined): Record<string, string> | undefined {
+    if (files === undefined) return undefined;
+    const out: Record<string, string> = {};
+    for (const [stack, file] of Object.entries(files)) {
+        const resolved = path.resolve(PROJECT_DIR, file);
+        if (!fs.existsSync(resolved))
+            throw new StartupError(`--settings-file ${stack}=${file}: no such file (${resolved}). Fix: pass the path of the stack's settings file.`);
+        out[stack] = resolved;
+    }
+    return out;
 }
 
 /** Runs the service until SIGINT or SIGTERM; resolves once it has shut down. */
@@ -105,6 +133,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     const secrets = secretsOf(env, opts.secretsFile);
     const statusTokens = statusTokensOf(env, opts.statusTokenFile, secrets);
     const manifestPath = path.resolve(PROJECT_DIR, opts.manifest);
+    const settingsFiles = settingsFilesOf(opts.settingsFiles);
     // A MySQL URL as given (its password is never logged: `storeName`); a file relative to the project.
     const mysql = isMysqlUrl(opts.store);
     let storeName: string;
@@ -114,21 +143,19 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         throw new StartupError(err instanceof Error ? err.message : String(err));
     }
     const storePath = mysql ? opts.store : storeName;
-    // The deployer's workspaces: next to a SQLite store; with a shared store, one folder per manifest under .work/webhooks
-    // (replicas on one host each write their stack settings, which name their own manifest).
-    const stateDir = mysql
-        ? path.join(PROJECT_DIR, ".work", "webhooks", `replica-${createHash("sha256").update(manifestPath).digest("hex").slice(0, 12)}`)
-        : path.dirname(storePath);
+    // The deployer's workspaces: next to a SQLite store; with a shared store, one folder per manifest.
+    const stateDir = mysql ? replicaStateDir(manifestPath) : path.dirname(storePath);
     let svc;
     try {
         svc = await createService({
             manifestPath,
             storePath,
-            deployer: deployerFor(opts, manifestPath, stateDir, env),
+            deployer: deployerFor({ ...opts, settingsFiles }, manifestPath, stateDir, env),
             leaseMs: opts.jobLeaseMs,
             secrets,
             statusTokens,
             stacks: opts.stack,
+            shards: settingsFiles ? shardCounts({ settingsFiles }) : undefined,
             brokerUrl: env.BROKER_URL || undefined,
             eventsUrl: env.EVENTS_URL || undefined,
             logger: log,

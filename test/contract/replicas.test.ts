@@ -15,12 +15,12 @@
  * updates of one stack at once except an update the kill cut off; each
  * tenant in exactly one succeeded job; nothing left queued.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { launchFakeService, type ServiceProcess } from "../../service/launch";
 import { Store } from "../../service/store";
 import { localServices } from "../support/contract";
+import { cloneOf, git, seededRemote } from "../support/gitRemote";
 import { TestDatabases } from "../support/mysqlStore";
 import { REPO_MANIFEST, SECRET, signed, tempDir } from "../support/service";
 
@@ -30,27 +30,10 @@ const REPLICAS = 3;
 const LEASE_MS = 3000;
 const DELAY_MS = 1000;
 
-function git(cwd: string, ...args: string[]): string {
-    return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
-}
-
 /** A bare remote holding the repository's tenants.yaml on main, and one clone per replica. */
 function gitRemote(dir: string, clones: number): { remote: string; clones: string[] } {
-    const remote = path.join(dir, "remote.git");
-    git(dir, "init", "--quiet", "--bare", "-b", "main", remote);
-    const seed = path.join(dir, "seed");
-    git(dir, "clone", "--quiet", remote, seed);
-    fs.copyFileSync(REPO_MANIFEST, path.join(seed, "tenants.yaml"));
-    git(seed, "add", "tenants.yaml");
-    git(seed, "-c", "user.name=Seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "seed");
-    git(seed, "push", "--quiet", "origin", "HEAD:main");
-    const out = Array.from({ length: clones }, (_, i) => {
-        const p = path.join(dir, `replica-${i}`);
-        git(dir, "clone", "--quiet", "-b", "main", remote, p);
-        git(p, "config", "user.name", `Replica ${i}`);
-        git(p, "config", "user.email", `replica-${i}@example.com`);
-        return p;
-    });
+    const remote = seededRemote(dir, fs.readFileSync(REPO_MANIFEST, "utf8"));
+    const out = Array.from({ length: clones }, (_, i) => cloneOf(remote, dir, `replica-${i}`, { name: `Replica ${i}`, email: `replica-${i}@example.com` }));
     return { remote, clones: out };
 }
 

@@ -15,7 +15,7 @@
  * Everything lives in a temp dir (backend, remote, clones, a copy of
  * Pulumi.local.yaml); the tenant namespaces are deleted at the end.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -26,6 +26,7 @@ import { shardCounts } from "../../service/queue";
 import { createService, type Service } from "../../service/service";
 import { SECRET, createdEvent, post } from "../support/service";
 import { HOOK_TIMEOUT_MS, REPO_ROOT, assertClusterFree, engineEnv } from "../support/engine";
+import { cloneOf, git, seededRemote } from "../support/gitRemote";
 import { KubeClient, paths } from "../support/k8s";
 
 jest.setTimeout(HOOK_TIMEOUT_MS);
@@ -40,10 +41,6 @@ const serviceClone = path.join(dir, "service");
 const kube = new KubeClient(path.join(REPO_ROOT, ".work", "kubeconfig"));
 let svc: Service | undefined;
 let ownsCluster = false;
-
-function git(cwd: string, ...args: string[]): string {
-    return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
-}
 
 interface Summary {
     succeeded: boolean;
@@ -91,16 +88,8 @@ beforeAll(async () => {
     ownsCluster = true;
     fs.mkdirSync(backendDir);
     fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.local.yaml"), settingsFile);
-    git(dir, "init", "--quiet", "--bare", "-b", "main", remote);
-    const seed = path.join(dir, "seed");
-    git(dir, "clone", "--quiet", remote, seed);
-    fs.writeFileSync(path.join(seed, "tenants.yaml"), stringifyYaml({ tenants: [] }));
-    git(seed, "add", "tenants.yaml");
-    git(seed, "-c", "user.name=Seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "seed");
-    git(seed, "push", "--quiet", "origin", "HEAD:main");
-    git(dir, "clone", "--quiet", "-b", "main", remote, serviceClone);
-    git(serviceClone, "config", "user.name", "Billing service");
-    git(serviceClone, "config", "user.email", "billing@example.com");
+    seededRemote(dir, stringifyYaml({ tenants: [] }));
+    cloneOf(remote, dir, "service", { name: "Billing service", email: "billing@example.com" });
     const env = engineEnv(backendDir);
     const manifestPath = path.join(serviceClone, "tenants.yaml");
     svc = await createService({

@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { withShardCount } from "../../../cli/shardsLayout";
 import { PROJECT_DIR } from "../../../core/project";
 import { launchFakeService } from "../../../service/launch";
 import { createdEvent, post, request, SECRET, tempDir, tempManifest } from "../../support/service";
@@ -135,6 +136,43 @@ describe("tenantctl serve --fake-deployer", () => {
         } finally {
             if (!stopped) await first.stop();
         }
+    });
+
+    it("--settings-file stack=file: the region's settings (here its shard count) come from that file, not the repository's", async () => {
+        const dir = tempDir();
+        const settings = path.join(dir, "Pulumi.local.yaml");
+        fs.writeFileSync(settings, withShardCount(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.local.yaml"), "utf8"), 3));
+        const journal = path.join(dir, "deploys.jsonl");
+        const svc = await launchFakeService({
+            manifest: tempManifest(dir),
+            store: path.join(dir, "service.db"),
+            secret: SECRET,
+            delayMs: 10,
+            journal,
+            stacks: { "eu-west": "local" },
+            settingsFiles: { local: settings },
+        });
+        try {
+            // rpl02 is in shard 1 of 3 (lib/shards.ts's stable hash); the repository's Pulumi.local.yaml has no shards.
+            expect((await post(svc, createdEvent("rpl02"))).statusCode).toBe(202);
+            await waitFor(() => fs.existsSync(journal) && fs.readFileSync(journal, "utf8").includes('"done"'));
+            const first = JSON.parse(fs.readFileSync(journal, "utf8").split("\n")[0]) as { stack: string; tenants: string[] };
+            expect([first.stack, first.tenants]).toEqual(["local-s01", ["rpl02"]]);
+        } finally {
+            expect(await svc.stop()).toBe(0);
+        }
+    });
+
+    it("refuses a --settings-file that does not exist: exit 1 naming the flag, the path and the fix", async () => {
+        const r = await tenantctl(["serve", "--fake-deployer", "--port", "0", "--settings-file", "local=no/such/Pulumi.local.yaml"], {
+            WEBHOOK_SECRET: SECRET,
+            STATUS_TOKENS: "t",
+        });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toBe(
+            `tenantctl serve: --settings-file local=no/such/Pulumi.local.yaml: no such file (${path.join(PROJECT_DIR, "no/such/Pulumi.local.yaml")}). ` +
+                "Fix: pass the path of the stack's settings file.\n",
+        );
     });
 
     it("takes the fake's options only with --fake-deployer: usage error 2", async () => {
