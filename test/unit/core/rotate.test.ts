@@ -34,6 +34,21 @@ describe("plannedSteps", () => {
         expect(plannedSteps([abc], undefined, SERVICES, { tenant: "abc" }, NOW, features).map((s) => s.credential)).toEqual(["rabbitmq"]);
     });
 
+    test("the archive key is a credential where features.archiveIdentity is on (eu-west, us-east), not elsewhere", () => {
+        const on = { databases: true, vhosts: true, buckets: true, archiveIdentity: true };
+        expect(plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "archive" }, NOW, on).map((s) => [s.kind, s.credential, s.to])).toEqual([
+            ["switch", "archive", { generation: 1, rotatedAt: "2026-12-01T10:00:00Z", retired: false }],
+        ]);
+        expect(() => plannedSteps([abc], undefined, SERVICES, { tenant: "abc", service: "archive" }, NOW, { ...on, archiveIdentity: false })).toThrow(
+            '--service archive: not a credential of tenant "abc". Allowed: auth, products, orders, rabbitmq, storage',
+        );
+        // --due: abc was created 2025-01-15, so its never-rotated archive key is due.
+        const archiveOnly = { databases: false, vhosts: false, buckets: false, archiveIdentity: true };
+        expect(plannedSteps([abc], undefined, SERVICES, { due: true }, NOW, archiveOnly).map((s) => [s.kind, s.credential, s.from.generation])).toEqual([
+            ["switch", "archive", 0],
+        ]);
+    });
+
     test("refusals name the field and the fix", () => {
         expect(() => plannedSteps([abc], undefined, SERVICES, { tenant: "xyz" }, NOW)).toThrow(
             new RotationRefused('tenant "xyz" is not a live tenant of this stack\'s region. Fix: check the id and --stack'),
