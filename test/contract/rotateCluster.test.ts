@@ -90,3 +90,29 @@ test("restart after a switch: every Deployment's pod template gets the rotation 
         `the Secret ${NS}/rabbitmq-credentials still names client-rotk-app, not the active account client-rotk-app-b. Fix: wait for the Secret to be updated (aws-secrets-manager: external-secrets refreshes it), then retry`,
     ]);
 });
+
+test("archive retirement evidence: the Secret's AWS_ACCESS_KEY_ID against the active slot's key id from the stack's state", async () => {
+    const access = kubeAccess(kubeconfig, context);
+    const secret = await kube.request("POST", `/api/v1/namespaces/${NS}/secrets`, {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "archive-credentials", namespace: NS },
+        stringData: { AWS_ACCESS_KEY_ID: "AKIAROTKSLOTB", AWS_SECRET_ACCESS_KEY: "not-read-by-the-check" },
+    });
+    expect(secret.status).toBe(201);
+    const step = retireStep(TENANT, "archive", { generation: 1, rotatedAt: "2026-11-01T00:00:00Z", retired: false }, new Date("2026-12-01T00:00:00Z"));
+    const urn = (name: string) =>
+        `urn:pulumi:eu-west::tenant-platform::collectverything:tenant:Tenant$collectverything:tenant:TenantArchiveAccess$aws:iam/accessKey:AccessKey::${name}`;
+    const state = [
+        { urn: urn("rotk-archive-key"), type: "aws:iam/accessKey:AccessKey", id: "AKIAROTKSLOTA" },
+        { urn: urn("rotk-archive-key-b"), type: "aws:iam/accessKey:AccessKey", id: "AKIAROTKSLOTB" },
+    ];
+    const evidence = await retireEvidence(access, TENANT, step, state);
+    expect([evidence.secretUser, evidence.activeKeyId]).toEqual(["AKIAROTKSLOTB", "AKIAROTKSLOTB"]);
+    expect(retireProblems(TENANT, NS, step, evidence)).toEqual([]);
+    // The state says slot b's key is another one (the Secret was not updated yet): held back.
+    const other = await retireEvidence(access, TENANT, step, [state[0], { ...state[1], id: "AKIAROTKNEWER" }]);
+    expect(retireProblems(TENANT, NS, step, other)).toEqual([
+        `the Secret ${NS}/archive-credentials still names AKIAROTKSLOTB, not the active slot b's access key AKIAROTKNEWER. Fix: wait for the Secret to be updated (aws-secrets-manager: external-secrets refreshes it), then retry`,
+    ]);
+});
