@@ -36,6 +36,12 @@ export interface RunnerOptions {
     readonly timeoutMs?: number;
     /** Where a deployed tenant's credentials are. Default: from the stack settings files of this project (service/credentials.ts). */
     readonly credentials?: CredentialsResolver;
+    /**
+     * Runs before each update attempt. The service puts its git clone on the remote tip there: the job may come from a
+     * batch another replica pushed, and an update of an older manifest misses its tenants (a targeted `up` then fails
+     * "Target … could not be found in the stack"; a full one would plan to delete the newer tenants).
+     */
+    readonly beforeDeploy?: () => Promise<void>;
 }
 
 const LOG_TAIL = 50;
@@ -133,8 +139,9 @@ export class JobRunner {
         let state: "succeeded" | "failed" | "cancelled" = "succeeded";
         try {
             const result = await backOff(
-                () =>
-                    this.deployer.deploy({
+                async () => {
+                    await this.opts.beforeDeploy?.();
+                    return this.deployer.deploy({
                         jobId: job.id,
                         region: job.region,
                         stack: job.stack,
@@ -144,7 +151,8 @@ export class JobRunner {
                             tail.push(line);
                             if (tail.length > LOG_TAIL) tail.shift();
                         },
-                    }),
+                    });
+                },
                 {
                     numOfAttempts: maxAttempts + lockAttempts,
                     startingDelay: this.opts.retryDelayMs ?? 1000,

@@ -176,7 +176,10 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const stacks = [...new Set(REGIONS.map(regionStackOf))].flatMap((s) => jobStacks(s, shardsOf(s)));
     const eventsUrl = opts.eventsUrl ?? opts.brokerUrl;
     const outbox = new Outbox(store, eventsUrl ? new AmqpPublisher(eventsUrl) : undefined, metrics, logger);
-    const runner = new JobRunner(store, opts.deployer, metrics, logger, opts.runner, () => void outbox.flush());
+    // Each update deploys the remote tip: the job may come from another replica's push, which this clone has not fetched.
+    const repo = manifest.repo;
+    const beforeDeploy = repo ? () => manifest.withLock(async () => void (await repo.sync())) : undefined;
+    const runner = new JobRunner(store, opts.deployer, metrics, logger, { beforeDeploy, ...opts.runner }, () => void outbox.flush());
     const queue: JobQueue = opts.brokerUrl
         ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger, { maxParallel: opts.maxParallel })
         : new InProcessQueue(store, runner, logger, { maxParallel: opts.maxParallel, pollMs: opts.pollMs });
