@@ -305,12 +305,32 @@ export const READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs";
  * (backend unreachable, no permission) is not caught.
  */
 async function stackTenantsOutput(name: string): Promise<Record<string, unknown> | undefined> {
-    try {
-        const result = (await pulumi.runtime.invoke(READ_STACK_OUTPUTS, { name })) as { outputs?: Record<string, unknown> };
-        const tenants = result.outputs?.tenants;
-        return tenants !== null && typeof tenants === "object" ? (tenants as Record<string, unknown>) : undefined;
-    } catch (err) {
-        if (/unknown stack/i.test(err instanceof Error ? err.message : String(err))) return undefined;
-        throw err;
+    return readTenantsOutput((args) => pulumi.runtime.invoke(READ_STACK_OUTPUTS, args), name);
+}
+
+/**
+ * `stackTenantsOutput` over a given invoke. A file:// backend's checkpoint
+ * read while that stack's own update rewrites it can come back empty
+ * ("failed to load checkpoint: EOF"; seen with the service's replicas
+ * deploying three shards of a region at once): that read is tried again, up
+ * to `attempts` times `delayMs` apart, before it fails the update.
+ */
+export async function readTenantsOutput(
+    invoke: (args: { name: string }) => Promise<unknown>,
+    name: string,
+    attempts = 10,
+    delayMs = 300,
+): Promise<Record<string, unknown> | undefined> {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            const result = (await invoke({ name })) as { outputs?: Record<string, unknown> };
+            const tenants = result.outputs?.tenants;
+            return tenants !== null && typeof tenants === "object" ? (tenants as Record<string, unknown>) : undefined;
+        } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            if (/unknown stack/i.test(message)) return undefined;
+            if (!/failed to load checkpoint: (unexpected )?EOF/i.test(message) || attempt >= attempts) throw err;
+            await new Promise((resolve) => setTimeout(resolve, delayMs));
+        }
     }
 }
