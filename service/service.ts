@@ -178,7 +178,19 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     const outbox = new Outbox(store, eventsUrl ? new AmqpPublisher(eventsUrl) : undefined, metrics, logger);
     // Each update deploys the remote tip: the job may come from another replica's push, which this clone has not fetched.
     const repo = manifest.repo;
-    const beforeDeploy = repo ? () => manifest.withLock(async () => void (await repo.sync())) : undefined;
+    // An unreachable remote does not stop the update: the clone holds at least this replica's own pushes (a job of another
+    // replica's then fails its targeted up and is retried).
+    const beforeDeploy = repo
+        ? () =>
+              manifest
+                  .withLock(async () => void (await repo.sync()))
+                  .catch((err: unknown) =>
+                      logger.warn(
+                          { err: err instanceof Error ? err.message : String(err) },
+                          "git fetch before the update failed; deploying the clone as it is",
+                      ),
+                  )
+        : undefined;
     const runner = new JobRunner(store, opts.deployer, metrics, logger, { beforeDeploy, ...opts.runner }, () => void outbox.flush());
     const queue: JobQueue = opts.brokerUrl
         ? new BrokerQueue(opts.brokerUrl, stacks, store, runner, logger, { maxParallel: opts.maxParallel })
