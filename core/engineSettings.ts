@@ -7,6 +7,12 @@
  * wins, so each can still be measured or switched off.
  */
 
+import * as os from "node:os";
+import * as path from "node:path";
+
+/** Node's on-disk compile cache for the program's modules (NODE_COMPILE_CACHE), shared by every stack run of this user. */
+export const NODE_COMPILE_CACHE_DIR = path.join(os.homedir(), ".cache", "collectverything", "node-compile-cache");
+
 /** Environment of every pulumi CLI run, unless already set. */
 export const ENGINE_SETTINGS: Readonly<Record<string, string>> = {
     // Diffs of a stack's resources in parallel (the no-op preview; measured 30.0 -> 18.8 s at 50 tenants over 4 shards, within this machine's noise).
@@ -14,6 +20,10 @@ export const ENGINE_SETTINGS: Readonly<Record<string, string>> = {
     // Checkpoints written gzip-compressed: 14x smaller (0.98 -> 0.07 MB for a 12-tenant shard) for the same CPU; a self-managed backend
     // reads an existing uncompressed checkpoint and rewrites it compressed, and reads compressed ones with the setting off.
     PULUMI_DIY_BACKEND_GZIP: "true",
+    // The program's node process reuses V8's compiled code of the SDK and providers' modules from one run to the next
+    // (Node >= 22.1; keyed by each file's content, so a changed file is compiled again): measured 11.5 -> 10.4 CPU s for a
+    // no-op preview of a 12-tenant shard. tsconfig.json's "ts-node": { "swc": true } is the other half of the program's start.
+    NODE_COMPILE_CACHE: NODE_COMPILE_CACHE_DIR,
 };
 
 /** `envVars` with every engine setting that neither it nor this process's environment sets. */
