@@ -13,6 +13,9 @@ import { auditLogPath, recordAudit, removeTenantFromManifest, type PurgeAuditRec
 import { ManifestRepo } from "../../../core/manifestRepo";
 import { REPO_MANIFEST, tempDir } from "../../support/service";
 
+// Real git: a dozen processes per test, which took over jest's 5 s default on a loaded 2-core machine.
+jest.setTimeout(30_000);
+
 function git(cwd: string, ...args: string[]): string {
     return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
 }
