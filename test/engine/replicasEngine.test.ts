@@ -12,8 +12,8 @@
  * Size: 48 onboardings + 16 duplicates (issue 10 asks 300 + 100; the contract
  * test test/contract/replicas.test.ts sends those on the fake deployer). On
  * this 2-core machine 24 + 8 settled in 64 s (each shard stack's first
- * `up` builds the region's shared resources and its tenants, 17 resources
- * each, while the other two shards' run). 48 tenants (~820 resources over 3
+ * `up` is a full one, its tenants' 17 resources each, while the other two
+ * shards' run). 48 tenants (~820 resources over 3
  * shards, each shard a first job and a coalesced second one) settled in
  * 107 s, the test in 2 minutes, well inside one heavy-lock hold;
  * 300 tenants (~5,100 resources) would not fit one.
