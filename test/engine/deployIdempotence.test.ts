@@ -8,9 +8,17 @@
  * a local bare remote and deploys it. Then the workflow's path: a fresh
  * checkout of the remote's main (actions/checkout), and `./tenantctl up
  * --region <region> --json` on it (deploy.yml's step, with the same region
- * settings file and backend). Expected: the checkout is the service's
- * commit, and that `up` succeeds with 0 changes (only `same` in the engine
- * summary).
+ * settings file and backend, under the policy pack). Expected: the checkout
+ * is the service's commit, and that `up` succeeds with 0 changes (only
+ * `same` in the engine summary): the pack lets it through (a mandatory
+ * violation fails the `up`).
+ *
+ * The workflow passes `--policy-pack policy` (the pack's directory); here the
+ * same pack goes as its binary analyzer, policy/bin/pulumi-analyzer-policy:
+ * the project-built Node.js language host (v3.68.0) cannot start a pack
+ * directory (`policy pack "…/policy" failed to start: could not read plugin
+ * […/policy]: not supported`, reported by the Automation API as `code: -2`,
+ * its code for any failed CLI run), as test/engine/policy.test.ts does.
  *
  * Everything lives in a temp dir (backend, remote, clones, a copy of
  * Pulumi.local.yaml); the tenant namespaces are deleted at the end.
@@ -48,7 +56,10 @@ interface Summary {
     stacks: { stack: string; result: string; changes: Record<string, number>; error?: string }[];
 }
 
-/** deploy.yml's step on a fresh checkout of main: `./tenantctl up --region local --json` (this process's environment: the test's backend). */
+/** The policy pack as deploy.yml passes it, in the form this machine's language host can start (see the header). */
+const POLICY_PACK = path.join(REPO_ROOT, "policy", "bin", "pulumi-analyzer-policy");
+
+/** deploy.yml's step on a fresh checkout of main: `./tenantctl up --region local --policy-pack … --json` (this process's environment: the test's backend). */
 function workflowUp(): Promise<{ code: number; summary: Summary; stderr: string; head: string }> {
     const checkout = fs.mkdtempSync(path.join(dir, "checkout-"));
     git(dir, "clone", "--quiet", "-b", "main", remote, checkout);
@@ -56,7 +67,18 @@ function workflowUp(): Promise<{ code: number; summary: Summary; stderr: string;
     return new Promise((resolve) => {
         execFile(
             path.join(REPO_ROOT, "tenantctl"),
-            ["up", "--region", "local", "--manifest", path.join(checkout, "tenants.yaml"), "--config-file", settingsFile, "--json"],
+            [
+                "up",
+                "--region",
+                "local",
+                "--manifest",
+                path.join(checkout, "tenants.yaml"),
+                "--config-file",
+                settingsFile,
+                "--policy-pack",
+                POLICY_PACK,
+                "--json",
+            ],
             { cwd: REPO_ROOT, env: { ...process.env, CI: "true", NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 },
             (err, stdout, stderr) => {
                 let summary: Summary;
@@ -118,7 +140,7 @@ afterAll(async () => {
     fs.rmSync(dir, { recursive: true, force: true });
 }, HOOK_TIMEOUT_MS);
 
-test("the service deploys a webhook's commit; deploy.yml's `tenantctl up --region` on that commit then changes nothing", async () => {
+test("the service deploys a webhook's commit; deploy.yml's `tenantctl up --region --policy-pack` on that commit then changes nothing", async () => {
     const ev = createdEvent(TENANT, { websiteId: 72_001, region: "eu-west" });
     const res = await post({ baseUrl: await listen(svc!) }, ev);
     expect(res.statusCode).toBe(202);
