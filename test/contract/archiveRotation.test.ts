@@ -123,26 +123,12 @@ type Declared = ReturnType<typeof resolve>;
 const created = new Map<string, Key>();
 
 async function writeSecret(k: Key): Promise<void> {
-    const body = {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: ARCHIVE_CREDENTIALS_SECRET, namespace: NAMESPACE },
-        type: "Opaque",
-        stringData: { [KEYS.id]: k.id, [KEYS.secret]: k.secret },
-    };
-    const put = await kube.request("PUT", `/api/v1/namespaces/${NAMESPACE}/secrets/${ARCHIVE_CREDENTIALS_SECRET}`, body);
-    if (put.status === 404) {
-        const made = await kube.request("POST", `/api/v1/namespaces/${NAMESPACE}/secrets`, body);
-        if (made.status !== 201) throw new Error(`create Secret -> ${made.status}`);
-    } else if (put.status !== 200) {
-        throw new Error(`update Secret -> ${put.status}`);
-    }
+    await kube.putSecret(NAMESPACE, ARCHIVE_CREDENTIALS_SECRET, { [KEYS.id]: k.id, [KEYS.secret]: k.secret });
 }
 
 async function readSecret(): Promise<Key> {
-    const s = await kube.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${NAMESPACE}/secrets/${ARCHIVE_CREDENTIALS_SECRET}`);
-    const d = (k: string) => Buffer.from(s.data[k], "base64").toString("utf8");
-    return { id: d(KEYS.id), secret: d(KEYS.secret) };
+    const d = await kube.secretData(NAMESPACE, ARCHIVE_CREDENTIALS_SECRET);
+    return { id: d[KEYS.id], secret: d[KEYS.secret] };
 }
 
 async function createKey(user: string): Promise<Key> {

@@ -100,26 +100,12 @@ function resolve(resources: readonly SynthResource[], oracle: PasswordOracle) {
 }
 
 async function writeSecret(c: Credentials): Promise<void> {
-    const body = {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: BUCKET_CREDENTIALS_SECRET, namespace: NAMESPACE },
-        type: "Opaque",
-        stringData: { [KEYS.user]: c.user, [KEYS.password]: c.password },
-    };
-    const put = await kube.request("PUT", `/api/v1/namespaces/${NAMESPACE}/secrets/${BUCKET_CREDENTIALS_SECRET}`, body);
-    if (put.status === 404) {
-        const created = await kube.request("POST", `/api/v1/namespaces/${NAMESPACE}/secrets`, body);
-        if (created.status !== 201) throw new Error(`create Secret -> ${created.status}`);
-    } else if (put.status !== 200) {
-        throw new Error(`update Secret -> ${put.status}`);
-    }
+    await kube.putSecret(NAMESPACE, BUCKET_CREDENTIALS_SECRET, { [KEYS.user]: c.user, [KEYS.password]: c.password });
 }
 
 async function readSecret(): Promise<Credentials> {
-    const s = await kube.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${NAMESPACE}/secrets/${BUCKET_CREDENTIALS_SECRET}`);
-    const d = (k: string) => Buffer.from(s.data[k], "base64").toString("utf8");
-    return { user: d(KEYS.user), password: d(KEYS.password) };
+    const d = await kube.secretData(NAMESPACE, BUCKET_CREDENTIALS_SECRET);
+    return { user: d[KEYS.user], password: d[KEYS.password] };
 }
 
 /** What a shop's service does with the Secret's key: write an object and read it back. */

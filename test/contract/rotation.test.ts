@@ -132,26 +132,12 @@ function resolve(resources: readonly SynthResource[], oracle: PasswordOracle) {
 }
 
 async function writeSecret(name: string, c: Credentials, keys: { user: string; password: string }): Promise<void> {
-    const body = {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name, namespace: NAMESPACE },
-        type: "Opaque",
-        stringData: { [keys.user]: c.user, [keys.password]: c.password },
-    };
-    const put = await kube.request("PUT", `/api/v1/namespaces/${NAMESPACE}/secrets/${name}`, body);
-    if (put.status === 404) {
-        const created = await kube.request("POST", `/api/v1/namespaces/${NAMESPACE}/secrets`, body);
-        if (created.status !== 201) throw new Error(`create Secret ${name} -> ${created.status}`);
-    } else if (put.status !== 200) {
-        throw new Error(`update Secret ${name} -> ${put.status}`);
-    }
+    await kube.putSecret(NAMESPACE, name, { [keys.user]: c.user, [keys.password]: c.password });
 }
 
 async function readSecret(name: string, keys: { user: string; password: string }): Promise<Credentials> {
-    const s = await kube.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${NAMESPACE}/secrets/${name}`);
-    const d = (k: string) => Buffer.from(s.data[k], "base64").toString("utf8");
-    return { user: d(keys.user), password: d(keys.password) };
+    const d = await kube.secretData(NAMESPACE, name);
+    return { user: d[keys.user], password: d[keys.password] };
 }
 
 const DB_KEYS = { user: "DB_USERNAME", password: "DB_PASSWORD" };

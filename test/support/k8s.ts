@@ -102,6 +102,24 @@ export class KubeClient {
         return { allowed: res.body.status?.allowed === true, reason: res.body.status?.reason };
     }
 
+    /** Creates or replaces the Opaque Secret `name` in `ns` with `stringData` (what an apply or external-secrets writes). */
+    async putSecret(ns: string, name: string, stringData: Readonly<Record<string, string>>): Promise<void> {
+        const body = { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, type: "Opaque", stringData };
+        const put = await this.request("PUT", `/api/v1/namespaces/${ns}/secrets/${name}`, body);
+        if (put.status === 404) {
+            const created = await this.request("POST", `/api/v1/namespaces/${ns}/secrets`, body);
+            if (created.status !== 201) throw new Error(`create Secret ${ns}/${name} -> ${created.status}`);
+        } else if (put.status !== 200) {
+            throw new Error(`update Secret ${ns}/${name} -> ${put.status}`);
+        }
+    }
+
+    /** The decoded data of the Secret `name` in `ns` (what a pod mounting it reads). */
+    async secretData(ns: string, name: string): Promise<Record<string, string>> {
+        const s = await this.get<{ data?: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/${name}`);
+        return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+    }
+
     /** Polls until `apiPath` returns 404, or fails after `timeoutMs`. */
     async waitGone(apiPath: string, timeoutMs = 180_000): Promise<void> {
         const deadline = Date.now() + timeoutMs;
