@@ -35,6 +35,7 @@ import * as path from "node:path";
 import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from "yaml";
 import type { TenantSpec } from "../lib/manifest";
 import { parseLocks, type PendingOperation } from "../lib/crashRecovery";
+import { failureReason } from "../lib/engineErrors";
 import { lockRemovedLine, processAlive, repairPendingOperations, staleLocks } from "./crashRepair";
 import { withEngineSettings } from "./engineSettings";
 import { parseShardStack, reshardPlan, stackOfShard, shardStackName, type ShardMove } from "../lib/shards";
@@ -256,10 +257,6 @@ function secureEntries(settings: Record<string, unknown>): Record<string, unknow
     return Object.fromEntries(Object.entries(config).filter(([, v]) => v !== null && typeof v === "object" && "secure" in v));
 }
 
-function lastLines(text: string, n = 15): string {
-    return text.trim().split("\n").slice(-n).join("\n");
-}
-
 interface StackHandle {
     readonly name: string;
     /** The scratch workspace's directory. */
@@ -416,7 +413,7 @@ export class Region {
                 [...args, "--non-interactive", "--color", "never"],
                 { cwd, env: { ...process.env, ...this.envVars }, maxBuffer: 256 * 1024 * 1024 },
                 (err, stdout, stderr) => {
-                    if (err) reject(new RegionError(`pulumi ${args.slice(0, 2).join(" ")} failed: ${lastLines(`${stdout}\n${stderr}`)}`));
+                    if (err) reject(new RegionError(`pulumi ${args.slice(0, 2).join(" ")} failed: ${failureReason(`${stdout}\n${stderr}`)}`));
                     else resolve(stdout);
                 },
             );
@@ -563,7 +560,7 @@ export class Region {
                           ? `That process no longer runs. Fix: tenantctl up --region ${this.regionStack} (or refresh) removes the lock and repairs the state.`
                           : `Fix: wait for that update to finish; once you are sure no update runs, \`pulumi cancel --stack ${stack}\` then tenantctl refresh --region ${this.regionStack}.`)
                     : "";
-            const why = (errors.length > 0 ? errors.join("\n") : lastLines(text)) + lockFix;
+            const why = (errors.length > 0 ? errors.join("\n") : failureReason(text)) + lockFix;
             report("failed", why);
             return outcome("failed", why);
         }
@@ -756,7 +753,7 @@ export class Region {
                     result: "failed",
                     changes: {},
                     seconds: (Date.now() - started) / 1000,
-                    error: lastLines(err instanceof Error ? err.message : String(err)),
+                    error: failureReason(err instanceof Error ? err.message : String(err)),
                     changed: {},
                     recovered: [],
                 });
