@@ -44,7 +44,7 @@ import { ARCHIVE_CREDENTIALS_SECRET } from "../../lib/archiveLayout";
 import { ARCHIVE_CREDENTIAL, type CredentialState } from "../../lib/rotation";
 import { input, readLocalEnv } from "../support/contract";
 import { KubeClient } from "../support/k8s";
-import { declaredTenant, dependency, reconnectEvery100ms, sleep, typeAndName } from "../support/rotationHarness";
+import { declaredTenant, dependency, reconnectEvery100ms, rotationManifest, sleep, typeAndName } from "../support/rotationHarness";
 import { REGION, startVersitygw, type Instance } from "../support/versitygw";
 
 jest.setTimeout(300_000);
@@ -66,30 +66,11 @@ let iam: IAMClient;
 let kube: KubeClient;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "cv-archive-rotation-"));
 
-function manifest(rotations?: CredentialState): string {
-    const lines = [
-        "tenants:",
-        `  - id: ${TENANT}`,
-        "    websiteId: 9303",
-        "    name: Archive rotation contract tenant",
-        `    domain: client-${TENANT}.collectverything.com`,
-        "    customDomains: []",
-        "    tier: standard",
-        "    region: eu-west",
-        "    billingId: sub_contract_arot",
-        "    costCenter: CC-CONTRACT",
-        "    department: contract-tests",
-        "    createdDate: 2025-01-15",
-        "    status: active",
-    ];
-    if (rotations)
-        lines.push(
-            "rotations:",
-            `  ${TENANT}:`,
-            `    ${ARCHIVE_CREDENTIAL}: {generation: ${rotations.generation}, rotatedAt: "${rotations.rotatedAt}", retired: ${rotations.retired}}`,
-        );
-    return `${lines.join("\n")}\n`;
-}
+const manifest = (rotations?: CredentialState): string =>
+    rotationManifest(
+        { id: TENANT, websiteId: 9303, name: "Archive rotation contract tenant", region: "eu-west", billingId: "sub_contract_arot" },
+        rotations && { [ARCHIVE_CREDENTIAL]: rotations },
+    );
 
 interface Key {
     readonly id: string;

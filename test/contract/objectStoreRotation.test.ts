@@ -31,7 +31,7 @@ import { BUCKET_CREDENTIALS_SECRET, bucketName } from "../../lib/naming";
 import { STORAGE_CREDENTIAL, type CredentialState } from "../../lib/rotation";
 import { input, readLocalEnv } from "../support/contract";
 import { KubeClient } from "../support/k8s";
-import { PasswordOracle, byName, declaredTenant, dependency, reconnectEvery100ms, sleep } from "../support/rotationHarness";
+import { PasswordOracle, byName, declaredTenant, dependency, reconnectEvery100ms, rotationManifest, sleep } from "../support/rotationHarness";
 import { REGION, createAccount, startVersitygw, updateSecret, type Instance } from "../support/versitygw";
 
 jest.setTimeout(240_000);
@@ -53,30 +53,11 @@ let vgw: Instance;
 let kube: KubeClient;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "cv-s3-rotation-"));
 
-function manifest(rotations?: CredentialState): string {
-    const lines = [
-        "tenants:",
-        `  - id: ${TENANT}`,
-        "    websiteId: 9302",
-        "    name: Object store rotation contract tenant",
-        `    domain: client-${TENANT}.collectverything.com`,
-        "    customDomains: []",
-        "    tier: standard",
-        "    region: apac",
-        "    billingId: sub_contract_rots",
-        "    costCenter: CC-CONTRACT",
-        "    department: contract-tests",
-        "    createdDate: 2025-01-15",
-        "    status: active",
-    ];
-    if (rotations)
-        lines.push(
-            "rotations:",
-            `  ${TENANT}:`,
-            `    ${STORAGE_CREDENTIAL}: {generation: ${rotations.generation}, rotatedAt: "${rotations.rotatedAt}", retired: ${rotations.retired}}`,
-        );
-    return `${lines.join("\n")}\n`;
-}
+const manifest = (rotations?: CredentialState): string =>
+    rotationManifest(
+        { id: TENANT, websiteId: 9302, name: "Object store rotation contract tenant", region: "apac", billingId: "sub_contract_rots" },
+        rotations && { [STORAGE_CREDENTIAL]: rotations },
+    );
 
 interface Credentials {
     readonly user: string;

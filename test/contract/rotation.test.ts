@@ -33,7 +33,17 @@ import { databaseName, dbCredentialsSecretName, RABBITMQ_CREDENTIALS_SECRET, vho
 import { RABBITMQ_CREDENTIAL, type CredentialState } from "../../lib/rotation";
 import { amqpHandshake } from "../support/contractAmqp";
 import { input, localServices, readLocalEnv, type LocalServices } from "../support/contract";
-import { PasswordOracle, byName, declaredTenant, dependency, reconnectEvery100ms, sleep, typeAndName, type ClientStats } from "../support/rotationHarness";
+import {
+    PasswordOracle,
+    byName,
+    declaredTenant,
+    dependency,
+    reconnectEvery100ms,
+    rotationManifest,
+    sleep,
+    typeAndName,
+    type ClientStats,
+} from "../support/rotationHarness";
 import { KubeClient } from "../support/k8s";
 
 jest.setTimeout(240_000);
@@ -63,29 +73,8 @@ const quoteString = (value: string) => `'${value.replace(/\\/g, "\\\\").replace(
 const account = (user: string, host: string) => `${quoteString(user)}@${quoteString(host)}`;
 const enc = encodeURIComponent;
 
-function manifest(region: string, rotations?: Record<string, CredentialState>): string {
-    const lines = [
-        "tenants:",
-        `  - id: ${TENANT}`,
-        "    websiteId: 9301",
-        "    name: Rotation contract tenant",
-        `    domain: client-${TENANT}.collectverything.com`,
-        "    customDomains: []",
-        "    tier: standard",
-        `    region: ${region}`,
-        "    billingId: sub_contract_rotc",
-        "    costCenter: CC-CONTRACT",
-        "    department: contract-tests",
-        "    createdDate: 2025-01-15",
-        "    status: active",
-    ];
-    if (rotations) {
-        lines.push("rotations:", `  ${TENANT}:`);
-        for (const [k, s] of Object.entries(rotations))
-            lines.push(`    ${k}: {generation: ${s.generation}, rotatedAt: "${s.rotatedAt}", retired: ${s.retired}}`);
-    }
-    return `${lines.join("\n")}\n`;
-}
+const manifest = (region: string, rotations?: Record<string, CredentialState>): string =>
+    rotationManifest({ id: TENANT, websiteId: 9301, name: "Rotation contract tenant", region, billingId: "sub_contract_rotc" }, rotations);
 
 const declared = (stack: string, source: string, label: string): Promise<SynthResource[]> => declaredTenant(work, TENANT, stack, source, label);
 

@@ -11,8 +11,43 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import type { SynthResource } from "../../core/synth";
+import type { CredentialState } from "../../lib/rotation";
 import type { SynthRecord } from "../../core/synthProcess";
 import { REPO_ROOT, testPassword } from "./contract";
+
+/** The tenant a rotation contract test synthesizes: what differs between the tests. */
+export interface RotationTenant {
+    readonly id: string;
+    readonly websiteId: number;
+    readonly name: string;
+    readonly region: string;
+    readonly billingId: string;
+}
+
+/** A manifest of that one active tenant, with its `rotations:` entry (credential key -> state) when given. */
+export function rotationManifest(t: RotationTenant, rotations?: Readonly<Record<string, CredentialState>>): string {
+    const lines = [
+        "tenants:",
+        `  - id: ${t.id}`,
+        `    websiteId: ${t.websiteId}`,
+        `    name: ${t.name}`,
+        `    domain: client-${t.id}.collectverything.com`,
+        "    customDomains: []",
+        "    tier: standard",
+        `    region: ${t.region}`,
+        `    billingId: ${t.billingId}`,
+        "    costCenter: CC-CONTRACT",
+        "    department: contract-tests",
+        "    createdDate: 2025-01-15",
+        "    status: active",
+    ];
+    if (rotations) {
+        lines.push("rotations:", `  ${t.id}:`);
+        for (const [k, s] of Object.entries(rotations))
+            lines.push(`    ${k}: {generation: ${s.generation}, rotatedAt: "${s.rotatedAt}", retired: ${s.retired}}`);
+    }
+    return `${lines.join("\n")}\n`;
+}
 
 /** The custom resources of `tenant` in `stack`'s program for the manifest `source` (core/synthProcess.ts in a child: one Pulumi runtime each). */
 export async function declaredTenant(work: string, tenant: string, stack: string, source: string, label: string): Promise<SynthResource[]> {
