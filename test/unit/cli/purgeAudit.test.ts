@@ -6,19 +6,15 @@
  * push race both are computed again on the new tip, after the lines already
  * there. Real `git`, a local bare repository as the remote.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { auditLogPath, recordAudit, removeTenantFromManifest, type PurgeAuditRecord } from "../../../cli/purge";
 import { ManifestRepo } from "../../../core/manifestRepo";
+import { git } from "../../support/gitRemote";
 import { REPO_MANIFEST, tempDir } from "../../support/service";
 
 // Real git: a dozen processes per test, which took over jest's 5 s default on a loaded 2-core machine.
 jest.setTimeout(30_000);
-
-function git(cwd: string, ...args: string[]): string {
-    return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
-}
 
 const CANCELLED = fs
     .readFileSync(REPO_MANIFEST, "utf8")

@@ -4,7 +4,6 @@
  * real `git` command and a local bare repository as the remote. A person
  * works in a clone of their own and pushes to the same remote.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { removeTenantFromManifest } from "../../../cli/purge";
@@ -13,23 +12,13 @@ import { ManifestRepo } from "../../../core/manifestRepo";
 import type { BillingEvent } from "../../../lib/billingEvent";
 import { EventCommitter, type CommitOutcome } from "../../../service/commit";
 import { Store } from "../../../service/store";
+import { git, seededRemote } from "../../support/gitRemote";
 import { REPO_MANIFEST, tempDir } from "../../support/service";
-
-function git(cwd: string, ...args: string[]): string {
-    return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
-}
 
 /** A bare remote holding tenants.yaml on main, the service's clone and a person's clone. */
 function setup(manifestText = fs.readFileSync(REPO_MANIFEST, "utf8")) {
     const dir = tempDir("cv-git-");
-    const remote = path.join(dir, "remote.git");
-    git(dir, "init", "--quiet", "--bare", "-b", "main", remote);
-    const seed = path.join(dir, "seed");
-    git(dir, "clone", "--quiet", remote, seed);
-    fs.writeFileSync(path.join(seed, "tenants.yaml"), manifestText);
-    git(seed, "add", "tenants.yaml");
-    git(seed, "-c", "user.name=Seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "seed");
-    git(seed, "push", "--quiet", "origin", "HEAD:main");
+    const remote = seededRemote(dir, manifestText);
     const clone = (name: string) => {
         const p = path.join(dir, name);
         git(dir, "clone", "--quiet", "-b", "main", remote, p);
