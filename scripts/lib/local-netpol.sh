@@ -144,11 +144,12 @@ cleanup_kube_router_rules() {
 # <ns>-n (<address>/32 peer <host side>), a probe serving TCP and UDP $NETPOL_EXT_PORT in it, its identity the
 # namespace's name.
 start_external_destinations() {
-  local d ns addr host pidfile rest
+  local d ns addr host pidfile rest claimed=()
   for d in $NETPOL_EXT_DESTS; do
-    ns="${d%%:*}" rest="${d#*:}"; addr="${rest%%:*}" host="${rest#*:}"
-    check_claimed_ranges "netpol: external destination $ns" "$addr/32" "$host/32"
+    rest="${d#*:}"; claimed+=("${rest%%:*}/32" "${rest#*:}/32")
   done
+  # One look-up of the machine's outside addresses for every destination's two ends.
+  check_claimed_ranges "netpol: external destinations" "${claimed[@]}"
   for d in $NETPOL_EXT_DESTS; do
     ns="${d%%:*}" rest="${d#*:}"; addr="${rest%%:*}" host="${rest#*:}" pidfile="$PID_DIR/netpol-$ns.pid"
     [ -e "/run/netns/$ns" ] || ip netns add "$ns"
