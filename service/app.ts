@@ -15,6 +15,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { ManifestFile } from "../core/manifestFile";
+import type { TenantSpec } from "../lib/manifest";
 import { bearerFailureMessage, checkBearer } from "./auth";
 import type { EventCommitter } from "./commit";
 import { errorReply, HttpError } from "./errors";
@@ -83,6 +84,8 @@ export interface AppParts {
     readonly manifestName: string;
     /** The stacks the service deploys. */
     readonly stacks: readonly string[];
+    /** The stack that deploys a tenant (its region's stack, or that stack's shard). */
+    readonly stackOf: (region: string, tenant: TenantSpec) => string;
     /** Active webhook secrets: the current one and, while rotating, the previous one. */
     readonly secrets: readonly string[];
     /** Signature timestamp tolerance in seconds. */

@@ -36,13 +36,30 @@
 import { createHash } from "node:crypto";
 import type { ManifestFile } from "../core/manifestFile";
 import { commitMessage } from "../core/manifestRepo";
+import { isSuspensionEvent } from "../lib/billingEvent";
 import { validateManifest, type TenantSpec } from "../lib/manifest";
 import { EditError, StaleEvent, type TimedEvent } from "../lib/manifestEdit";
 import { InlineApplier, type ApplyOutcome, type BatchApplier } from "./applier";
-import { envelope } from "./events";
+import { appliedEnvelope, envelope } from "./events";
+import { settledState } from "./runner";
 import { ManifestIndex } from "./manifestIndex";
-import type { AcceptedEvent, EventRecord, IntentRecord, JobRecord, RefusedRecord, StaleRecord, Store } from "./store";
+import type { AcceptedEvent, EventRecord, IntentRecord, JobRecord, RefusedRecord, StaleRecord, Store, TenantRecord } from "./store";
 import { Mutex } from "./storeDriver";
+
+/**
+ * Whether an applied event needs no deployment: a suspension event (its one
+ * effect is the tenant's status) that changed nothing, on a tenant whose
+ * last job succeeded with that status (`before`: the service's record of it
+ * before this batch; its state is settled, so no job is queued or failed).
+ * The monthly `invoice.payment_succeeded` of an active tenant is the usual
+ * case. Anything else deploys, as does a tenant the service never deployed,
+ * and a redelivery after a crash between the manifest write and the event's
+ * record (the record still has the status before the event).
+ */
+export function deployedAlready(type: string, changed: boolean, tenant: TenantSpec, before: TenantRecord | undefined | null): boolean {
+    if (changed || !isSuspensionEvent(type) || !before) return false;
+    return before.manifestStatus === tenant.status && before.state === settledState(tenant.status);
+}
 
 /** The store-wide lock a batch is written under: one replica at a time applies the inbox (every replica's) to the manifest. */
 export const BATCH_LOCK = "manifest-batch";
@@ -519,6 +536,8 @@ export class EventCommitter {
             }
             const t = r.tenant;
             recordIndex.push(slot.index);
+            const before = known.find((k) => k?.id === t.id);
+            const deploy = !deployedAlready(p.event.type, r.changed, t, before);
             records.push({
                 id: p.id,
                 type: p.event.type,
@@ -528,9 +547,21 @@ export class EventCommitter {
                 websiteId: t.websiteId,
                 manifestStatus: t.status,
                 tier: t.tier,
-                deploy: true,
+                deploy,
                 digest: p.digest,
                 created: p.event.created,
+                // Announced now, as its job would have announced it.
+                ...(deploy
+                    ? {}
+                    : {
+                          outbox: appliedEnvelope(
+                              { id: p.id, type: p.event.type, tenantId: t.id, websiteId: t.websiteId, region: t.region },
+                              t,
+                              before?.manifestStatus,
+                              null,
+                              now,
+                          ),
+                      }),
             });
         }
 

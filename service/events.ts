@@ -54,6 +54,39 @@ export function successEvent(billingType: string, status?: string | null, previo
     }
 }
 
+/**
+ * The envelope announcing an applied billing event: after its job succeeded
+ * (`jobId`), or at once when it needed no deployment (`jobId` null: a
+ * suspension event whose status the tenant already has, deployed). `tenant`
+ * is the tenant as the manifest has it afterwards, `previous` the status its
+ * last successful job deployed before; `credentials` goes with
+ * `tenant.provisioned` only (seed onboarding step 8: Secret names, never
+ * values).
+ */
+export function appliedEnvelope(
+    ev: { readonly id: string; readonly type: string; readonly tenantId: string; readonly websiteId: number; readonly region: string },
+    tenant: { readonly tier?: string; readonly status?: string | null } | undefined,
+    previous: string | null | undefined,
+    jobId: string | null,
+    now = new Date(),
+    credentials: () => unknown = () => null,
+): Envelope {
+    const event = successEvent(ev.type, tenant?.status, previous);
+    return envelope(
+        event,
+        { id: ev.tenantId, websiteId: ev.websiteId, region: ev.region },
+        {
+            job_id: jobId,
+            billing_event_id: ev.id,
+            billing_event: ev.type,
+            tier: tenant?.tier,
+            status: tenant?.status,
+            ...(event === "tenant.provisioned" ? { credentials: credentials() ?? null } : {}),
+        },
+        now,
+    );
+}
+
 export function envelope(
     event: PlatformEvent,
     tenant: { id: string; websiteId: number; region: string },

@@ -15,7 +15,7 @@ import { backOff } from "exponential-backoff";
 import type { Logger } from "pino";
 import type { Deployer } from "../core/deployer";
 import { isConcurrentUpdate } from "../core/deployer";
-import { envelope, successEvent, type Envelope } from "./events";
+import { appliedEnvelope, envelope, type Envelope } from "./events";
 import type { Metrics } from "./metrics";
 import type { TenantState } from "./schemas";
 import { LeaseLost, type JobRecord, type Store, type TenantRecord } from "./store";
@@ -242,21 +242,8 @@ export class JobRunner {
             const info = { id: ev.tenantId, websiteId: ev.websiteId, region: ev.region };
             let env: Envelope;
             if (state === "succeeded") {
-                const event = successEvent(ev.type, t?.manifestStatus, previous.get(ev.tenantId));
-                env = envelope(
-                    event,
-                    info,
-                    {
-                        job_id: job.id,
-                        billing_event_id: ev.id,
-                        billing_event: ev.type,
-                        tier: t?.tier,
-                        status: t?.manifestStatus,
-                        // Seed onboarding step 8: the client's credentials are in these Secrets (never their values).
-                        ...(event === "tenant.provisioned" ? { credentials: credentials.get(ev.tenantId) ?? null } : {}),
-                    },
-                    now,
-                );
+                const deployed = t ? { tier: t.tier, status: t.manifestStatus } : undefined;
+                env = appliedEnvelope(ev, deployed, previous.get(ev.tenantId), job.id, now, () => credentials.get(ev.tenantId));
             } else {
                 // One failure event per tenant, whatever number of events it had in the job.
                 if (announced.has(ev.tenantId)) continue;

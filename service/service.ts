@@ -221,6 +221,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         manifest,
         manifestName,
         stacks,
+        stackOf,
         secrets: opts.secrets,
         toleranceSeconds: opts.toleranceSeconds,
         statusTokens: opts.statusTokens ?? [],

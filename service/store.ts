@@ -236,8 +236,15 @@ export interface AcceptedEvent {
     readonly websiteId: number;
     readonly manifestStatus: TenantStatus;
     readonly tier: Tier;
-    /** Whether the event needs a deployment (false: the manifest already said so and a job already covers it). */
+    /**
+     * Whether the event needs a deployment. False when it changed nothing and
+     * what it would deploy is deployed already (a suspension event whose
+     * status the tenant already had when its last job succeeded): it is
+     * recorded `unchanged`, with no job, and `outbox` is its platform event.
+     */
     readonly deploy: boolean;
+    /** The platform event of an event that needs no deployment, written in the same transaction. */
+    readonly outbox?: { readonly event: string };
     /** SHA-256 of the delivery's body (canonical JSON). */
     readonly digest?: string;
     /** The event's own `created` time (unix seconds), when it carries one. */
@@ -570,6 +577,7 @@ export class Store {
             "INSERT INTO events (id, type, tenant_id, region, website_id, outcome, job_id, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [e.id, e.type, e.tenantId, e.region, e.websiteId, job ? "accepted" : "unchanged", job?.id ?? null, ts, e.digest ?? null],
         );
+        if (!job && e.outbox) await q.run("INSERT INTO outbox (routing_key, body) VALUES (?, ?)", [e.outbox.event, JSON.stringify(e.outbox)]);
         const row = await Store.one(q, "SELECT * FROM tenants WHERE id = ?", [e.tenantId]);
         const current = row ? tenantFrom(row) : undefined;
         const created = e.created === undefined ? (current?.lastEventCreated ?? null) : Math.max(e.created, current?.lastEventCreated ?? e.created);

@@ -7,7 +7,7 @@
  * secret names and ARNs, never a value).
  */
 import type { FastifyPluginCallback } from "fastify";
-import { validateManifest } from "../../lib/manifest";
+import { validateManifest, type TenantSpec } from "../../lib/manifest";
 import type { ManifestFile } from "../../core/manifestFile";
 import { settledState, type JobRunner } from "../runner";
 import { errorBody, idParam, tenantBody, type SchemaTypes } from "../schemas";
@@ -20,6 +20,8 @@ export interface TenantRoutesOptions {
     readonly manifest: ManifestFile;
     /** The manifest's file name, for the validator. */
     readonly manifestName: string;
+    /** The stack that deploys a tenant (its region's stack, or that stack's shard). */
+    readonly stackOf: (region: string, tenant: TenantSpec) => string;
 }
 
 export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify, opts, done) => {
@@ -69,10 +71,10 @@ export const tenantRoutes: FastifyPluginCallback<TenantRoutesOptions> = (fastify
                 return reply.code(404).send({ error: "tenant-not-found", message: `tenant "${id}" is neither in the manifest nor known to the service` });
             // In the manifest but never recorded by the service: deployed by the CLI, unless a batch of the service's is writing it.
             const state = writing ? "pending" : settledState(spec.status);
-            // Its region stack's settings say where its credentials are (the stack named after the region; no ARN: no update of the
-            // service's reported it), the AWS secrets those of the active rotation slots.
+            // The settings of the stack that deploys it say where its credentials are (no ARN: no update of the service's reported
+            // it), the AWS secrets those of the active rotation slots.
             const rotations = parsed.ok ? parsed.manifest.rotations?.[id] : undefined;
-            const credentials = await runner.credentialsOf(id, spec.region, rotations);
+            const credentials = await runner.credentialsOf(id, opts.stackOf(spec.region, spec), rotations);
             return { id, region: spec.region, state, manifestStatus: spec.status, tier: spec.tier, updatedAt: null, lastJob: null, credentials };
         },
     );

@@ -8,10 +8,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EventCommitter, type CommitOutcome } from "../../../service/commit";
+import { deployedAlready, EventCommitter, type CommitOutcome } from "../../../service/commit";
 import type { BillingEvent } from "../../../lib/billingEvent";
 import { ManifestFile } from "../../../core/manifestFile";
-import { Store } from "../../../service/store";
+import { Store, type TenantRecord } from "../../../service/store";
+import { tenantSpec } from "../../support/manifests";
 import { tempManifest } from "../../support/service";
 
 interface Batch {
@@ -226,5 +227,65 @@ describe("EventCommitter", () => {
         expect(await store.getEvent("late1")).toMatchObject({ outcome: "refused", error: { status: 422, field: "data.domain" } });
         expect((await store.getEvent("late1"))!.error!.message).toContain('duplicate domain: already served for tenant "abc"');
         expect((await store.unpublished()).map((o) => o.routingKey)).toEqual(["tenant.provisioning_failed"]);
+    });
+});
+
+describe("deployedAlready: which applied events need no deployment", () => {
+    const record = (change: Partial<TenantRecord> = {}): TenantRecord => ({
+        id: "abc",
+        region: "eu-west",
+        state: "active",
+        manifestStatus: "active",
+        tier: "premium",
+        websiteId: 123,
+        lastJobId: "job_1",
+        updatedAt: "2026-12-01T00:00:00.000Z",
+        lastEventCreated: null,
+        ...change,
+    });
+    const active = tenantSpec("abc");
+    const suspended = tenantSpec("abc", { status: "suspended" });
+
+    it("the monthly payment of an active tenant whose last job succeeded active: none", () => {
+        expect(deployedAlready("invoice.payment_succeeded", false, active, record())).toBe(true);
+        expect(deployedAlready("subscription.resumed", false, active, record())).toBe(true);
+        expect(deployedAlready("invoice.payment_failed", false, suspended, record({ state: "suspended", manifestStatus: "suspended" }))).toBe(true);
+        expect(
+            deployedAlready(
+                "subscription.paused",
+                false,
+                tenantSpec("abc", { status: "cancelled" }),
+                record({ state: "offboarding", manifestStatus: "cancelled" }),
+            ),
+        ).toBe(true);
+    });
+
+    it("an event that changed the manifest, or is no suspension event, deploys", () => {
+        expect(deployedAlready("invoice.payment_succeeded", true, active, record({ state: "suspended", manifestStatus: "suspended" }))).toBe(false);
+        expect(deployedAlready("subscription.updated", false, active, record())).toBe(false);
+        expect(deployedAlready("subscription.created", false, active, record())).toBe(false);
+        expect(
+            deployedAlready(
+                "subscription.cancelled",
+                false,
+                tenantSpec("abc", { status: "cancelled" }),
+                record({ state: "offboarding", manifestStatus: "cancelled" }),
+            ),
+        ).toBe(false);
+    });
+
+    it("a tenant the service never deployed, or whose last job is queued or failed, deploys", () => {
+        expect(deployedAlready("invoice.payment_succeeded", false, active, undefined)).toBe(false);
+        expect(deployedAlready("invoice.payment_succeeded", false, active, null)).toBe(false);
+        expect(deployedAlready("invoice.payment_succeeded", false, active, record({ state: "pending" }))).toBe(false);
+        expect(deployedAlready("invoice.payment_succeeded", false, active, record({ state: "failed" }))).toBe(false);
+        expect(deployedAlready("invoice.payment_succeeded", false, active, record({ state: "provisioning" }))).toBe(false);
+    });
+
+    it("a redelivery after a crash between the manifest write and the record (the record has the status before) deploys", () => {
+        // The event suspended abc in the manifest; the store still says what the last job deployed: active.
+        expect(deployedAlready("invoice.payment_failed", false, suspended, record())).toBe(false);
+        // A reviewed change made the manifest say suspended while the service last deployed it active: same answer.
+        expect(deployedAlready("subscription.paused", false, suspended, record({ manifestStatus: "suspended" }))).toBe(false);
     });
 });

@@ -79,8 +79,9 @@ function statusOf(svc: TestService, id: string): string | undefined {
 
 describe("the subscription lifecycle through the service", () => {
     let svc: TestService;
+    const deployer = new OutputsDeployer();
     beforeAll(async () => {
-        svc = await startService(new OutputsDeployer());
+        svc = await startService(deployer);
     });
     afterAll(async () => svc.close());
 
@@ -164,12 +165,46 @@ describe("the subscription lifecycle through the service", () => {
         expect((await drain(svc)).map((e) => e.event)).toEqual(["tenant.suspended", "tenant.resumed"]);
     });
 
-    it("the monthly payment of an active tenant changes nothing and is no resume", async () => {
+    it("the monthly payment of an active tenant changes nothing, deploys nothing and is no resume", async () => {
         const before = fs.readFileSync(svc.manifestPath, "utf8");
-        const [paid] = await send(202, event("invoice.payment_succeeded", { tenantId: "fjord" }));
-        expect(paid.json()).toMatchObject({ result: "unchanged", tenantId: "fjord" });
+        const deploys = deployer.calls.length;
+        const paid = event("invoice.payment_succeeded", { tenantId: "fjord" });
+        const [answer] = await send(202, paid);
+        expect(answer.json()).toMatchObject({ result: "unchanged", tenantId: "fjord" });
         expect(fs.readFileSync(svc.manifestPath, "utf8")).toBe(before);
-        expect((await drain(svc)).map((e) => [e.event, e.payload.status])).toEqual([["tenant.updated", "active"]]);
+        // Its one effect, the status, is what fjord's last job deployed: recorded unchanged, with no job, and announced at once.
+        expect(await svc.store.getEvent(paid.id)).toMatchObject({ outcome: "unchanged", jobId: null });
+        expect((await request(svc, { url: `/events/${paid.id}` })).json()).toMatchObject({ state: "unchanged", jobId: null });
+        expect(deployer.calls.length).toBe(deploys);
+        expect((await drain(svc)).map((e) => [e.event, e.payload.status, e.payload.job_id, e.payload.billing_event_id])).toEqual([
+            ["tenant.updated", "active", null, paid.id],
+        ]);
+        expect((await request(svc, { url: "/tenants/fjord" })).json()).toMatchObject({ state: "active", manifestStatus: "active" });
+    });
+
+    it("a suspension event the manifest already reflects still deploys when the service's last deployment had another status", async () => {
+        // A reviewed change suspended fjord in the manifest; the service's last job deployed it active.
+        const doc = parseDocument(fs.readFileSync(svc.manifestPath, "utf8"));
+        (doc.get("tenants") as YAMLSeq<YAMLMap>).items.find((m) => m.get("id") === "fjord")!.set("status", "suspended");
+        fs.writeFileSync(svc.manifestPath, doc.toString());
+        const deploys = deployer.calls.length;
+        const failed = event("invoice.payment_failed", { tenantId: "fjord" });
+        // (Answered `accepted`: the door's index has not read the file yet; the batch applies the event to it.)
+        await send(202, failed);
+        const recorded = await svc.store.getEvent(failed.id);
+        expect(recorded).toMatchObject({ outcome: "accepted" });
+        expect(recorded?.jobId).toMatch(/^job_/);
+        expect(deployer.calls.slice(deploys).map((c) => c.tenants)).toEqual([["fjord"]]);
+        expect((await drain(svc)).map((e) => [e.event, e.payload.status, e.payload.job_id])).toEqual([["tenant.suspended", "suspended", recorded?.jobId]]);
+        // Deployed suspended now: the same event type again needs no deployment.
+        const again = event("invoice.payment_failed", { tenantId: "fjord" });
+        await send(202, again);
+        expect(await svc.store.getEvent(again.id)).toMatchObject({ outcome: "unchanged", jobId: null });
+        expect(deployer.calls.length).toBe(deploys + 1);
+        await send(202, event("invoice.payment_succeeded", { tenantId: "fjord" }));
+        expect(statusOf(svc, "fjord")).toBe("active");
+        expect(deployer.calls.length).toBe(deploys + 2);
+        expect((await drain(svc)).map((e) => e.event)).toEqual(["tenant.updated", "tenant.resumed"]);
     });
 
     it("subscription.updated changes the domain, custom domains, billing id, cost center and department in the manifest", async () => {

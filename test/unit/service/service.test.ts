@@ -344,6 +344,24 @@ describe("operations endpoints", () => {
         }
     });
 
+    it("reports a CLI-deployed tenant's credentials from the settings of the stack that deploys its region, not of a stack named after it", async () => {
+        // eu-west deploys to `local` here: Kubernetes Secrets only, and no database, bucket or vhost of its own (features off),
+        // where Pulumi.eu-west.yaml would name five Secrets and three AWS secrets.
+        const svc = await startService(new FakeDeployer(), { stacks: { "eu-west": "local" } });
+        try {
+            const got = await request(svc, { url: "/tenants/nordic" });
+            expect(got.statusCode).toBe(200);
+            expect(got.json()).toMatchObject({
+                id: "nordic",
+                region: "eu-west",
+                lastJob: null,
+                credentials: { namespace: "e-commerce-client-nordic", kubernetesSecrets: [], awsSecrets: [] },
+            });
+        } finally {
+            await svc.close();
+        }
+    });
+
     it("answers a method a path does not have with 405 and Allow, an unknown path with 404, an over-long id with 400", async () => {
         const svc = await startService(new FakeDeployer());
         try {
