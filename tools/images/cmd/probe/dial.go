@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 )
@@ -21,20 +20,8 @@ func init() {
 func dial(args []string) int {
 	fs := flag.NewFlagSet("dial", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 1500*time.Millisecond, "connect (and reply) timeout")
-	// Accept the flags before or after the positional arguments.
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != 2 || (pos[0] != "tcp" && pos[0] != "udp") {
-		fmt.Fprintln(os.Stderr, "probe dial: want `probe dial tcp|udp HOST:PORT [--timeout 1500ms]`")
+	pos, ok := transportArgs(fs, args, 2)
+	if !ok {
 		return 2
 	}
 	reply, err := dialOnce(pos[0], pos[1], *timeout)

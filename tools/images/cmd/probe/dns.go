@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -24,19 +23,8 @@ func init() {
 func dnsQuery(args []string) int {
 	fs := flag.NewFlagSet("dns", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 1500*time.Millisecond, "time for the whole lookup")
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != 3 || (pos[0] != "tcp" && pos[0] != "udp") {
-		fmt.Fprintln(os.Stderr, "probe dns: want `probe dns udp|tcp SERVER:PORT NAME [--timeout 1500ms]`")
+	pos, ok := transportArgs(fs, args, 3)
+	if !ok {
 		return 2
 	}
 	transport, server, name := pos[0], pos[1], pos[2]

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -49,6 +50,27 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(c.run(os.Args[2:]))
+}
+
+// transportArgs parses a subcommand's arguments, `tcp|udp` and then n-1 more, with fs's flags before, between or
+// after them. It prints the subcommand's usage and returns false (exit 2) when they do not fit.
+func transportArgs(fs *flag.FlagSet, args []string, n int) ([]string, bool) {
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != n || (pos[0] != "tcp" && pos[0] != "udp") {
+		fmt.Fprintf(os.Stderr, "probe %s: want `probe %s %s`\n", fs.Name(), fs.Name(), commands[fs.Name()].usage)
+		return nil, false
+	}
+	return pos, true
 }
 
 // identity is what the server answers: the pod name from the downward API (POD_NAME), else the host name.
