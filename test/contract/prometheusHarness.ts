@@ -6,9 +6,8 @@
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
-import { REPO_ROOT } from "../support/contract";
+import { freePort, REPO_ROOT } from "../support/contract";
 
 const SCRIPT = path.join(REPO_ROOT, "scripts", "lib", "prometheus.sh");
 export const PROMTOOL = "/usr/bin/promtool";
@@ -32,18 +31,6 @@ export function workDir(name: string): string {
     const dir = path.join(root, `${name}-${process.pid}`);
     fs.mkdirSync(dir, { recursive: true });
     return dir;
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
-    });
 }
 
 export interface RunningPrometheus {

@@ -5,12 +5,25 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { SynthResource } from "../../core/synth";
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 export const LOCAL_ENV_FILE = path.join(REPO_ROOT, ".work", "local.env");
+
+/** A TCP port free on 127.0.0.1 right now (for a server a test starts itself). */
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const port = (server.address() as net.AddressInfo).port;
+            server.close(() => resolve(port));
+        });
+    });
+}
 
 /**
  * Tenant ids of the contract manifest. "a-b" and "a1b" are the pair that

@@ -11,10 +11,9 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { REPO_ROOT } from "./contract";
+import { freePort, REPO_ROOT } from "./contract";
 
 export const REGION = "eu-west-1";
 
@@ -24,17 +23,6 @@ export function versitygwBinary(): string {
     const bin = out.trim().split("\n").pop() ?? "";
     if (!fs.existsSync(bin)) throw new Error(`scripts/lib/objectstore.sh build printed ${JSON.stringify(bin)}, which is not a file`);
     return bin;
-}
-
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
-    });
 }
 
 export interface Root {
