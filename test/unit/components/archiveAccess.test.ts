@@ -19,6 +19,7 @@ import {
     type SynthResource,
     type SynthResult,
 } from "../../support/synth";
+import { ABC_ARCHIVE_POLICY } from "../../support/archivePolicy";
 
 jest.setTimeout(120_000);
 
@@ -44,24 +45,7 @@ describe("eu-west (features.archiveIdentity on, aws-secrets-manager backend): th
     test("its only policy: objects under tenants/abc/ of collectverything-archive-eu-west, listing only with that prefix", () => {
         const policy = one(abc, T.AwsIamUserPolicy, "abc-archive-prefix");
         expect({ name: policy.inputs.name, user: policy.inputs.user }).toEqual({ name: "tenant-prefix-only", user: "cv-archive-abc" });
-        expect(JSON.parse(policy.inputs.policy as string)).toEqual({
-            Version: "2012-10-17",
-            Statement: [
-                {
-                    Sid: "OwnPrefixObjects",
-                    Effect: "Allow",
-                    Action: ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention"],
-                    Resource: ["arn:aws:s3:::collectverything-archive-eu-west/tenants/abc/*"],
-                },
-                {
-                    Sid: "ListOwnPrefix",
-                    Effect: "Allow",
-                    Action: ["s3:ListBucket", "s3:ListBucketVersions"],
-                    Resource: ["arn:aws:s3:::collectverything-archive-eu-west"],
-                    Condition: { StringLike: { "s3:prefix": ["tenants/abc/", "tenants/abc/*"] } },
-                },
-            ],
-        });
+        expect(JSON.parse(policy.inputs.policy as string)).toEqual(ABC_ARCHIVE_POLICY);
         expect(abc.filter((r) => r.type === T.AwsIamUserPolicy)).toHaveLength(1);
     });
 

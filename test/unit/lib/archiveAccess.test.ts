@@ -14,6 +14,7 @@ import {
     bucketBackupPolicyName,
     bucketBackupUser,
 } from "../../../lib/archiveAccess";
+import { ABC_ARCHIVE_POLICY } from "../../support/archivePolicy";
 
 const ACCOUNT = "123456789012";
 const BUCKET = "collectverything-archive-eu-west";
@@ -44,24 +45,7 @@ describe("names", () => {
 
 describe("archive identity policy", () => {
     test("is exactly: object actions under tenants/<id>/, listing only with a prefix under it", () => {
-        expect(archivePolicyDocument(BUCKET, "abc")).toEqual({
-            Version: "2012-10-17",
-            Statement: [
-                {
-                    Sid: "OwnPrefixObjects",
-                    Effect: "Allow",
-                    Action: ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention"],
-                    Resource: ["arn:aws:s3:::collectverything-archive-eu-west/tenants/abc/*"],
-                },
-                {
-                    Sid: "ListOwnPrefix",
-                    Effect: "Allow",
-                    Action: ["s3:ListBucket", "s3:ListBucketVersions"],
-                    Resource: ["arn:aws:s3:::collectverything-archive-eu-west"],
-                    Condition: { StringLike: { "s3:prefix": ["tenants/abc/", "tenants/abc/*"] } },
-                },
-            ],
-        });
+        expect(archivePolicyDocument(BUCKET, "abc")).toEqual(ABC_ARCHIVE_POLICY);
     });
 
     const policy = archivePolicyDocument(BUCKET, "abc");
