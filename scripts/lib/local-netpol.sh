@@ -30,18 +30,19 @@ NETPOL_PKGS=(iptables ipset conntrack nftables socat)
 
 netpol_cache_dir() { # <name> <version>
   local mod="$ROOT/tools/$1" hash
-  hash="$({ printf 'recipe=%s %s=%s\n' "$NETPOL_RECIPE_REV" "$1" "$2"; cat "$mod/go.mod" "$mod/go.sum"; } | sha256sum | cut -c1-12)"
+  hash="$({ printf 'recipe=%s %s=%s\n' "$NETPOL_RECIPE_REV" "$1" "$2"; cat "$mod/go.mod" "$mod/go.sum"; cat "$mod"/*.go 2>/dev/null || true; } | sha256sum | cut -c1-12)"
   printf '%s/%s-%s.%s\n' "${CV_NETPOL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/collectverything/netpol}" "$1" "$2" "$hash"
 }
 
-# _netpol_go_build <tools dir name> <version> <binary> <package> <ldflags>: prints the binary's path.
+# _netpol_go_build <tools dir name> <version> <binary> <package> <ldflags> [<module>]: prints the binary's path.
+# <module> (default: <package> up to /cmd/) is the upstream module go.mod must pin at <version>.
 _netpol_go_build() {
-  local name=$1 version=$2 binary=$3 pkg=$4 ldflags=$5 dir bin t0=$SECONDS
+  local name=$1 version=$2 binary=$3 pkg=$4 ldflags=$5 module=${6:-${4%%/cmd/*}} dir bin t0=$SECONDS
   dir="$(netpol_cache_dir "$name" "$version")"; bin="$dir/bin/$binary"
   if [ -x "$bin" ]; then printf '%s\n' "$bin"; return 0; fi
   command -v go >/dev/null 2>&1 || die "netpol: go is not installed (needed to build $binary $version)"
-  grep -q "${pkg%%/cmd/*} v$version\b" "$ROOT/tools/$name/go.mod" \
-    || die "netpol: tools/$name/go.mod does not pin ${pkg%%/cmd/*} v$version"
+  grep -q "$module v$version\b" "$ROOT/tools/$name/go.mod" \
+    || die "netpol: tools/$name/go.mod does not pin $module v$version"
   mkdir -p "$dir/bin"
   log "netpol: building $binary $version from the Go module proxy into ${dir/#$HOME/\~}" >&2
   (
@@ -59,14 +60,17 @@ build_kube_router() {
 }
 
 build_coredns() {
-  _netpol_go_build coredns "$COREDNS_VERSION" coredns github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=v$COREDNS_VERSION"
+  # tools/coredns/main.go: CoreDNS with the Corefile's plugins only (the stock main links every plugin).
+  _netpol_go_build coredns "$COREDNS_VERSION" coredns . "-X github.com/coredns/coredns/coremain.GitCommit=v$COREDNS_VERSION" github.com/coredns/coredns
 }
 
 # ---- runtime --------------------------------------------------------------------
 # Everything below needs the node (scripts/lib/local-node.sh, sourced before this file) and root.
 NETPOL_APIRELAY_PORT=16443                 # on $NODE_IP: CoreDNS's way to the API server (which binds 127.0.0.1 only)
 NETPOL_DNS_IP=10.96.0.10                   # == NODE_CLUSTER_DNS, the kubelet's clusterDNS
-NETPOL_COREDNS_IMAGE="localhost/cv/coredns:$COREDNS_VERSION"
+# Tagged with its build's cache key: a changed build (tools/coredns) is imported and rolled out, never the stale image.
+NETPOL_COREDNS_CACHE="$(netpol_cache_dir coredns "$COREDNS_VERSION")"
+NETPOL_COREDNS_IMAGE="localhost/cv/coredns:$COREDNS_VERSION-${NETPOL_COREDNS_CACHE##*.}"
 # The external destinations: two network namespaces, each behind a point-to-point veth that routes exactly one
 # address into it (a UDP server on an address that is not its namespace's first one would answer from the wrong
 # source). Both in TEST-NET-2 (RFC 5737), /32 each, so nothing else on the machine is captured: check_claimed_ranges
