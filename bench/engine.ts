@@ -31,10 +31,7 @@ import { Region, type StackOutcome, type StackProgress } from "../core/region";
 import { namespaceName } from "../lib/naming";
 import { shardOf } from "../lib/shards";
 import { CONFIG_NAMESPACE } from "../stacks/config";
-import pino from "pino";
-import { createService } from "../service/service";
-import { signatureHeader } from "../service/signature";
-import { benchManifest, kube, onboardThroughService, parseIds } from "./webhooks";
+import { benchManifest, benchOnboarding, kube, onboardThroughService, parseIds, startBenchService } from "./webhooks";
 
 /** The CSV columns: the issue's seven, then the pulumi processes' CPU seconds. */
 export const CSV_HEADER = "tenants,shards,resources,first_up_s,noop_preview_s,onboard_active_s,largest_state_mb,pulumi_cpu_s";
@@ -366,45 +363,12 @@ export async function onboardManyThroughService(o: {
     readonly kubeconfig: string;
     readonly print: (line: string) => void;
 }): Promise<{ count: number; allActiveSeconds: number; allDoneSeconds: number; jobs: number }> {
-    const secret = "bench-secret";
-    const svc = await createService({
-        manifestPath: o.manifestPath,
-        storePath: o.storePath,
-        deployer: o.deployer,
-        secrets: [secret],
-        stacks: { "eu-west": "local" },
-        shards: () => o.shards,
-        logger: pino({ level: "warn" }),
-        runner: { maxAttempts: 1 },
-    });
+    const { svc, post } = await startBenchService({ ...o, stacks: { "eu-west": "local" }, shards: () => o.shards });
     try {
-        await svc.app.listen({ host: "127.0.0.1", port: 0 });
-        const address = svc.app.server.address();
-        const port = typeof address === "object" && address ? address.port : 0;
         const started = Date.now();
         const answers = await Promise.all(
             o.ids.map(async (id, i) => {
-                const body = JSON.stringify({
-                    id: `evt_bench_many_${id}`,
-                    type: "subscription.created",
-                    created: Math.floor(Date.now() / 1000),
-                    data: {
-                        tenantId: id,
-                        websiteId: 980_000 + i,
-                        name: id,
-                        domain: `client-${id}.collectverything.com`,
-                        tier: "standard",
-                        region: "eu-west",
-                        billingId: `sub_${id}`,
-                        costCenter: "CC-BENCH-001",
-                        department: "retail",
-                    },
-                });
-                const res = await fetch(`http://127.0.0.1:${port}/webhooks/billing`, {
-                    method: "POST",
-                    body,
-                    headers: { "content-type": "application/json", "billing-signature": signatureHeader(secret, body) },
-                });
+                const res = await post(benchOnboarding(`evt_bench_many_${id}`, id, 980_000 + i));
                 return { id, status: res.status, text: await res.text() };
             }),
         );

@@ -30,7 +30,7 @@ import { kubeAccess, KubeError, kubeRequest } from "../core/kube";
 import { localPulumiEnv } from "../core/localEnv";
 import { PROJECT_DIR } from "../core/project";
 import { launchFakeService, type ServiceProcess } from "../service/launch";
-import { createService } from "../service/service";
+import { createService, type Service } from "../service/service";
 import { signatureHeader } from "../service/signature";
 import type { JobRecord } from "../service/store";
 
@@ -377,13 +377,20 @@ export interface OnboardOptions {
     readonly kubeconfig: string;
 }
 
-/**
- * One onboarding through the webhook service on the real engine: a signed
- * `subscription.created` for a new eu-west tenant, then the time until its
- * namespace is Active and until its job is done (the job must succeed). The
- * service runs in this process on loopback and is closed before returning.
- */
-export async function onboardThroughService(o: OnboardOptions): Promise<{ nsSeconds: number; doneSeconds: number; job: JobRecord }> {
+/** The bench's webhook service, in this process on a loopback port: `post` signs and delivers one event. */
+export interface BenchService {
+    readonly svc: Service;
+    readonly post: (event: unknown) => Promise<Response>;
+}
+
+/** Starts the webhook service for an engine bench (warn-level logs, one attempt per job); close `svc` when done. */
+export async function startBenchService(o: {
+    readonly deployer: Deployer;
+    readonly manifestPath: string;
+    readonly storePath: string;
+    readonly stacks: Readonly<Record<string, string>>;
+    readonly shards?: (regionStack: string) => number;
+}): Promise<BenchService> {
     const svc = await createService({
         manifestPath: o.manifestPath,
         storePath: o.storePath,
@@ -396,33 +403,57 @@ export async function onboardThroughService(o: OnboardOptions): Promise<{ nsSeco
     });
     try {
         await svc.app.listen({ host: "127.0.0.1", port: 0 });
-        const address = svc.app.server.address();
-        const port = typeof address === "object" && address ? address.port : 0;
-        const id = o.id;
-        const body = JSON.stringify({
-            id: `evt_bench_ready_${id}`,
-            type: "subscription.created",
-            created: Math.floor(Date.now() / 1000),
-            data: {
-                tenantId: id,
-                websiteId: o.websiteId,
-                name: id,
-                domain: `client-${id}.collectverything.com`,
-                tier: "standard",
-                region: "eu-west",
-                billingId: `sub_${id}`,
-                costCenter: "CC-BENCH-001",
-                department: "retail",
-            },
-        });
-        const started = Date.now();
-        const res = await fetch(`http://127.0.0.1:${port}/webhooks/billing`, {
+    } catch (err) {
+        await svc.close();
+        throw err;
+    }
+    const address = svc.app.server.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    const post = (event: unknown) => {
+        const body = JSON.stringify(event);
+        return fetch(`http://127.0.0.1:${port}/webhooks/billing`, {
             method: "POST",
             body,
             headers: { "content-type": "application/json", "billing-signature": signatureHeader(SECRET, body) },
         });
-        if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
+    };
+    return { svc, post };
+}
+
+/** The `subscription.created` of a new standard eu-west tenant `id`, event id `eventId`. */
+export function benchOnboarding(eventId: string, id: string, websiteId: number) {
+    return {
+        id: eventId,
+        type: "subscription.created",
+        created: Math.floor(Date.now() / 1000),
+        data: {
+            tenantId: id,
+            websiteId,
+            name: id,
+            domain: `client-${id}.collectverything.com`,
+            tier: "standard",
+            region: "eu-west",
+            billingId: `sub_${id}`,
+            costCenter: "CC-BENCH-001",
+            department: "retail",
+        },
+    };
+}
+
+/**
+ * One onboarding through the webhook service on the real engine: a signed
+ * `subscription.created` for a new eu-west tenant, then the time until its
+ * namespace is Active and until its job is done (the job must succeed). The
+ * service runs in this process on loopback and is closed before returning.
+ */
+export async function onboardThroughService(o: OnboardOptions): Promise<{ nsSeconds: number; doneSeconds: number; job: JobRecord }> {
+    const { svc, post } = await startBenchService(o);
+    try {
+        const id = o.id;
         const eventId = `evt_bench_ready_${id}`;
+        const started = Date.now();
+        const res = await post(benchOnboarding(eventId, id, o.websiteId));
+        if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
         // The job's id: in the answer, or (when the service applies the event after answering) on the event's record once applied.
         let jobId = ((await res.json()) as { jobId?: string | null }).jobId ?? undefined;
         const job = async () => {
