@@ -8,7 +8,7 @@
 
 /** The CommandError's frame: its code line, its empty stdout/stderr labels, the "Command failed" line with the command. */
 const FRAME = [/^code: -?\d+$/, /^(stdout|stderr):\s*$/, /^(stderr: )?Command failed with exit code \d+: /];
-const ERROR_LINE = /(?:^|\s)error: (.+)$/;
+const ERROR_LINE = /(?:^|\s)error: (.+)/;
 
 /**
  * The reason of a failed run: its `error:` lines, each once, in order (the CLI
@@ -21,12 +21,13 @@ export function failureReason(text: string, n = 15): string {
     const lines = text
         .split("\n")
         .map((l) => l.trimEnd())
-        .filter((l) => l.trim() !== "" && !FRAME.some((re) => re.test(l.trim())));
+        .filter((l) => l !== "" && !FRAME.some((re) => re.test(l.trimStart())));
     const indent = (l: string) => l.length - l.trimStart().length;
     const blocks: string[] = [];
     for (let i = 0; i < lines.length; i++) {
+        // Lines end trimmed: a match's message holds more than spaces.
         const m = ERROR_LINE.exec(lines[i]);
-        if (!m || m[1].trim() === "") continue;
+        if (!m) continue;
         const block = [`error: ${m[1].trim()}`];
         for (let j = i + 1; j < lines.length && indent(lines[j]) > indent(lines[i]) && !ERROR_LINE.test(lines[j]); j++) block.push(lines[j].trim());
         blocks.push(block.join("\n  "));

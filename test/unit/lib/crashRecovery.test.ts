@@ -44,6 +44,33 @@ describe("locks", () => {
 });
 
 describe("kubernetesId", () => {
+    // Kubernetes' cluster-scoped kinds among those a stack may declare (the API's `namespaced: false` resources, and
+    // cert-manager's and External Secrets' cluster kinds): a namespace recorded in the inputs is not part of their ID.
+    test.each([
+        ["core/v1", "Namespace"],
+        ["rbac.authorization.k8s.io/v1", "ClusterRole"],
+        ["rbac.authorization.k8s.io/v1", "ClusterRoleBinding"],
+        ["apiextensions.k8s.io/v1", "CustomResourceDefinition"],
+        ["core/v1", "PersistentVolume"],
+        ["storage.k8s.io/v1", "StorageClass"],
+        ["scheduling.k8s.io/v1", "PriorityClass"],
+        ["networking.k8s.io/v1", "IngressClass"],
+        ["node.k8s.io/v1", "RuntimeClass"],
+        ["admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"],
+        ["admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"],
+        ["admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"],
+        ["admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"],
+        ["cert-manager.io/v1", "ClusterIssuer"],
+        ["external-secrets.io/v1beta1", "ClusterSecretStore"],
+        ["external-secrets.io/v1beta1", "ClusterExternalSecret"],
+    ])("%s %s is cluster-scoped: its ID is the bare name", (group, kind) => {
+        expect(kubernetesId(`kubernetes:${group}:${kind}`, { metadata: { name: "x", namespace: "ignored" } })).toBe("x");
+    });
+
+    test("a namespaced kind whose name ends like a cluster-scoped one is still namespaced", () => {
+        expect(kubernetesId("kubernetes:example.com/v1:MyClusterRole", { metadata: { name: "x", namespace: "n" } })).toBe("n/x");
+    });
+
     test("namespace/name for a namespaced kind, the bare name for a cluster-scoped one", () => {
         expect(kubernetesId("kubernetes:core/v1:ConfigMap", { metadata: { name: "app-config", namespace: "e-commerce-client-a" } })).toBe(
             "e-commerce-client-a/app-config",
@@ -62,6 +89,34 @@ describe("kubernetesId", () => {
         expect(kubernetesId("kubernetes:core/v1:ConfigMap", { metadata: { name: "c" } })).toBeUndefined();
         expect(kubernetesId("kubernetes:core/v1:ConfigMap", undefined)).toBeUndefined();
         expect(kubernetesId("pulumi:providers:kubernetes", { kubeconfig: "x" })).toBeUndefined();
+        // Only a type token of the Kubernetes provider, whole: not one that merely contains one.
+        expect(kubernetesId("x-kubernetes:core/v1:ConfigMap", { metadata: { name: "c", namespace: "n" } })).toBeUndefined();
+        expect(kubernetesId("kubernetes:core/v1:ConfigMap/extra", { metadata: { name: "c", namespace: "n" } })).toBeUndefined();
+        // A kind starting with "Patch" is not a Patch resource.
+        expect(kubernetesId("kubernetes:example.com/v1:PatchSet", { metadata: { name: "p", namespace: "n" } })).toBe("n/p");
+        // metadata that is not an object, an empty name, an empty namespace.
+        expect(kubernetesId("kubernetes:core/v1:ConfigMap", { metadata: null })).toBeUndefined();
+        expect(kubernetesId("kubernetes:core/v1:ConfigMap", { metadata: "c" })).toBeUndefined();
+        expect(kubernetesId("kubernetes:core/v1:Namespace", { metadata: { name: "" } })).toBeUndefined();
+        expect(kubernetesId("kubernetes:core/v1:ConfigMap", { metadata: { name: "c", namespace: "" } })).toBeUndefined();
+    });
+
+    test("a pending create of a component (custom: false) has no provider ID: cleared, never imported", () => {
+        const repair = pendingRepair(
+            [
+                {
+                    type: "creating",
+                    resource: {
+                        urn: U("t", "cv:index:Tenant"),
+                        type: "kubernetes:core/v1:ConfigMap",
+                        custom: false,
+                        inputs: { metadata: { name: "c", namespace: "n" } },
+                    },
+                },
+            ],
+            new Set(),
+        );
+        expect(repair).toEqual({ imports: [], cleared: [{ urn: U("t", "cv:index:Tenant"), reason: "no-id" }], others: [] });
     });
 });
 
@@ -133,6 +188,31 @@ describe("pendingRepair", () => {
         const repair = pendingRepair([twice, twice], new Set());
         expect(repair.imports).toEqual([{ urn: U("cfg"), id: "n/cfg" }]);
         expect(repair.cleared).toEqual([{ urn: U("cfg"), reason: "in-state" }]);
+    });
+
+    test("each kind of action alone needs a repair, and its report line counts only its own kind", () => {
+        const onlyOther = pendingRepair([op("updating", U("quota"), "kubernetes:core/v1:ResourceQuota")], new Set());
+        expect(needsRepair(onlyOther)).toBe(true);
+        expect(repairLines(onlyOther)).toEqual(["refreshed 1 pending updating operation(s)"]);
+        const onlyCleared = pendingRepair(
+            [op("creating", U("cfg"), "kubernetes:core/v1:ConfigMap", { metadata: { name: "cfg", namespace: "n" } })],
+            new Set([U("cfg")]),
+        );
+        expect(needsRepair(onlyCleared)).toBe(true);
+        expect(repairLines(onlyCleared)).toEqual(["cleared 1 stale pending create(s) already in the state"]);
+        const unknown = [
+            op("creating", U("a"), "random:index/randomPassword:RandomPassword"),
+            op("creating", U("b"), "random:index/randomPassword:RandomPassword"),
+            op("creating", U("c"), "kubernetes:core/v1:ConfigMap", { metadata: { name: "c", namespace: "n" } }),
+        ];
+        expect(repairLines(pendingRepair([unknown[0]], new Set()))).toEqual([
+            `cleared 1 pending create(s) without a known ID (created again by the update): ${U("a")}`,
+        ]);
+        const noIds = pendingRepair(unknown, new Set([U("c")]));
+        expect(repairLines(noIds)).toEqual([
+            "cleared 1 stale pending create(s) already in the state",
+            `cleared 2 pending create(s) without a known ID (created again by the update): ${U("a")}, ${U("b")}`,
+        ]);
     });
 
     test("no pending operation: nothing to do", () => {

@@ -56,3 +56,37 @@ test("without an error line: the last lines, the frame dropped", () => {
     expect(failureReason("a\nb\nc\nd", 2)).toBe("c\nd");
     expect(failureReason("code: -2\n stdout: \n stderr: ")).toBe("");
 });
+
+test("only the CommandError's own frame lines are dropped: output that merely contains their words is kept", () => {
+    const text = [
+        "code: 255",
+        " stdout: ",
+        "stderr: Command failed with exit code 255: pulumi preview",
+        "Command failed with exit code 1: pulumi refresh",
+        "exit code: -2 from the pre-hook",
+        "the hook ended with exit code: 2",
+        "code: 2 retries left",
+        "captured stderr:",
+        "stdout: hello",
+        "stdout:x",
+        "retry: Command failed with exit code 1: again",
+    ].join("\n");
+    expect(failureReason(text)).toBe(
+        [
+            "exit code: -2 from the pre-hook",
+            "the hook ended with exit code: 2",
+            "code: 2 retries left",
+            "captured stderr:",
+            "stdout: hello",
+            "stdout:x",
+            "retry: Command failed with exit code 1: again",
+        ].join("\n"),
+    );
+});
+
+test("an error's message is trimmed, and every line indented under it goes with it", () => {
+    const text = ["error:    the stack is locked", "    by root@vm (pid 1)", "    at 2026-12-01T20:00:00Z", "next line", "  error: not under the first"].join(
+        "\n",
+    );
+    expect(failureReason(text)).toBe("error: the stack is locked\n  by root@vm (pid 1)\n  at 2026-12-01T20:00:00Z\nerror: not under the first");
+});
