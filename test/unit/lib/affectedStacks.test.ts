@@ -49,6 +49,70 @@ describe("changedTenants", () => {
     });
 });
 
+describe("changedTenants: what counts as an entry and as a change", () => {
+    test("a tenants value that is not a list, and entries without a string id, hold no tenant", () => {
+        expect(changedTenants("tenants: {abc: 1}\n", "tenants: {abc: 2}\n")).toEqual({ tenants: [], otherKeys: false });
+        expect(changedTenants("tenants:\n  - {id: 7}\n  - null\n  - plain\n", "tenants:\n  - {id: 8}\n  - null\n  - other\n")).toEqual({
+            tenants: [],
+            otherKeys: false,
+        });
+        expect(changedTenants("tenants: []\n", "tenants:\n  - {id: 7}\n  - {id: a}\n")).toEqual({ tenants: ["a"], otherKeys: false });
+    });
+
+    test("nested values: a change inside a list or an object changes the entry, a reordered object does not, a reordered list does", () => {
+        const entry = (rest: string) => `tenants:\n  - {id: a, ${rest}}\n`;
+        const base = entry("customDomains: [x.com, y.com], labels: {team: a, cost: b}");
+        expect(changedTenants(base, entry("labels: {cost: b, team: a}, customDomains: [x.com, y.com]")).tenants).toEqual([]);
+        expect(changedTenants(base, entry("customDomains: [y.com, x.com], labels: {team: a, cost: b}")).tenants).toEqual(["a"]);
+        expect(changedTenants(base, entry("customDomains: [x.com, y.com], labels: {team: a, cost: c}")).tenants).toEqual(["a"]);
+        expect(changedTenants(base, entry("customDomains: [x.com], labels: {team: a, cost: b}")).tenants).toEqual(["a"]);
+        // A value that becomes null, or a list that becomes an object of the same members.
+        expect(changedTenants(entry("note: x"), entry("note: null")).tenants).toEqual(["a"]);
+        expect(changedTenants(entry("v: [1, 2]"), entry('v: {"0": 1, "1": 2}')).tenants).toEqual(["a"]);
+        expect(changedTenants(entry("v: []"), entry("v: {}")).tenants).toEqual(["a"]);
+        expect(changedTenants(entry("v: [[1], 2]"), entry("v: [1, [2]]")).tenants).toEqual(["a"]);
+    });
+});
+
+describe("affectedStacks: which files are the program", () => {
+    const run = (changedFiles: string[]) =>
+        affectedStacks({ base: [US], head: [US], baseManifest: BASE, headManifest: BASE, changedFiles }).include.map((a) => a.reasons);
+    test("only whole names and top-level folders are outside the program", () => {
+        // Markdown anywhere, the listed folders at the top only, the listed files by their whole name.
+        expect(run(["docs/guide.md", "components/README.md", "cli/x.ts", "tools/a/b.go", ".ci/run", "Makefile", ".gitignore"])).toEqual([]);
+        expect(run(["components/md.ts"])).toEqual([["program components/md.ts"]]);
+        expect(run(["lib/cli/x.ts"])).toEqual([["program lib/cli/x.ts"]]);
+        expect(run(["components/Makefile.ts"])).toEqual([["program components/Makefile.ts"]]);
+        expect(run(["a/tenantctl"])).toEqual([["program a/tenantctl"]]);
+        expect(run(["notes.mdx"])).toEqual([["program notes.mdx"]]);
+    });
+
+    test("a stack settings file is Pulumi.<stack>.yaml at the top only; the project file is the program", () => {
+        expect(run(["Pulumi.us-east.yaml"])).toEqual([["settings Pulumi.us-east.yaml"]]);
+        expect(run(["Pulumi.eu-west.yaml"])).toEqual([]);
+        expect(run(["Pulumi.yaml"])).toEqual([["program Pulumi.yaml"]]);
+        expect(run(["policy/Pulumi.us-east.yaml"])).toEqual([["program policy/Pulumi.us-east.yaml"]]);
+        expect(run(["Pulumi.us-east.yaml.bak"])).toEqual([["program Pulumi.us-east.yaml.bak"]]);
+    });
+
+    test("one program file is named alone, several by the first and a count", () => {
+        expect(run(["index.ts"])).toEqual([["program index.ts"]]);
+        expect(run(["index.ts", "lib/a.ts", "lib/b.ts"])).toEqual([["program index.ts (+2 more)"]]);
+    });
+});
+
+describe("affectedMarkdown", () => {
+    test("each stack with its reasons; the not-previewed line only when some stack is not previewed", () => {
+        const all = affectedStacks({ base: [US], head: [US], baseManifest: BASE, headManifest: BASE, changedFiles: ["index.ts", "Pulumi.us-east.yaml"] });
+        expect(affectedMarkdown(all)).toBe("**Stacks previewed:** `us-east` (program index.ts; settings Pulumi.us-east.yaml)\n");
+        const none = affectedStacks({ base: [US], head: [US], baseManifest: BASE, headManifest: BASE, changedFiles: [] });
+        expect(affectedMarkdown(none)).toBe(
+            "**Stacks previewed:** none: no tenant, settings or program change\n\n**Not previewed** (no tenant, settings or program change; their plan is the base branch's): `us-east`\n",
+        );
+        expect(affectedMarkdown({ include: [], unaffected: [] })).toBe("**Stacks previewed:** none: no tenant, settings or program change\n");
+    });
+});
+
 describe("affectedStacks", () => {
     test("one tenant edited in a sharded region: only its shard stack", () => {
         const head = BASE.replace('{"id":"baltic","region":"eu-west","tier":"standard"}', '{"id":"baltic","region":"eu-west","tier":"premium"}');
