@@ -65,7 +65,7 @@ export function successEvent(billingType: string, status?: string | null, previo
  */
 export function appliedEnvelope(
     ev: { readonly id: string; readonly type: string; readonly tenantId: string; readonly websiteId: number; readonly region: string },
-    tenant: { readonly tier?: string; readonly status?: string | null } | undefined,
+    tenant: { readonly tier?: string | null; readonly status?: string | null } | undefined,
     previous: string | null | undefined,
     jobId: string | null,
     now = new Date(),
